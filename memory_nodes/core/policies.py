@@ -1,0 +1,502 @@
+"""Replacement policies for the short-term object-state cache.
+
+A policy only decides *which* entry leaves when the cache is full; the cache owns the entries and
+keeps their metadata (insert/write/access times and steps, counts). Every policy ranks entries by
+a key computed from that metadata, so switching policy at run time only has to rebuild whatever
+derived state a policy keeps (see :meth:`ReplacementPolicy.rebuild`), never the entries.
+
+Steps: the cache numbers every operation that touches an entry (insert, write, read) with a
+monotonically increasing step. Orders that must be exact (FIFO, LRU, ties) use steps, because two
+observations of one camera frame share a stamp. "Reference" means a read *or* a write, as in the
+classic cache literature: an observation of an object is a use of its entry.
+
+Policies by name (see :func:`make_policy`):
+
+``fifo``
+    Evict the entry inserted first; updates do not move it.
+``lru``
+    Evict the entry whose last reference (read or write) is oldest.
+``lfu``
+    Evict the entry with the fewest references (reads + writes); ties go to the least recently
+    referenced entry, then the first inserted.
+``mem4nav``
+    Mem4Nav's hybrid: evict the lowest ``lam * frequency - (1 - lam) * age`` with frequency the
+    number of references and age the number of cache steps since the last reference (Mem4Nav
+    indexes time by agent steps; ``age_unit="seconds"`` uses the cache clock instead).
+``karma``
+    KARMA's released code: keep the newest entries by insertion/update time, i.e. evict the entry
+    written longest ago.
+``household``
+    Ours, see :class:`HouseholdPolicy`: expected value of keeping an entry from read demand (its
+    own and its type's), task relevance, how fast its type goes stale, distance to the robot, and
+    whether long-term memory already holds the same fact.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.types import Vector3
+
+if TYPE_CHECKING:
+    from memory_nodes.core.short_term import CacheEntry
+
+
+class ReplacementPolicy(ABC):
+    """Chooses the victim when the cache is full.
+
+    The cache calls the hooks after it has updated an entry's metadata, so a hook sees the entry
+    as it is now. Hooks default to doing nothing: most policies rank entries from metadata alone.
+    """
+
+    name: ClassVar[str] = ""
+
+    def on_insert(self, entry: CacheEntry, now: float) -> None:  # noqa: B027 (optional hook)
+        """A new entry was inserted."""
+
+    def on_access(self, entry: CacheEntry, now: float) -> None:  # noqa: B027 (optional hook)
+        """An entry was read."""
+
+    def on_update(self, entry: CacheEntry, now: float, changed: bool) -> None:  # noqa: B027 (optional hook)
+        """An entry was written again; ``changed`` says whether position or states differ."""
+
+    def on_remove(self, object_id: str) -> None:  # noqa: B027 (optional hook)
+        """An entry left the cache (evicted, aged out, dropped or removed)."""
+
+    def rebuild(self, entries: Mapping[str, CacheEntry], now: float) -> None:  # noqa: B027 (optional hook)
+        """Forget derived state and rebuild it from entry metadata (used on policy switch)."""
+
+    @abstractmethod
+    def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
+        """Sort key of an entry: the smallest key is evicted first."""
+
+    def ranking_key(
+        self, entries: Mapping[str, CacheEntry], now: float, step: int
+    ) -> Callable[[CacheEntry], tuple[float, ...]]:
+        """Sort key over the whole cache; override when the order depends on all entries."""
+        return lambda e: (*self.eviction_key(e, now, step), e.insert_step)
+
+    def victim(self, entries: Mapping[str, CacheEntry], now: float, step: int) -> str:
+        """Object id of the entry to evict; the first inserted entry breaks any remaining tie."""
+        if not entries:
+            raise InvalidInputError("victim() needs a non-empty cache")
+        return min(entries.values(), key=self.ranking_key(entries, now, step)).object_id
+
+    def eviction_order(self, entries: Mapping[str, CacheEntry], now: float, step: int) -> list[str]:
+        """All object ids, first to be evicted first (for tests and debugging)."""
+        ordered = sorted(entries.values(), key=self.ranking_key(entries, now, step))
+        return [e.object_id for e in ordered]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _last_reference_step(entry: CacheEntry) -> int:
+    return max(entry.access_step, entry.write_step)
+
+
+def _references(entry: CacheEntry) -> int:
+    return entry.access_count + entry.write_count
+
+
+class FifoPolicy(ReplacementPolicy):
+    """First in, first out: the order of insertion, whatever happened since."""
+
+    name = "fifo"
+
+    def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
+        return (entry.insert_step,)
+
+
+class LruPolicy(ReplacementPolicy):
+    """Least recently used, where a write (re-observation) counts as a use."""
+
+    name = "lru"
+
+    def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
+        return (_last_reference_step(entry),)
+
+
+class LfuPolicy(ReplacementPolicy):
+    """Least frequently used (reads + writes); ties broken by recency, then insertion order."""
+
+    name = "lfu"
+
+    def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
+        return (_references(entry), _last_reference_step(entry))
+
+
+class KarmaPolicy(ReplacementPolicy):
+    """KARMA's short-term memory: keep the newest entries by insertion/update time."""
+
+    name = "karma"
+
+    def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
+        return (entry.write_step,)
+
+
+class Mem4NavPolicy(ReplacementPolicy):
+    """Mem4Nav's hybrid score ``lam * frequency - (1 - lam) * age``; the lowest is evicted.
+
+    Parameters
+    ----------
+    lam
+        Weight of frequency against age, in [0, 1]; Mem4Nav uses 0.5.
+    age_unit
+        ``"steps"`` (default): cache operations since the last reference, the closest match to
+        Mem4Nav's per-step time index. ``"seconds"``: cache-clock seconds since the last
+        reference, for callers whose steps are irregular.
+    """
+
+    name = "mem4nav"
+
+    def __init__(self, lam: float = 0.5, age_unit: str = "steps") -> None:
+        if not (math.isfinite(lam) and 0.0 <= lam <= 1.0):
+            raise InvalidInputError(f"mem4nav lam must be in [0, 1], got {lam!r}")
+        if age_unit not in ("steps", "seconds"):
+            raise InvalidInputError(
+                f"mem4nav age_unit must be 'steps' or 'seconds', got {age_unit!r}"
+            )
+        self.lam = lam
+        self.age_unit = age_unit
+
+    def score(self, entry: CacheEntry, now: float, step: int) -> float:
+        if self.age_unit == "steps":
+            age = float(step - _last_reference_step(entry))
+        else:
+            age = max(0.0, now - max(entry.last_accessed, entry.last_written))
+        return self.lam * _references(entry) - (1.0 - self.lam) * age
+
+    def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
+        return (self.score(entry, now, step), _last_reference_step(entry))
+
+    def __repr__(self) -> str:
+        return f"Mem4NavPolicy(lam={self.lam}, age_unit={self.age_unit!r})"
+
+
+# Object types of AI2-THOR that a person picks up and carries around: their entries go stale
+# fastest. Openable or toggleable furniture changes state but stays put; the rest rarely moves.
+PICKUPABLE_TYPES = frozenset(
+    {
+        "AlarmClock", "AluminumFoil", "Apple", "BaseballBat", "BasketBall", "Book", "Boots",
+        "Bottle", "Bowl", "Box", "Bread", "ButterKnife", "CD", "Candle", "CellPhone", "Cloth",
+        "CreditCard", "Cup", "DishSponge", "Dumbbell", "Egg", "Fork", "HandTowel", "Kettle",
+        "KeyChain", "Knife", "Ladle", "Laptop", "Lettuce", "Mug", "Newspaper", "Pan",
+        "PaperTowelRoll", "Pen", "Pencil", "PepperShaker", "Pillow", "Plate", "Plunger", "Pot",
+        "Potato",
+        "RemoteControl", "SaltShaker", "ScrubBrush", "SoapBar", "SoapBottle", "Spatula", "Spoon",
+        "SprayBottle", "Statue", "TableTopDecor", "TeddyBear", "TennisRacket", "TissueBox",
+        "ToiletPaper", "Tomato", "Towel", "Vase", "Watch", "WateringCan", "WineBottle",
+    }
+)  # fmt: skip
+STATEFUL_FURNITURE_TYPES = frozenset(
+    {
+        "Blinds", "Cabinet", "CoffeeMachine", "Drawer", "Faucet", "Fridge", "Microwave",
+        "ShowerCurtain", "ShowerDoor", "Sink", "StoveBurner", "StoveKnob", "Television", "Toaster",
+        "Toilet", "LightSwitch", "DeskLamp", "FloorLamp", "Safe", "Laptop",
+    }
+)  # fmt: skip
+
+
+def default_change_rate(object_type: str) -> float:
+    """Expected unobserved changes per second of an object of this type (a prior, not a fact).
+
+    Pickupable objects: about once per 10 minutes; openable/toggleable furniture: about once per
+    30 minutes; everything else: about once a day.
+    """
+    if object_type in PICKUPABLE_TYPES:
+        return 1.0 / 600.0
+    if object_type in STATEFUL_FURNITURE_TYPES:
+        return 1.0 / 1800.0
+    return 1.0 / 86400.0
+
+
+class _Decayed:
+    """An exponentially decayed counter, decayed lazily when read or bumped."""
+
+    __slots__ = ("stamp", "value")
+
+    def __init__(self, value: float = 0.0, stamp: float = 0.0) -> None:
+        self.value = value
+        self.stamp = stamp
+
+    def at(self, now: float, half_life: float) -> float:
+        if now <= self.stamp:
+            return self.value
+        return self.value * 0.5 ** ((now - self.stamp) / half_life)
+
+    def add(self, amount: float, now: float, half_life: float) -> None:
+        self.value = self.at(now, half_life) + amount
+        self.stamp = max(now, self.stamp)
+
+
+class HouseholdPolicy(ReplacementPolicy):
+    """Keep the entries a household robot will be asked about and can still trust.
+
+    Two ideas, each from what a household robot knows:
+
+    1. **Reads, not writes, earn protection.** Perception re-observes furniture and clutter all
+       the time; what matters is what the planner asks for. Entries never read since insertion
+       or whose fact has probably changed (validity below ``min_validity``) are *probationary*
+       and are evicted first, as long as protected entries fill no more than
+       ``protected_share`` of the cache (a segmented LRU). Noise (one-off detections, objects
+       glimpsed in passing) then cycles through probation without pushing out the working set.
+    2. **Write recency shifted by value.** Within a segment the victim is the entry with the
+       oldest ``last write time + horizon * value`` (GreedyDual-like: value buys seconds of
+       recency; value 0 gives KARMA's newest-written order), where
+
+       ``value = relevance(type) * demand * validity * nearness * agreement``
+
+       - ``demand``: the entry's own reads, decayed with ``half_life`` seconds, plus
+         ``type_weight`` times its type's read rate (decayed reads per decayed write of that
+         type), so a fresh object of a type the task keeps asking about outlives clutter;
+       - ``validity``: ``exp(-change_rate(type) * seconds since last write)``, the chance the
+         fact still holds (people move pickupable objects; furniture stays), which also keeps
+         stale answers down;
+       - ``nearness``: ``1 / (1 + distance / near_scale)`` to the robot when ``robot_position``
+         is given: the robot is asked about, and re-observes, what is around it;
+       - ``agreement``: ``agree_discount`` when ``long_term_agrees(entry)`` says long-term memory
+         already holds the same fact (evicting it loses nothing), 1 otherwise.
+
+    Parameters
+    ----------
+    relevance
+        Object type -> task relevance weight (>= 0); a dict or a callable. Default 1 for all.
+        Types missing from a dict get ``default_relevance``.
+    change_rate
+        Object type -> expected unobserved changes per second; default
+        :func:`default_change_rate`.
+    robot_position
+        Returns the robot's position in the world frame, or None when unknown.
+    long_term_agrees
+        Returns True when long-term memory holds the same fact as the entry.
+    half_life
+        Seconds for read demand to halve.
+    horizon
+        Seconds of recency one unit of value is worth.
+    protected_share
+        Largest share of the cache that read entries keep before they compete with
+        probationary ones.
+    min_validity
+        Validity below which a read entry loses its protection.
+    """
+
+    name = "household"
+
+    def __init__(
+        self,
+        relevance: Mapping[str, float] | Callable[[str], float] | None = None,
+        change_rate: Mapping[str, float] | Callable[[str], float] | None = None,
+        robot_position: Callable[[], Vector3 | None] | None = None,
+        long_term_agrees: Callable[[CacheEntry], bool] | None = None,
+        *,
+        half_life: float = 60.0,
+        horizon: float = 60.0,
+        type_weight: float = 0.5,
+        near_scale: float = 3.0,
+        agree_discount: float = 0.5,
+        protected_share: float = 0.5,
+        min_validity: float = 0.8,
+        default_relevance: float = 1.0,
+    ) -> None:
+        for label, value in (
+            ("half_life", half_life),
+            ("near_scale", near_scale),
+        ):
+            if not (math.isfinite(value) and value > 0.0):
+                raise InvalidInputError(f"household {label} must be positive, got {value!r}")
+        for label, value in (
+            ("horizon", horizon),
+            ("type_weight", type_weight),
+            ("agree_discount", agree_discount),
+            ("default_relevance", default_relevance),
+        ):
+            if not (math.isfinite(value) and value >= 0.0):
+                raise InvalidInputError(f"household {label} must be >= 0, got {value!r}")
+        if not (math.isfinite(protected_share) and 0.0 <= protected_share <= 1.0):
+            raise InvalidInputError(
+                f"household protected_share must be in [0, 1], got {protected_share!r}"
+            )
+        self._relevance = _as_lookup(relevance, lambda _type: default_relevance)
+        self._change_rate = _as_lookup(change_rate, default_change_rate)
+        self.robot_position = robot_position
+        self.long_term_agrees = long_term_agrees
+        self.half_life = half_life
+        self.horizon = horizon
+        self.type_weight = type_weight
+        self.near_scale = near_scale
+        self.agree_discount = agree_discount
+        self.protected_share = protected_share
+        self.min_validity = min_validity
+        self._reads: dict[str, _Decayed] = {}
+        self._type_reads: dict[str, _Decayed] = {}
+        self._type_writes: dict[str, _Decayed] = {}
+
+    def on_insert(self, entry: CacheEntry, now: float) -> None:
+        self._bump(self._type_writes, entry.object_type, now)
+
+    def on_update(self, entry: CacheEntry, now: float, changed: bool) -> None:
+        self._bump(self._type_writes, entry.object_type, now)
+
+    def on_access(self, entry: CacheEntry, now: float) -> None:
+        self._bump(self._reads, entry.object_id, now)
+        self._bump(self._type_reads, entry.object_type, now)
+
+    def on_remove(self, object_id: str) -> None:
+        self._reads.pop(object_id, None)
+
+    def rebuild(self, entries: Mapping[str, CacheEntry], now: float) -> None:
+        # Reads are taken to have happened at the last access; type rates restart from the
+        # entries present (the cache keeps no history of evicted entries).
+        self._reads.clear()
+        self._type_reads.clear()
+        self._type_writes.clear()
+        for entry in entries.values():
+            if entry.access_count:
+                count = float(entry.access_count)
+                self._reads[entry.object_id] = _Decayed(count, entry.last_accessed)
+                self._bump(self._type_reads, entry.object_type, entry.last_accessed, count)
+            self._bump(
+                self._type_writes, entry.object_type, entry.last_written, float(entry.write_count)
+            )
+
+    def _bump(self, table: dict[str, _Decayed], key: str, now: float, amount: float = 1.0) -> None:
+        counter = table.get(key)
+        if counter is None:
+            table[key] = _Decayed(amount, now)
+        else:
+            counter.add(amount, now, self.half_life)
+
+    def type_read_rate(self, object_type: str, now: float) -> float:
+        """Decayed reads per decayed write of a type: how much the robot asks about it."""
+        reads = self._type_reads.get(object_type)
+        if reads is None:
+            return 0.0
+        writes = self._type_writes.get(object_type)
+        denominator = 1.0 + (writes.at(now, self.half_life) if writes else 0.0)
+        return reads.at(now, self.half_life) / denominator
+
+    def value(self, entry: CacheEntry, now: float, robot: Vector3 | None = None) -> float:
+        """Expected worth of keeping the entry (>= 0); higher stays longer."""
+        own = self._reads.get(entry.object_id)
+        demand = own.at(now, self.half_life) if own else 0.0
+        demand += self.type_weight * self.type_read_rate(entry.object_type, now)
+        if demand <= 0.0:
+            return 0.0
+        value = demand * self._relevance(entry.object_type)
+        value *= self.validity(entry, now)
+        if robot is not None:
+            distance = robot.distance_to(entry.world_T_object.position)
+            value /= 1.0 + distance / self.near_scale
+        if self.long_term_agrees is not None and self.long_term_agrees(entry):
+            value *= self.agree_discount
+        return value
+
+    def validity(self, entry: CacheEntry, now: float) -> float:
+        """Chance the entry's fact still holds, from how often its type changes unobserved."""
+        age = max(0.0, now - entry.last_written)
+        return math.exp(-self._change_rate(entry.object_type) * age)
+
+    def is_protected(self, entry: CacheEntry, now: float) -> bool:
+        """Read at least once and still likely valid: kept ahead of probationary entries."""
+        return entry.access_count > 0 and self.validity(entry, now) >= self.min_validity
+
+    def effective_time(self, entry: CacheEntry, now: float, robot: Vector3 | None) -> float:
+        """Last write time pushed later by ``horizon`` seconds per unit of value.
+
+        Write time, not read time: a read does not make the fact any fresher, and ranking by
+        write age served fewer stale answers in bench/stm_policies.py at the same hit rate.
+        """
+        return entry.last_written + self.horizon * self.value(entry, now, robot)
+
+    def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
+        robot = self.robot_position() if self.robot_position is not None else None
+        return (self.effective_time(entry, now, robot), _last_reference_step(entry))
+
+    def ranking_key(
+        self, entries: Mapping[str, CacheEntry], now: float, step: int
+    ) -> Callable[[CacheEntry], tuple[float, ...]]:
+        protected = {k for k, e in entries.items() if self.is_protected(e, now)}
+        num_protected = len(protected)
+        probation_first = num_protected < len(
+            entries
+        ) and num_protected <= self.protected_share * len(entries)
+        robot = self.robot_position() if self.robot_position is not None else None
+
+        def key(entry: CacheEntry) -> tuple[float, ...]:
+            segment = 1.0 if probation_first and entry.object_id in protected else 0.0
+            return (
+                segment,
+                self.effective_time(entry, now, robot),
+                _last_reference_step(entry),
+                entry.insert_step,
+            )
+
+        return key
+
+    def __repr__(self) -> str:
+        return (
+            f"HouseholdPolicy(half_life={self.half_life}, horizon={self.horizon}, "
+            f"protected_share={self.protected_share})"
+        )
+
+
+def _as_lookup(
+    source: Mapping[str, float] | Callable[[str], float] | None,
+    fallback: Callable[[str], float],
+) -> Callable[[str], float]:
+    """A per-type lookup from a dict (missing types use ``fallback``), a callable or None."""
+    if source is None:
+        return fallback
+    if callable(source):
+        return source
+    table = dict(source)
+    for key, value in table.items():
+        if not (math.isfinite(value) and value >= 0.0):
+            raise InvalidInputError(f"weight of {key!r} must be finite and >= 0, got {value!r}")
+    return lambda object_type: table[object_type] if object_type in table else fallback(object_type)
+
+
+_REGISTRY: dict[str, Callable[..., ReplacementPolicy]] = {
+    FifoPolicy.name: FifoPolicy,
+    LruPolicy.name: LruPolicy,
+    LfuPolicy.name: LfuPolicy,
+    Mem4NavPolicy.name: Mem4NavPolicy,
+    KarmaPolicy.name: KarmaPolicy,
+    HouseholdPolicy.name: HouseholdPolicy,
+}
+
+
+def available_policies() -> list[str]:
+    """Names accepted by :func:`make_policy`, in registration order."""
+    return list(_REGISTRY)
+
+
+def register_policy(name: str, factory: Callable[..., ReplacementPolicy]) -> None:
+    """Make a policy constructible by name; an existing name is replaced."""
+    if not name:
+        raise InvalidInputError("policy name must not be empty")
+    _REGISTRY[name] = factory
+
+
+def make_policy(name: str, **kwargs: Any) -> ReplacementPolicy:
+    """Build a policy from its registered name and keyword arguments."""
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise InvalidInputError(
+            f"unknown replacement policy {name!r}; known: {', '.join(available_policies())}"
+        )
+    return factory(**kwargs)
+
+
+def resolve_policy(policy: str | ReplacementPolicy) -> ReplacementPolicy:
+    """A policy instance from a name or an instance (instances pass through)."""
+    if isinstance(policy, ReplacementPolicy):
+        return policy
+    if isinstance(policy, str):
+        return make_policy(policy)
+    raise InvalidInputError(f"policy must be a name or a ReplacementPolicy, got {policy!r}")

@@ -1,0 +1,630 @@
+"""Short-term memory: a capacity-bounded cache of recent object states and positions.
+
+The cache sits between perception and long-term memory (the scene graph). Perception writes
+object observations into it, the planner's action results write their effects (the fridge is
+open now), and readers ask it first because it answers without a scene-graph round trip and
+holds the newest facts. What leaves it (evicted by the replacement policy, or aged out) goes to an
+injected ``on_evict`` sink, which is where consolidation into long-term memory is wired.
+
+Clocks: every method takes ``now`` in seconds of the same clock as observation stamps. An entry's
+``last_written`` is the stamp of the newest fact it holds (the observation's stamp, or ``now`` for
+an action effect), which is what is compared with long-term memory's ``last_seen``.
+
+The cache is not thread-safe: a node calls it from one executor thread (or wraps it in a lock).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.policies import ReplacementPolicy, resolve_policy
+from memory_nodes.core.types import (
+    Box,
+    MemorySource,
+    ObjectObservation,
+    ObjectRecord,
+    Pose,
+    Vector3,
+)
+
+DEFAULT_CAPACITY = 128
+"""Mem4Nav's short-term memory capacity."""
+
+DEFAULT_POLICY = "household"
+
+
+class EvictionReason(StrEnum):
+    """Why an entry left the cache; the sink gets it with the entry."""
+
+    CAPACITY = "capacity"  # the policy chose it to make room (insert or shrink)
+    AGED = "aged"  # older than the maximum age (expire())
+
+
+@dataclass(slots=True)
+class CacheEntry:
+    """What the cache holds about one object, with the metadata policies rank by.
+
+    ``*_step`` fields number cache operations (see :mod:`memory_nodes.core.policies`); they order
+    events exactly where stamps tie. ``access_count`` counts reads only, ``write_count`` writes
+    (observations and action effects). ``pending_consolidation`` marks an action effect that the
+    consumer should consolidate into long-term memory at once rather than on eviction.
+    """
+
+    object_id: str
+    object_type: str
+    world_T_object: Pose
+    box: Box
+    states: dict[str, str] = field(default_factory=dict)
+    receptacle_id: str = ""
+    receptacle_relation: str = ""
+    source: str = ""
+    confidence: float = 1.0
+    first_inserted: float = 0.0
+    last_written: float = 0.0
+    last_accessed: float = 0.0
+    access_count: int = 0
+    write_count: int = 1
+    insert_step: int = 0
+    write_step: int = 0
+    access_step: int = 0
+    pending_consolidation: bool = False
+
+    def age(self, now: float) -> float:
+        """Seconds since the newest fact in the entry."""
+        return max(0.0, now - self.last_written)
+
+    def to_record(self) -> ObjectRecord:
+        """The entry as a memory record tagged as coming from short-term memory."""
+        provenance = (self.source,) if self.source else ()
+        return ObjectRecord(
+            object_id=self.object_id,
+            object_type=self.object_type,
+            world_T_object=self.world_T_object,
+            box=self.box,
+            confidence=self.confidence,
+            first_seen=min(self.first_inserted, self.last_written),
+            last_seen=self.last_written,
+            num_observations=self.write_count,
+            states=dict(self.states),
+            receptacle_id=self.receptacle_id,
+            receptacle_relation=self.receptacle_relation,
+            provenance=provenance,
+            memory_source=MemorySource.SHORT_TERM,
+        )
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters of one cache since construction (or :meth:`ObjectStateCache.reset_stats`).
+
+    ``stale_dropped`` counts entries not served because long-term memory held a newer fact;
+    ``out_of_order_writes`` counts observations older than the entry they would overwrite.
+    """
+
+    hits: int = 0
+    misses: int = 0
+    insertions: int = 0
+    updates: int = 0
+    evictions: int = 0
+    aged_out: int = 0
+    stale_dropped: int = 0
+    out_of_order_writes: int = 0
+    action_effects: int = 0
+    long_term_lookups: int = 0
+
+    @property
+    def reads(self) -> int:
+        return self.hits + self.misses
+
+    @property
+    def hit_rate(self) -> float:
+        """Hits over reads; 0 before the first read."""
+        return self.hits / self.reads if self.reads else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryAnswer:
+    """The answer to "where is object X and in what state", and which memory gave it.
+
+    ``record`` is None when neither memory knows the object (``source`` is None then).
+    ``long_term_lookups`` is how many times long-term memory was asked (0 or 1).
+    """
+
+    object_id: str
+    record: ObjectRecord | None
+    source: MemorySource | None
+    long_term_lookups: int = 0
+    stale_dropped: bool = False
+
+
+EvictionSink = Callable[[CacheEntry, EvictionReason], None]
+ActionEffectSink = Callable[[CacheEntry], None]
+LongTermLookup = Callable[[str], ObjectRecord | None]
+
+
+def _check_finite(name: str, value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInputError(f"{name} must be a finite number of seconds, got {value!r}")
+
+
+def _check_capacity(capacity: int) -> None:
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity <= 0:
+        raise InvalidInputError(f"capacity must be a positive integer, got {capacity!r}")
+
+
+class ObjectStateCache:
+    """Capacity-bounded object-state cache keyed by object id, with a pluggable policy.
+
+    Parameters
+    ----------
+    capacity
+        Maximum number of entries (Mem4Nav uses 128).
+    policy
+        A policy name from :func:`memory_nodes.core.policies.available_policies` or an instance.
+    on_evict
+        Sink for entries leaving by capacity or age: wire consolidation into long-term memory
+        here. Entries dropped as stale (long-term memory knows better) are not sent.
+    on_action_effect
+        Sink called at once with an entry changed by :meth:`record_action_effect`.
+
+    Examples
+    --------
+    >>> from memory_nodes.core.types import Box, ObjectObservation, Pose
+    >>> evicted = []
+    >>> cache = ObjectStateCache(capacity=1, policy="lru", on_evict=lambda e, r: evicted.append(e))
+    >>> for name, t in (("Apple|1", 1.0), ("Mug|2", 2.0)):
+    ...     _ = cache.put(ObjectObservation(name, name.split("|")[0], Pose(), Box(), stamp=t))
+    >>> [e.object_id for e in evicted], cache.get("Mug|2", now=3.0).object_id
+    (['Apple|1'], 'Mug|2')
+    """
+
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        policy: str | ReplacementPolicy = DEFAULT_POLICY,
+        on_evict: EvictionSink | None = None,
+        on_action_effect: ActionEffectSink | None = None,
+    ) -> None:
+        _check_capacity(capacity)
+        self._capacity = capacity
+        self._policy = resolve_policy(policy)
+        self._on_evict = on_evict
+        self._on_action_effect = on_action_effect
+        self._entries: dict[str, CacheEntry] = {}
+        self._step = 0
+        self._now = -math.inf  # latest clock value seen, for policy calls without a clock
+        self.stats = CacheStats()
+
+    # ----------------------------------------------------------------------------- properties
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def policy(self) -> ReplacementPolicy:
+        return self._policy
+
+    @property
+    def step(self) -> int:
+        """Number of operations that touched an entry so far."""
+        return self._step
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, object_id: object) -> bool:
+        return object_id in self._entries
+
+    def num_entries(self) -> int:
+        return len(self._entries)
+
+    def has_object(self, object_id: str) -> bool:
+        return object_id in self._entries
+
+    def find_entry(self, object_id: str) -> CacheEntry | None:
+        """A copy of the entry, without counting a read (for inspection, not for answers)."""
+        entry = self._entries.get(object_id)
+        return _copy(entry) if entry is not None else None
+
+    def entries(self) -> list[CacheEntry]:
+        """Copies of all entries, in insertion order of the underlying dict."""
+        return [_copy(e) for e in self._entries.values()]
+
+    def eviction_order(self, now: float | None = None) -> list[str]:
+        """Object ids in the order the current policy would evict them."""
+        clock = self._clock(now)
+        return self._policy.eviction_order(self._entries, clock, self._step)
+
+    def reset_stats(self) -> None:
+        self.stats = CacheStats()
+
+    # ------------------------------------------------------------------------------- writing
+
+    def put(self, observation: ObjectObservation, now: float | None = None) -> CacheEntry:
+        """Insert or refresh the entry of an observed object; returns a copy of the entry.
+
+        An observation older than the entry's newest fact is ignored (counted in
+        ``stats.out_of_order_writes``): a late message must not roll the state back.
+        Inserting into a full cache evicts the policy's victim through ``on_evict`` first.
+        """
+        if not isinstance(observation, ObjectObservation):
+            raise InvalidInputError(f"put() needs an ObjectObservation, got {observation!r}")
+        if not observation.object_id:
+            raise InvalidInputError("ObjectObservation.object_id must not be empty to be cached")
+        _check_finite("ObjectObservation.stamp", observation.stamp)
+        now = observation.stamp if now is None else now
+        _check_finite("now", now)
+
+        entry = self._entries.get(observation.object_id)
+        if entry is not None and observation.stamp < entry.last_written:
+            self.stats.out_of_order_writes += 1
+            return _copy(entry)
+        self._advance(now)
+        if entry is None:
+            self._make_room(now)
+            entry = CacheEntry(
+                object_id=observation.object_id,
+                object_type=observation.object_type,
+                world_T_object=observation.world_T_object,
+                box=observation.box,
+                states=dict(observation.states),
+                source=observation.source,
+                confidence=observation.confidence,
+                first_inserted=now,
+                last_written=observation.stamp,
+                last_accessed=now,
+                insert_step=self._step,
+                write_step=self._step,
+                access_step=self._step,
+            )
+            self._entries[entry.object_id] = entry
+            self.stats.insertions += 1
+            self._policy.on_insert(entry, now)
+            return _copy(entry)
+
+        changed = (
+            observation.world_T_object != entry.world_T_object
+            or observation.object_type != entry.object_type
+            or any(entry.states.get(k) != v for k, v in observation.states.items())
+        )
+        entry.object_type = observation.object_type
+        entry.world_T_object = observation.world_T_object
+        entry.box = observation.box
+        entry.states.update(observation.states)
+        entry.source = observation.source
+        entry.confidence = observation.confidence
+        entry.last_written = observation.stamp
+        entry.write_count += 1
+        entry.write_step = self._step
+        self.stats.updates += 1
+        self._policy.on_update(entry, now, changed)
+        return _copy(entry)
+
+    def record_action_effect(
+        self,
+        object_id: str,
+        *,
+        now: float,
+        states: dict[str, str] | None = None,
+        receptacle_id: str | None = None,
+        receptacle_relation: str | None = None,
+        world_T_object: Pose | None = None,
+        box: Box | None = None,
+        object_type: str | None = None,
+        source: str = "action",
+    ) -> CacheEntry:
+        """Write what an action just did to an object (opened, picked up, put inside ...).
+
+        States are merged into the entry's states; ``receptacle_id=""`` clears the receptacle
+        (picked up). The entry is marked ``pending_consolidation`` and handed to
+        ``on_action_effect`` at once: an action result is certain and should reach long-term
+        memory now, not when the entry is evicted. An object not in the cache needs
+        ``object_type`` and ``world_T_object`` (e.g. from long-term memory).
+        """
+        if not object_id:
+            raise InvalidInputError("record_action_effect() needs a non-empty object_id")
+        _check_finite("now", now)
+        entry = self._entries.get(object_id)
+        if entry is None and (not object_type or world_T_object is None):
+            raise InvalidInputError(
+                f"object {object_id!r} is not in the short-term cache; pass object_type and "
+                "world_T_object to record an action effect on it"
+            )
+        if states is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in states.items()
+        ):
+            raise InvalidInputError(f"action effect states must map str to str, got {states!r}")
+        if entry is not None and now < entry.last_written:
+            raise InvalidInputError(
+                f"action effect at {now} precedes the newest fact about {object_id!r} "
+                f"({entry.last_written})"
+            )
+
+        self._advance(now)
+        if entry is None:
+            assert object_type is not None and world_T_object is not None
+            self._make_room(now)
+            entry = CacheEntry(
+                object_id=object_id,
+                object_type=object_type,
+                world_T_object=world_T_object,
+                box=box if box is not None else Box(world_T_object.position, Vector3()),
+                first_inserted=now,
+                last_written=now,
+                last_accessed=now,
+                write_count=0,
+                insert_step=self._step,
+                access_step=self._step,
+            )
+            self._entries[object_id] = entry
+            self.stats.insertions += 1
+            inserted = True
+        else:
+            inserted = False
+
+        if object_type:
+            entry.object_type = object_type
+        if world_T_object is not None:
+            entry.world_T_object = world_T_object
+        if box is not None:
+            entry.box = box
+        if states:
+            entry.states.update(states)
+        if receptacle_id is not None:
+            entry.receptacle_id = receptacle_id
+            entry.receptacle_relation = receptacle_relation or ""
+        elif receptacle_relation is not None:
+            entry.receptacle_relation = receptacle_relation
+        entry.source = source
+        entry.confidence = 1.0
+        entry.last_written = now
+        entry.write_count += 1
+        entry.write_step = self._step
+        entry.pending_consolidation = True
+        self.stats.action_effects += 1
+        if inserted:
+            self._policy.on_insert(entry, now)
+        else:
+            self._policy.on_update(entry, now, True)
+        if self._on_action_effect is not None:
+            self._on_action_effect(_copy(entry))
+        return _copy(entry)
+
+    def take_pending_consolidation(self) -> list[CacheEntry]:
+        """Copies of entries changed by actions since the last call; clears their marks."""
+        pending = [e for e in self._entries.values() if e.pending_consolidation]
+        for entry in pending:
+            entry.pending_consolidation = False
+        return [_copy(e) for e in pending]
+
+    # ------------------------------------------------------------------------------- reading
+
+    def get(self, object_id: str, now: float) -> CacheEntry | None:
+        """A copy of the entry, counting a hit; None on a miss (counted too)."""
+        _check_finite("now", now)
+        entry = self._entries.get(object_id)
+        if entry is None:
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        self._touch(entry, now)
+        return _copy(entry)
+
+    def query(
+        self,
+        *,
+        now: float,
+        object_type: str | None = None,
+        near: Vector3 | Iterable[float] | None = None,
+        radius: float | None = None,
+        receptacle_id: str | None = None,
+        max_age: float | None = None,
+    ) -> list[CacheEntry]:
+        """Entries matching every given filter, nearest first when ``near`` is given.
+
+        Returned entries count as read (the policy sees the access) but not as hits or misses,
+        which belong to lookups by id.
+        """
+        _check_finite("now", now)
+        if (near is None) != (radius is None):
+            raise InvalidInputError("query() needs both near and radius, or neither")
+        center: Vector3 | None = None
+        if near is not None:
+            try:
+                center = near if isinstance(near, Vector3) else Vector3.from_array(list(near))
+            except (TypeError, ValueError) as error:
+                raise InvalidInputError(f"query() near must be 3 finite numbers: {error}") from None
+            assert radius is not None
+            if not math.isfinite(radius) or radius < 0.0:
+                raise InvalidInputError(f"query() radius must be finite and >= 0, got {radius!r}")
+        if max_age is not None and (math.isnan(max_age) or max_age < 0.0):
+            raise InvalidInputError(f"query() max_age must be >= 0, got {max_age!r}")
+
+        matches: list[tuple[float, CacheEntry]] = []
+        for entry in self._entries.values():
+            if object_type is not None and entry.object_type != object_type:
+                continue
+            if receptacle_id is not None and entry.receptacle_id != receptacle_id:
+                continue
+            if max_age is not None and entry.age(now) > max_age:
+                continue
+            distance = 0.0
+            if center is not None:
+                distance = center.distance_to(entry.world_T_object.position)
+                if distance > radius:  # type: ignore[operator]
+                    continue
+            matches.append((distance, entry))
+        matches.sort(key=lambda pair: (pair[0], pair[1].object_id))
+        for _, entry in matches:
+            self._touch(entry, now)
+        return [_copy(entry) for _, entry in matches]
+
+    def answer(
+        self,
+        object_id: str,
+        long_term_lookup: LongTermLookup,
+        now: float,
+        *,
+        verify: bool = True,
+    ) -> MemoryAnswer:
+        """Short-term memory first, long-term memory as the fallback.
+
+        With ``verify`` (the default) a short-term hit is checked against long-term memory: when
+        long-term ``last_seen`` is newer than the entry's last write, the entry contradicts a
+        newer fact, so it is dropped (``stats.stale_dropped``, not sent to ``on_evict``) and the
+        long-term record is served. Without ``verify`` a hit is served with no long-term lookup
+        (the saving this cache exists for); the caller then keeps the cache current by calling
+        :meth:`note_long_term_update` whenever long-term memory learns something newer.
+        """
+        _check_finite("now", now)
+        if not object_id:
+            raise InvalidInputError("answer() needs a non-empty object_id")
+        entry = self._entries.get(object_id)
+        if entry is not None and not verify:
+            self.stats.hits += 1
+            self._touch(entry, now)
+            return MemoryAnswer(object_id, entry.to_record(), MemorySource.SHORT_TERM)
+
+        self.stats.long_term_lookups += 1
+        long_term = long_term_lookup(object_id)
+        if entry is not None:
+            if long_term is None or long_term.last_seen <= entry.last_written:
+                self.stats.hits += 1
+                self._touch(entry, now)
+                return MemoryAnswer(object_id, entry.to_record(), MemorySource.SHORT_TERM, 1)
+            self._drop_stale(object_id)
+            self.stats.misses += 1
+            return MemoryAnswer(
+                object_id, _as_long_term(long_term), MemorySource.LONG_TERM, 1, stale_dropped=True
+            )
+
+        self.stats.misses += 1
+        if long_term is None:
+            return MemoryAnswer(object_id, None, None, 1)
+        return MemoryAnswer(object_id, _as_long_term(long_term), MemorySource.LONG_TERM, 1)
+
+    def note_long_term_update(self, object_id: str, last_seen: float) -> bool:
+        """Long-term memory learned a fact about the object at ``last_seen``.
+
+        Drops the entry (and returns True) when that fact is newer than the entry's last write,
+        so a later unverified :meth:`answer` cannot serve it. Wire it to the scene graph's change
+        list.
+        """
+        _check_finite("last_seen", last_seen)
+        entry = self._entries.get(object_id)
+        if entry is None or last_seen <= entry.last_written:
+            return False
+        self._drop_stale(object_id)
+        return True
+
+    # ---------------------------------------------------------------------- removing, resizing
+
+    def remove(self, object_id: str) -> CacheEntry | None:
+        """Take an entry out without the sink (e.g. the object was deleted); None if absent."""
+        entry = self._entries.pop(object_id, None)
+        if entry is None:
+            return None
+        self._policy.on_remove(object_id)
+        return entry
+
+    def evict(self, now: float | None = None) -> CacheEntry | None:
+        """Evict the policy's victim through the sink; None when the cache is empty."""
+        if not self._entries:
+            return None
+        return self._evict_one(self._clock(now), EvictionReason.CAPACITY)
+
+    def pop_aged(self, now: float, max_age: float) -> list[CacheEntry]:
+        """Take out and return entries whose newest fact is older than ``max_age`` seconds.
+
+        For a consumer that pulls entries to consolidate; the sink is not called (use
+        :meth:`expire` to push them through the sink instead).
+        """
+        return self._take_aged(now, max_age)
+
+    def expire(self, now: float, max_age: float) -> list[CacheEntry]:
+        """Like :meth:`pop_aged`, but hands each entry to ``on_evict`` with reason AGED too."""
+        aged = self._take_aged(now, max_age)
+        if self._on_evict is not None:
+            for entry in aged:
+                self._on_evict(entry, EvictionReason.AGED)
+        return aged
+
+    def set_capacity(self, capacity: int, now: float | None = None) -> list[CacheEntry]:
+        """Change the capacity; shrinking evicts the policy's victims through the sink."""
+        _check_capacity(capacity)
+        clock = self._clock(now)
+        self._capacity = capacity
+        evicted = []
+        while len(self._entries) > capacity:
+            evicted.append(self._evict_one(clock, EvictionReason.CAPACITY))
+        return evicted
+
+    def set_policy(self, policy: str | ReplacementPolicy, now: float | None = None) -> None:
+        """Switch policy without dropping entries; the new policy rebuilds from metadata."""
+        new_policy = resolve_policy(policy)
+        new_policy.rebuild(self._entries, self._clock(now))
+        self._policy = new_policy
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _advance(self, now: float) -> None:
+        self._step += 1
+        self._now = max(self._now, now)
+
+    def _clock(self, now: float | None) -> float:
+        if now is None:
+            return self._now if math.isfinite(self._now) else 0.0
+        _check_finite("now", now)
+        return now
+
+    def _touch(self, entry: CacheEntry, now: float) -> None:
+        self._advance(now)
+        entry.last_accessed = max(entry.last_accessed, now)
+        entry.access_count += 1
+        entry.access_step = self._step
+        self._policy.on_access(entry, now)
+
+    def _make_room(self, now: float) -> None:
+        while len(self._entries) >= self._capacity:
+            self._evict_one(now, EvictionReason.CAPACITY)
+
+    def _evict_one(self, now: float, reason: EvictionReason) -> CacheEntry:
+        object_id = self._policy.victim(self._entries, now, self._step)
+        entry = self._entries.pop(object_id)
+        self._policy.on_remove(object_id)
+        self.stats.evictions += 1
+        if self._on_evict is not None:
+            self._on_evict(entry, reason)
+        return entry
+
+    def _take_aged(self, now: float, max_age: float) -> list[CacheEntry]:
+        _check_finite("now", now)
+        if not isinstance(max_age, int | float) or math.isnan(max_age) or max_age < 0.0:
+            raise InvalidInputError(f"max_age must be >= 0 seconds, got {max_age!r}")
+        aged_ids = [k for k, e in self._entries.items() if e.age(now) > max_age]
+        aged = []
+        for object_id in aged_ids:
+            aged.append(self._entries.pop(object_id))
+            self._policy.on_remove(object_id)
+        self.stats.aged_out += len(aged)
+        return aged
+
+    def _drop_stale(self, object_id: str) -> None:
+        self._entries.pop(object_id)
+        self._policy.on_remove(object_id)
+        self.stats.stale_dropped += 1
+
+
+def _copy(entry: CacheEntry) -> CacheEntry:
+    return replace(entry, states=dict(entry.states))
+
+
+def _as_long_term(record: ObjectRecord) -> ObjectRecord:
+    if record.memory_source == MemorySource.LONG_TERM:
+        return record
+    return replace(record, memory_source=MemorySource.LONG_TERM)

@@ -1,0 +1,1 @@
+"""Thin rclpy adapters: message in, one core call, message out."""

@@ -1,0 +1,66 @@
+"""Starting and stopping rclpy nodes the same way in every executable.
+
+Each node module defines a ``Node`` subclass whose constructor accepts ``**node_kwargs`` (passed
+to ``rclpy.node.Node``) and a ``main`` that calls :func:`run_node`. The launcher's composed mode
+builds the same classes in one process (:func:`spin_nodes`).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from memory_nodes.ros_env import apply_local_dds_environment
+
+NodeFactory = Callable[..., Node]
+
+
+def spin_nodes(nodes: Sequence[Node], stop: threading.Event | None = None) -> None:
+    """Spin ``nodes`` on one multi-threaded executor until SIGINT/SIGTERM or ``stop``."""
+    executor = MultiThreadedExecutor()
+    for node in nodes:
+        executor.add_node(node)
+    stop = stop or threading.Event()
+
+    def _request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _request_stop)
+        signal.signal(signal.SIGTERM, _request_stop)
+    try:
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        for node in nodes:
+            node.destroy_node()
+
+
+def run_node(factory: NodeFactory, args: Sequence[str] | None = None) -> int:
+    """Entry point body of a node executable: init, build, spin, shut down cleanly.
+
+    ``args`` are the process arguments (default ``sys.argv``), so ``--ros-args --params-file F``
+    and remappings work as with ``ros2 run``.
+    """
+    apply_local_dds_environment()
+    argv = list(sys.argv if args is None else args)
+    rclpy.init(args=argv)
+    try:
+        node = factory()
+    except Exception as error:  # a bad parameter file must end with a message, not a trace
+        print(f"[memory_nodes] failed to start node: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    spin_nodes([node])
+    rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,159 @@
+"""ROS adapter of the short-term object-state cache (:mod:`memory_nodes.core.short_term`).
+
+Subscribes
+    ``observations`` (ObjectObservationArray): what perception sees; each one refreshes the cache.
+    ``action_effects`` (ObjectObservationArray): what the robot's own actions did (source
+    "action"); recorded at once and handed on for consolidation.
+Publishes
+    ``consolidations`` (ObjectObservationArray): entries leaving the cache (evicted, aged) and
+    action effects, for long-term memory to fuse.
+Serves
+    ``~/query_objects`` (QueryObjects): the planner asks here first; answers are tagged
+    ``short_term``.
+Parameters (changeable at run time: capacity, policy, max_age_s)
+    ``capacity`` (int), ``policy`` (str), ``max_age_s`` (float, 0 = never age out),
+    ``consolidation_period_s`` (float).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from memory_interfaces.msg import ObjectObservationArray
+from memory_interfaces.srv import QueryObjects
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.policies import available_policies
+from memory_nodes.core.short_term import CacheEntry, ObjectStateCache
+from memory_nodes.nodes import conversions
+from memory_nodes.nodes.runtime import run_node
+
+
+class ShortTermMemoryNode(Node):
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("short_term_memory", **node_kwargs)
+        self.declare_parameter("capacity", 32)
+        self.declare_parameter("policy", "household")
+        self.declare_parameter("max_age_s", 60.0)
+        self.declare_parameter("consolidation_period_s", 1.0)
+        self._outbox: list[tuple[CacheEntry, str]] = []
+        self.cache = ObjectStateCache(
+            capacity=self.get_parameter("capacity").value,
+            policy=self.get_parameter("policy").value,
+            on_evict=lambda entry, reason: self._outbox.append((entry, f"short_term:{reason}")),
+            on_action_effect=lambda entry: self._outbox.append((entry, "action")),
+        )
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.consolidation_pub = self.create_publisher(ObjectObservationArray, "consolidations", 10)
+        self.create_subscription(ObjectObservationArray, "observations", self._on_observations, 10)
+        self.create_subscription(ObjectObservationArray, "action_effects", self._on_effects, 10)
+        self.create_service(QueryObjects, "~/query_objects", self._on_query)
+        period = float(self.get_parameter("consolidation_period_s").value)
+        self.create_timer(max(period, 0.05), self._consolidate)
+        self.get_logger().info(
+            f"short-term memory ready: capacity {self.cache.capacity}, "
+            f"policy {self.cache.policy.name}"
+        )
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        # Validate everything first so a rejected change leaves the cache untouched.
+        for param in params:
+            if param.name == "capacity" and (not isinstance(param.value, int) or param.value < 1):
+                return SetParametersResult(successful=False, reason="capacity must be an int >= 1")
+            if param.name == "policy" and param.value not in available_policies():
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"unknown policy {param.value!r}; known: {available_policies()}",
+                )
+        for param in params:
+            if param.name == "capacity":
+                self.cache.set_capacity(param.value, now=self._now())
+            elif param.name == "policy":
+                self.cache.set_policy(param.value, now=self._now())
+        return SetParametersResult(successful=True)
+
+    def _on_observations(self, msg: ObjectObservationArray) -> None:
+        for index, item in enumerate(msg.observations):
+            try:
+                self.cache.put(conversions.observation_from_msg(item), now=self._now())
+            except (InvalidInputError, ValueError) as error:
+                self.get_logger().warning(f"observation {index} rejected: {error}")
+
+    def _on_effects(self, msg: ObjectObservationArray) -> None:
+        for index, item in enumerate(msg.observations):
+            try:
+                effect = conversions.observation_from_msg(item)
+                self.cache.record_action_effect(
+                    effect.object_id,
+                    now=self._now(),
+                    states=effect.states,
+                    world_T_object=effect.world_T_object,
+                    box=effect.box,
+                    object_type=effect.object_type,
+                    source=effect.source or "action",
+                )
+            except (InvalidInputError, ValueError) as error:
+                self.get_logger().warning(f"action effect {index} rejected: {error}")
+        self._consolidate()
+
+    def _consolidate(self) -> None:
+        max_age = float(self.get_parameter("max_age_s").value)
+        if max_age > 0:
+            self.cache.expire(self._now(), max_age)
+        self.cache.take_pending_consolidation()
+        if not self._outbox:
+            return
+        out = ObjectObservationArray()
+        out.header.stamp = self.get_clock().now().to_msg()
+        out.header.frame_id = conversions.WORLD_FRAME
+        out.observations = [
+            conversions.observation_to_msg(conversions.entry_to_observation(entry, source))
+            for entry, source in self._outbox
+        ]
+        self._outbox.clear()
+        self.consolidation_pub.publish(out)
+
+    def _on_query(
+        self, request: QueryObjects.Request, response: QueryObjects.Response
+    ) -> QueryObjects.Response:
+        if request.text or request.room_id:
+            response.success = False
+            response.message = "short-term memory filters by type, place, receptacle and age only"
+            return response
+        try:
+            entries = self.cache.query(
+                now=self._now(),
+                object_type=request.object_type or None,
+                near=conversions.point_to_vector(request.near) if request.use_near else None,
+                radius=float(request.radius) if request.use_near else None,
+                receptacle_id=request.receptacle_id or None,
+                max_age=request.max_age_s if request.max_age_s > 0 else None,
+            )
+        except (InvalidInputError, ValueError) as error:
+            response.success = False
+            response.message = str(error)
+            return response
+        if request.max_results:
+            entries = entries[: request.max_results]
+        response.records = [conversions.record_to_msg(entry.to_record()) for entry in entries]
+        response.success = True
+        response.message = f"{len(entries)} from short-term memory"
+        return response
+
+
+NODE_CLASS = ShortTermMemoryNode
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(ShortTermMemoryNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Goal conditions, task planning and exploration."""

@@ -1,0 +1,107 @@
+"""Fixtures for tests that talk to real nodes over DDS (local-only profile, see conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import rclpy
+from rclpy.node import Node
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ros_node() -> Iterator[Node]:
+    """A node of the test process, in its own context, destroyed afterwards."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("memstack_test_client", context=context)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def spin_until(node: Node, condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Spin ``node`` until ``condition()`` holds or ``timeout_s`` passes."""
+    executor = rclpy.executors.SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            executor.spin_once(timeout_sec=0.05)
+        return condition()
+    finally:
+        executor.remove_node(node)
+
+
+def call_service(node: Node, client: rclpy.client.Client, request: object, timeout_s: float = 10.0):
+    """Call a service with a deadline; fails the test on timeout."""
+    if not spin_until(node, client.service_is_ready, timeout_s):
+        pytest.fail(f"service {client.srv_name} not available within {timeout_s} s")
+    future = client.call_async(request)
+    if not spin_until(node, future.done, timeout_s):
+        pytest.fail(f"service {client.srv_name} did not answer within {timeout_s} s")
+    return future.result()
+
+
+class StackProcess:
+    """``memstack up`` as a child process, stopped (and checked for orphans) at teardown."""
+
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "memory_nodes.cli", "up", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ),
+            start_new_session=True,
+        )
+        self.output = ""
+
+    def child_pids(self) -> list[int]:
+        result = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False
+        )
+        return [int(pid) for pid in result.stdout.split()]
+
+    def stop(self, sig: int = signal.SIGINT, timeout_s: float = 5.0) -> tuple[int | None, float]:
+        """Send ``sig``; return (exit code or None if it hung, seconds taken)."""
+        start = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            code = None
+        elapsed = time.monotonic() - start
+        if code is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        self.output += self.process.stdout.read() if self.process.stdout else ""
+        return code, elapsed
+
+
+@pytest.fixture
+def start_stack() -> Iterator[Callable[[Path], StackProcess]]:
+    stacks: list[StackProcess] = []
+
+    def _start(config: Path) -> StackProcess:
+        stack = StackProcess(config)
+        stacks.append(stack)
+        return stack
+
+    yield _start
+    for stack in stacks:
+        if stack.process.poll() is None:
+            stack.stop(signal.SIGTERM)
