@@ -165,9 +165,7 @@ def test_unknown_policy_name_raises_with_the_known_names():
         make_policy("random")
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"lam": 1.5}, {"lam": float("nan")}, {"age_unit": "hours"}]
-)
+@pytest.mark.parametrize("kwargs", [{"lam": 1.5}, {"lam": float("nan")}, {"age_unit": "hours"}])
 def test_mem4nav_rejects_bad_parameters(kwargs):
     with pytest.raises(InvalidInputError):
         Mem4NavPolicy(**kwargs)
