@@ -74,7 +74,8 @@ install_requirements() {
   fi
   log "installing pinned Python packages from requirements.lock (first run: several minutes)"
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade "pip==26.3"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$ROOT/requirements.lock"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$ROOT/requirements.lock" \
+    2> >(grep -v "is ignored: it is neither" >&2)
   stamp_set requirements "$digest"
 }
 

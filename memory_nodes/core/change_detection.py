@@ -1,0 +1,242 @@
+"""Change detection with negative evidence: what memory expected to see here and did not.
+
+A memory that only adds is a memory of stale answers. For every frame we ask which remembered
+objects the camera should have seen: the object's box lies in the frustum, within range, is
+big enough in the image to be detected, and is not occluded (the depth image does not show
+something nearer along the rays to the object's sample points). An expected object that the
+frame's observations did not match is a *miss*: its confidence drops by the sensor model's
+miss probability, and after enough consecutive misses it is marked missing (moved or removed)
+in the graph, which records the change. Furniture forgets slowly, mugs quickly; the rates come
+from :mod:`memory_nodes.core.object_taxonomy` and can be overridden.
+
+Objects inside a closed container are never expected to be visible, whatever the depth image
+says: the fridge door hides the milk.
+
+Conventions: ``world_T_camera`` is the pose of the camera's *optical* frame (x right, y down,
+z forward, as ROS ``*_optical_frame``), and ``depth`` holds metres along the optical axis, with
+0 or non-finite values where the sensor had no return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.object_taxonomy import DecayRates, Mobility, decay_rates
+from memory_nodes.core.scene_graph import EdgeType, Layer, NodeStatus, SceneGraph, SceneNode
+from memory_nodes.core.types import CameraIntrinsics, Pose
+
+# Sample points of a box: its centre and its corners pulled halfway in (real corners often
+# poke past the silhouette, which would call the object occluded by its own neighbours).
+_HALF_IN = (-0.25, 0.25)
+_SAMPLE_OFFSETS = np.array(
+    [[0.0, 0.0, 0.0]] + [[x, y, z] for x in _HALF_IN for y in _HALF_IN for z in _HALF_IN]
+)
+
+
+class Visibility(StrEnum):
+    VISIBLE = "visible"
+    OUT_OF_VIEW = "out_of_view"
+    OCCLUDED = "occluded"
+    TOO_SMALL = "too_small"
+    ENCLOSED = "enclosed"
+    NO_DEPTH = "no_depth"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraView:
+    """One depth frame and where it was taken from."""
+
+    intrinsics: CameraIntrinsics
+    world_T_camera: Pose
+    depth: np.ndarray
+    stamp: float
+
+    def __post_init__(self) -> None:
+        depth = np.asarray(self.depth)
+        expected = (self.intrinsics.height, self.intrinsics.width)
+        if depth.shape != expected:
+            raise InvalidInputError(f"depth image must be {expected}, got {depth.shape}")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeDetectionConfig:
+    """Visibility test and decay parameters.
+
+    Attributes
+    ----------
+    min_range, max_range
+        Depth band in metres within which a detector is expected to see an object.
+    occlusion_margin
+        A sample point counts as seen when the depth image there is no nearer than this
+        (metres) in front of the box's nearest corner; absorbs depth noise.
+    min_pixel_extent
+        Objects whose largest extent projects to fewer pixels are too small to expect.
+    visible_fraction
+        Share of the in-view sample points with depth that must be unoccluded.
+    depth_window
+        Half-size in pixels of the window whose median depth is compared.
+    rates
+        Per-mobility overrides of the taxonomy's decay rates.
+    """
+
+    min_range: float = 0.2
+    max_range: float = 5.0
+    occlusion_margin: float = 0.1
+    min_pixel_extent: float = 8.0
+    visible_fraction: float = 0.5
+    depth_window: int = 2
+    rates: dict[Mobility, DecayRates] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_range < self.max_range:
+            raise InvalidInputError("need 0 < min_range < max_range")
+        if not 0 < self.visible_fraction <= 1 or self.depth_window < 0:
+            raise InvalidInputError("visible_fraction in (0, 1], depth_window >= 0")
+
+
+@dataclass(slots=True)
+class ChangeReport:
+    """What negative evidence one frame produced."""
+
+    visibility: dict[str, Visibility] = field(default_factory=dict)
+    missed: list[str] = field(default_factory=list)
+    """Expected, not observed: confidence lowered."""
+    marked_missing: list[str] = field(default_factory=list)
+    """Missed often enough to be marked missing in this frame."""
+
+    @property
+    def expected(self) -> list[str]:
+        return sorted(n for n, v in self.visibility.items() if v == Visibility.VISIBLE)
+
+
+def expected_visibility(
+    graph: SceneGraph, view: CameraView, config: ChangeDetectionConfig | None = None
+) -> dict[str, Visibility]:
+    """For each present object and furniture node, whether ``view`` should have seen it."""
+    config = config or ChangeDetectionConfig()
+    nodes = [
+        n
+        for layer in (Layer.FURNITURE, Layer.OBJECT)
+        for n in graph.nodes(layer)
+        if n.status == NodeStatus.PRESENT
+    ]
+    result: dict[str, Visibility] = {}
+    if not nodes:
+        return result
+    k = view.intrinsics
+    depth = np.asarray(view.depth, dtype=np.float64)
+    camera_T_world = np.linalg.inv(view.world_T_camera.as_matrix())
+    centers = np.array([n.box.center.as_array() for n in nodes])
+    sizes = np.array([n.box.size.as_array() for n in nodes])
+    points = centers[:, None, :] + sizes[:, None, :] * _SAMPLE_OFFSETS[None, :, :]  # N x S x 3
+    cam = points @ camera_T_world[:3, :3].T + camera_T_world[:3, 3]
+    z = cam[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(z > 0, k.fx * cam[..., 0] / z + k.cx, -1.0)
+        v = np.where(z > 0, k.fy * cam[..., 1] / z + k.cy, -1.0)
+    in_view = (
+        (z >= config.min_range)
+        & (z <= config.max_range)
+        & (u >= 0)
+        & (u < k.width)
+        & (v >= 0)
+        & (v < k.height)
+    )
+    measured = _window_median(depth, u, v, in_view, config.depth_window)
+    has_depth = in_view & np.isfinite(measured)
+    # Nothing may be nearer than the box's own nearest corner: compare against that, not the
+    # sample point, or a solid box would hide its own interior samples.
+    corners = centers[:, None, :] + sizes[:, None, :] * (2.0 * _SAMPLE_OFFSETS[None, 1:, :])
+    nearest = (corners @ camera_T_world[:3, :3].T + camera_T_world[:3, 3])[..., 2].min(axis=1)
+    unoccluded = has_depth & (measured >= nearest[:, None] - config.occlusion_margin)
+    for i, node in enumerate(nodes):
+        result[node.node_id] = _classify(
+            graph, node, config, k, z[i], in_view[i], has_depth[i], unoccluded[i], sizes[i]
+        )
+    return result
+
+
+def _classify(
+    graph: SceneGraph,
+    node: SceneNode,
+    config: ChangeDetectionConfig,
+    k: CameraIntrinsics,
+    z: np.ndarray,
+    in_view: np.ndarray,
+    has_depth: np.ndarray,
+    unoccluded: np.ndarray,
+    size: np.ndarray,
+) -> Visibility:
+    if in_view.sum() * 2 <= in_view.size:  # most of the box is outside the frustum
+        return Visibility.OUT_OF_VIEW
+    if _enclosed(graph, node):
+        return Visibility.ENCLOSED
+    if float(size.max()) * k.fx / max(float(z[0]), 1e-6) < config.min_pixel_extent:
+        return Visibility.TOO_SMALL
+    if not has_depth.any():
+        return Visibility.NO_DEPTH
+    if unoccluded.sum() < config.visible_fraction * has_depth.sum():
+        return Visibility.OCCLUDED
+    return Visibility.VISIBLE
+
+
+def _enclosed(graph: SceneGraph, node: SceneNode) -> bool:
+    """Inside a container that memory believes closed."""
+    location = graph.get_location(node.node_id)
+    if location is None or location[1] != EdgeType.INSIDE:
+        return False
+    parent = graph.get_node(location[0])
+    return parent.states.get("isOpen", "").lower() == "false"
+
+
+def _window_median(
+    depth: np.ndarray, u: np.ndarray, v: np.ndarray, mask: np.ndarray, half: int
+) -> np.ndarray:
+    """Median valid depth in a (2*half+1)^2 window around each masked pixel; NaN elsewhere."""
+    out = np.full(u.shape, np.nan)
+    if not mask.any():
+        return out
+    h, w = depth.shape
+    offsets = np.arange(-half, half + 1)
+    cols = np.clip(u[mask].astype(int)[:, None, None] + offsets[None, None, :], 0, w - 1)
+    rows = np.clip(v[mask].astype(int)[:, None, None] + offsets[None, :, None], 0, h - 1)
+    window = depth[rows, cols].reshape(rows.shape[0], -1)
+    window = np.where(np.isfinite(window) & (window > 0), window, np.nan)
+    valid = ~np.all(np.isnan(window), axis=1)
+    medians = np.full(window.shape[0], np.nan)
+    if valid.any():
+        medians[valid] = np.nanmedian(window[valid], axis=1)
+    out[mask] = medians
+    return out
+
+
+class ChangeDetector:
+    """Applies one frame's negative evidence to the graph.
+
+    Call :meth:`process_frame` after :meth:`ObjectFusion.integrate_frame` on the same frame,
+    passing the node ids fusion matched (``FusionResult.observed``).
+    """
+
+    def __init__(self, graph: SceneGraph, config: ChangeDetectionConfig | None = None) -> None:
+        self.graph = graph
+        self.config = config or ChangeDetectionConfig()
+
+    def process_frame(self, view: CameraView, observed: Iterable[str]) -> ChangeReport:
+        observed_ids = set(observed)
+        report = ChangeReport(visibility=expected_visibility(self.graph, view, self.config))
+        for node_id, visibility in sorted(report.visibility.items()):
+            if visibility != Visibility.VISIBLE or node_id in observed_ids:
+                continue
+            node = self.graph.get_node(node_id)
+            rates = decay_rates(node.node_type, self.config.rates)
+            report.missed.append(node_id)
+            if self.graph.record_miss(
+                node_id, view.stamp, rates.miss_probability, rates.misses_to_missing
+            ):
+                report.marked_missing.append(node_id)
+        return report

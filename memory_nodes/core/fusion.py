@@ -1,0 +1,551 @@
+"""Object fusion: turn per-frame observations into one scene-graph node per physical object.
+
+Association runs per frame and per object type: a cost matrix of centroid distance (scaled by a
+gate that grows with object size) minus box IoU between observations and known nodes plus
+tentative candidates, solved with the Hungarian method (``scipy.optimize.linear_sum_assignment``)
+so two mugs seen in one frame never both update the same node. The simulator's instance id
+(``ObjectObservation.object_id``) is a strong hint: a matching external id wins outright and,
+by default, two different ids never associate. A detector gives no ids and still works from
+geometry alone.
+
+Nothing is believed from a single frame (what a detector hallucinates once is gone the next
+frame):
+
+* a new object stays a tentative candidate until seen in ``confirm_frames`` distinct frames;
+* a state change (``isOpen`` true -> false), a jump in position and a change of receptacle each
+  need ``change_confirmations`` consistent observations;
+* observations whose source is trusted (``"action"``: the robot's own manipulation) apply at
+  once.
+
+A confirmed candidate of the same type as a node that change detection marked missing is that
+node, moved: memory re-identifies it instead of keeping a stale copy and a new one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.scene_graph import (
+    DEFAULT_HIT_PROBABILITY,
+    EdgeType,
+    Layer,
+    NodeStatus,
+    Provenance,
+    SceneGraph,
+    SceneNode,
+    default_layer,
+)
+from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
+
+_INFEASIBLE = 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class FusionConfig:
+    """Association and confirmation parameters.
+
+    Attributes
+    ----------
+    confirm_frames
+        Distinct frames a new object must be seen in before it becomes a node.
+    change_confirmations
+        Consistent observations needed before a state, position jump or receptacle change is
+        believed (sources in ``trusted_sources`` skip this).
+    gate_distance
+        Smallest association gate in metres (centroid distance).
+    gate_size_factor
+        The gate is at least this many times the larger box extent, so a sofa's noisy centroid
+        still associates.
+    move_distance
+        An associated observation farther than this from the fused estimate is a candidate
+        move, not noise to average in.
+    max_fusion_weight
+        Cap of the running weight, so the estimate keeps following slow drift.
+    candidate_timeout
+        Seconds after which an unconfirmed candidate is forgotten.
+    id_mismatch_blocks
+        Two different non-empty object ids never associate (right for simulator ids; set False
+        for tracker ids that may switch).
+    trusted_sources
+        Observation sources believed at once.
+    """
+
+    confirm_frames: int = 2
+    change_confirmations: int = 2
+    gate_distance: float = 0.5
+    gate_size_factor: float = 1.0
+    move_distance: float = 0.25
+    max_fusion_weight: float = 20.0
+    candidate_timeout: float = 30.0
+    id_mismatch_blocks: bool = True
+    trusted_sources: frozenset[str] = frozenset({"action"})
+
+    def __post_init__(self) -> None:
+        if self.confirm_frames < 1 or self.change_confirmations < 1:
+            raise InvalidInputError("confirm_frames and change_confirmations must be >= 1")
+        if self.gate_distance <= 0 or self.move_distance <= 0 or self.max_fusion_weight <= 0:
+            raise InvalidInputError("gate_distance, move_distance, max_fusion_weight must be > 0")
+
+
+@dataclass(slots=True)
+class _Estimate:
+    """Running weighted mean of a box (centre and size)."""
+
+    center: np.ndarray
+    size: np.ndarray
+    weight: float
+
+    @classmethod
+    def of(cls, box: Box, weight: float) -> _Estimate:
+        return cls(box.center.as_array(), box.size.as_array(), weight)
+
+    def add(self, box: Box, weight: float, cap: float) -> None:
+        total = self.weight + weight
+        self.center = (self.weight * self.center + weight * box.center.as_array()) / total
+        self.size = (self.weight * self.size + weight * box.size.as_array()) / total
+        self.weight = min(total, cap)
+
+    def box(self) -> Box:
+        return Box(Vector3.from_array(self.center), Vector3.from_array(self.size))
+
+
+@dataclass(slots=True)
+class _Candidate:
+    key: int
+    object_type: str
+    external_id: str
+    estimate: _Estimate
+    frames: set[str]
+    last_seen: float
+    observations: list[tuple[str, ObjectObservation]] = field(default_factory=list)
+
+    @property
+    def box(self) -> Box:
+        return self.estimate.box()
+
+
+@dataclass(slots=True)
+class _Track:
+    """Fusion state of one node that the graph does not need to store."""
+
+    estimate: _Estimate
+    pending_move: _Estimate | None = None
+    pending_move_count: int = 0
+    pending_states: dict[str, tuple[str, int]] = field(default_factory=dict)
+    pending_location: tuple[tuple[str, EdgeType] | None, int] | None = None
+
+
+@dataclass(slots=True)
+class FusionResult:
+    """What one frame did to memory."""
+
+    observed: dict[str, str] = field(default_factory=dict)
+    """Node id -> id of the observation that matched it (feed this to change detection)."""
+    created: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    state_changes: list[tuple[str, str, str]] = field(default_factory=list)
+    """(node id, state key, new value)."""
+    relation_changes: list[str] = field(default_factory=list)
+    tentative: int = 0
+    """Candidates still waiting for confirmation after this frame."""
+
+
+def observation_id(observation: ObjectObservation, index: int) -> str:
+    """A stable id for provenance: source, frame and instance."""
+    frame = observation.source_frame_id or f"{observation.stamp:.6f}"
+    instance = observation.object_id or str(index)
+    return f"{observation.source or 'obs'}:{frame}:{instance}"
+
+
+class ObjectFusion:
+    """Associates observations with scene-graph nodes and updates them.
+
+    Fusion state (running weights, pending changes, candidates) lives here; after a restart it
+    is rebuilt lazily from the nodes, so only confirmations in flight are lost.
+    """
+
+    def __init__(self, graph: SceneGraph, config: FusionConfig | None = None) -> None:
+        self.graph = graph
+        self.config = config or FusionConfig()
+        self._tracks: dict[str, _Track] = {}
+        self._candidates: dict[int, _Candidate] = {}
+        self._next_candidate = 0
+
+    @property
+    def num_candidates(self) -> int:
+        return len(self._candidates)
+
+    def integrate_frame(self, observations: Sequence[ObjectObservation]) -> FusionResult:
+        """Fuse all observations of one frame; returns what changed."""
+        result = FusionResult()
+        if not observations:
+            return result
+        now = max(o.stamp for o in observations)
+        self._expire_candidates(now)
+        trusted, by_type = [], defaultdict(list)
+        for index, obs in enumerate(observations):
+            entry = (observation_id(obs, index), obs)
+            if obs.source in self.config.trusted_sources:
+                trusted.append(entry)
+            else:
+                by_type[obs.object_type].append(entry)
+        for obs_id, obs in trusted:
+            self._apply_trusted(obs_id, obs, result)
+        for object_type in sorted(by_type):
+            self._associate_type(object_type, by_type[object_type], result)
+        self._promote_candidates(result)
+        result.tentative = len(self._candidates)
+        return result
+
+    def record_interaction(
+        self,
+        object_ref: str,
+        receptacle_ref: str | None,
+        relation: EdgeType | str | None,
+        stamp: float,
+        source: str = "action",
+    ) -> None:
+        """The robot put ``object_ref`` on/in ``receptacle_ref`` (None: picked it up).
+
+        Believed at once: the robot knows what its own hand did.
+        """
+        node = self.graph.resolve(object_ref)
+        location = None
+        if receptacle_ref is not None:
+            if relation is None:
+                raise InvalidInputError("a receptacle needs a relation ('on' or 'inside')")
+            relation = EdgeType(relation)
+            if relation not in (EdgeType.ON, EdgeType.INSIDE):
+                raise InvalidInputError(f"relation must be 'on' or 'inside', got {relation}")
+            location = (self.graph.resolve(receptacle_ref).node_id, relation)
+        self.graph.set_location(node.node_id, location, stamp, origin=source)
+        track = self._track(node)
+        track.pending_location = None
+        self.graph.record_hit(
+            node.node_id, stamp, Provenance(f"{source}:{stamp:.6f}:{node.node_id}", source, stamp)
+        )
+
+    # ---------------------------------------------------------- association
+
+    def _associate_type(
+        self,
+        object_type: str,
+        entries: list[tuple[str, ObjectObservation]],
+        result: FusionResult,
+    ) -> None:
+        layer = default_layer(object_type)
+        nodes = [
+            n
+            for n in self.graph.nodes(layer)
+            if n.node_type == object_type and n.node_id not in result.observed
+        ]
+        candidates = [c for c in self._candidates.values() if c.object_type == object_type]
+        targets: list[SceneNode | _Candidate] = [*nodes, *candidates]
+        matched: dict[int, SceneNode | _Candidate] = {}
+        if targets:
+            cost = np.array(
+                [[self._cost(obs, t) for t in targets] for _, obs in entries], dtype=np.float64
+            )
+            rows, cols = linear_sum_assignment(cost)
+            matched = {
+                int(r): targets[int(c)] for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e5
+            }
+        for row, (obs_id, obs) in enumerate(entries):
+            target = matched.get(row)
+            if isinstance(target, SceneNode):
+                self._update_node(target, obs_id, obs, result)
+            elif isinstance(target, _Candidate):
+                self._update_candidate(target, obs_id, obs)
+            else:
+                self._new_candidate(obs_id, obs)
+
+    def _cost(self, obs: ObjectObservation, target: SceneNode | _Candidate) -> float:
+        external_id = target.external_id
+        if obs.object_id and external_id:
+            if obs.object_id == external_id:
+                return -1.0
+            if self.config.id_mismatch_blocks:
+                return _INFEASIBLE
+        target_box = target.box
+        distance = obs.box.center.distance_to(target_box.center)
+        extent = max(*_extents(obs.box), *_extents(target_box))
+        gate = max(self.config.gate_distance, self.config.gate_size_factor * extent)
+        iou = obs.box.iou(target_box)
+        if distance > gate and iou <= 0.0:
+            return _INFEASIBLE
+        return distance / gate - iou
+
+    # ---------------------------------------------------------- nodes
+
+    def _track(self, node: SceneNode) -> _Track:
+        track = self._tracks.get(node.node_id)
+        if track is None:
+            weight = float(min(max(node.num_observations, 1), self.config.max_fusion_weight))
+            track = _Track(_Estimate.of(node.box, weight))
+            self._tracks[node.node_id] = track
+        return track
+
+    def _update_node(
+        self, node: SceneNode, obs_id: str, obs: ObjectObservation, result: FusionResult
+    ) -> None:
+        cfg = self.config
+        track = self._track(node)
+        result.observed[node.node_id] = obs_id
+        provenance = Provenance(obs_id, obs.source, obs.stamp)
+        was_missing = node.status == NodeStatus.MISSING
+        distance = obs.box.center.distance_to(node.box.center)
+        moved = False
+        if distance > cfg.move_distance:
+            # A jump: believe it after K consistent sightings, or at once if memory already
+            # found the object gone from its old place.
+            pending = track.pending_move
+            if pending is not None and obs.box.center.distance_to(pending.box().center) <= (
+                cfg.move_distance
+            ):
+                pending.add(obs.box, obs.confidence, cfg.max_fusion_weight)
+                track.pending_move_count += 1
+            else:
+                track.pending_move = _Estimate.of(obs.box, obs.confidence)
+                track.pending_move_count = 1
+            if was_missing or track.pending_move_count >= cfg.change_confirmations:
+                track.estimate = track.pending_move
+                track.pending_move, track.pending_move_count = None, 0
+                moved = True
+        else:
+            track.pending_move, track.pending_move_count = None, 0
+            track.estimate.add(obs.box, max(obs.confidence, 1e-3), cfg.max_fusion_weight)
+        if track.pending_move is None:
+            fused = track.estimate.box()
+            self.graph.update_node(
+                node.node_id,
+                obs.stamp,
+                world_T_object=Pose(fused.center, obs.world_T_object.orientation),
+                box=fused,
+                reason="moved" if moved else "",
+            )
+        if moved:
+            result.moved.append(node.node_id)
+        self._update_states(node, track, obs, result, trusted=False)
+        self._adopt_external_id(node, obs.object_id, obs.stamp)
+        self.graph.record_hit(node.node_id, obs.stamp, provenance, _hit_probability(obs))
+        self._update_location(node, track, obs.stamp, result, immediate=moved or was_missing)
+
+    def _update_states(
+        self,
+        node: SceneNode,
+        track: _Track,
+        obs: ObjectObservation,
+        result: FusionResult,
+        trusted: bool,
+    ) -> None:
+        accepted: dict[str, str] = {}
+        for key, value in sorted(obs.states.items()):
+            current = node.states.get(key)
+            if current == value:
+                track.pending_states.pop(key, None)
+                continue
+            if current is None or trusted:  # nothing to contradict, or the robot did it
+                accepted[key] = value
+                continue
+            pending_value, count = track.pending_states.get(key, (value, 0))
+            count = count + 1 if pending_value == value else 1
+            if count >= self.config.change_confirmations:
+                accepted[key] = value
+                track.pending_states.pop(key, None)
+            else:
+                track.pending_states[key] = (value, count)
+        if accepted:
+            self.graph.update_node(node.node_id, obs.stamp, states=accepted, reason="state")
+            for key, value in accepted.items():
+                track.pending_states.pop(key, None)
+                result.state_changes.append((node.node_id, key, value))
+
+    def _update_location(
+        self, node: SceneNode, track: _Track, stamp: float, result: FusionResult, immediate: bool
+    ) -> None:
+        derived = self.graph.derive_location(node.box, exclude=node.node_id)
+        current = self.graph.get_location(node.node_id)
+        if derived == current:
+            track.pending_location = None
+        else:
+            pending = track.pending_location
+            count = pending[1] + 1 if pending is not None and pending[0] == derived else 1
+            # No known location yet means nothing to contradict: take the derived one at once.
+            if immediate or current is None or count >= self.config.change_confirmations:
+                self.graph.set_location(node.node_id, derived, stamp)
+                track.pending_location = None
+                result.relation_changes.append(node.node_id)
+            else:
+                track.pending_location = (derived, count)
+        self.graph.refresh_relations(node.node_id, stamp, location=False)
+
+    def _apply_trusted(self, obs_id: str, obs: ObjectObservation, result: FusionResult) -> None:
+        node = self.graph.find_object_by_external_id(obs.object_id) if obs.object_id else None
+        if node is None:
+            layer = default_layer(obs.object_type)
+            same_type = [n for n in self.graph.nodes(layer) if n.node_type == obs.object_type]
+            costs = [(self._cost(obs, n), n.node_id) for n in same_type]
+            feasible = [c for c in costs if c[0] < 1e5]
+            node = self.graph.get_node(min(feasible)[1]) if feasible else None
+        if node is None:
+            node_id = self._add_node(obs.object_type, obs.box, [(obs_id, obs)], obs.object_id)
+            result.created.append(node_id)
+            result.observed[node_id] = obs_id
+            return
+        track = self._track(node)
+        track.estimate = _Estimate.of(obs.box, self.config.max_fusion_weight / 2)
+        track.pending_move, track.pending_move_count = None, 0
+        self.graph.update_node(
+            node.node_id, obs.stamp, world_T_object=obs.world_T_object, box=obs.box
+        )
+        self._update_states(node, track, obs, result, trusted=True)
+        self.graph.record_hit(
+            node.node_id, obs.stamp, Provenance(obs_id, obs.source, obs.stamp), 0.9
+        )
+        self._update_location(node, track, obs.stamp, result, immediate=True)
+        result.observed[node.node_id] = obs_id
+
+    # ---------------------------------------------------------- candidates
+
+    def _new_candidate(self, obs_id: str, obs: ObjectObservation) -> None:
+        key = self._next_candidate
+        self._next_candidate += 1
+        self._candidates[key] = _Candidate(
+            key=key,
+            object_type=obs.object_type,
+            external_id=obs.object_id,
+            estimate=_Estimate.of(obs.box, max(obs.confidence, 1e-3)),
+            frames={_frame_key(obs)},
+            last_seen=obs.stamp,
+            observations=[(obs_id, obs)],
+        )
+
+    def _update_candidate(self, candidate: _Candidate, obs_id: str, obs: ObjectObservation) -> None:
+        candidate.estimate.add(obs.box, max(obs.confidence, 1e-3), self.config.max_fusion_weight)
+        candidate.frames.add(_frame_key(obs))
+        candidate.last_seen = max(candidate.last_seen, obs.stamp)
+        candidate.observations.append((obs_id, obs))
+        if obs.object_id and not candidate.external_id:
+            candidate.external_id = obs.object_id
+
+    def _expire_candidates(self, now: float) -> None:
+        timeout = self.config.candidate_timeout
+        for key in [k for k, c in self._candidates.items() if now - c.last_seen > timeout]:
+            del self._candidates[key]
+
+    def _promote_candidates(self, result: FusionResult) -> None:
+        # Furniture first, so objects confirmed in the same frame find their receptacles.
+        order = sorted(
+            self._candidates.values(),
+            key=lambda c: (default_layer(c.object_type) != Layer.FURNITURE, c.key),
+        )
+        for candidate in order:
+            key = candidate.key
+            if len(candidate.frames) < self.config.confirm_frames:
+                continue
+            del self._candidates[key]
+            missing = self._find_missing_match(candidate)
+            if missing is None:
+                node_id = self._add_node(
+                    candidate.object_type,
+                    candidate.box,
+                    candidate.observations,
+                    candidate.external_id,
+                    estimate=candidate.estimate,
+                )
+                result.created.append(node_id)
+            else:
+                node_id = missing.node_id
+                self._reidentify(missing, candidate)
+                result.moved.append(node_id)
+            result.observed[node_id] = candidate.observations[-1][0]
+
+    def _find_missing_match(self, candidate: _Candidate) -> SceneNode | None:
+        """The missing node of the same type this candidate most likely is (moved), if any."""
+        layer = default_layer(candidate.object_type)
+        best: tuple[float, str] | None = None
+        for node in self.graph.nodes(layer):
+            if node.node_type != candidate.object_type or node.status != NodeStatus.MISSING:
+                continue
+            ids = (candidate.external_id, node.external_id)
+            if all(ids) and ids[0] != ids[1] and self.config.id_mismatch_blocks:
+                continue
+            distance = node.box.center.distance_to(candidate.box.center)
+            if best is None or (distance, node.node_id) < best:
+                best = (distance, node.node_id)
+        return None if best is None else self.graph.get_node(best[1])
+
+    def _reidentify(self, node: SceneNode, candidate: _Candidate) -> None:
+        last_obs = candidate.observations[-1][1]
+        box = candidate.box
+        self._tracks[node.node_id] = _Track(candidate.estimate)
+        self.graph.update_node(
+            node.node_id,
+            candidate.last_seen,
+            world_T_object=Pose(box.center, last_obs.world_T_object.orientation),
+            box=box,
+            states=dict(last_obs.states),
+            reason="moved",
+        )
+        self._adopt_external_id(node, candidate.external_id, candidate.last_seen)
+        for obs_id, obs in candidate.observations:
+            self.graph.record_hit(
+                node.node_id, obs.stamp, Provenance(obs_id, obs.source, obs.stamp)
+            )
+        self.graph.refresh_relations(node.node_id, candidate.last_seen)
+
+    def _adopt_external_id(self, node: SceneNode, external_id: str, stamp: float) -> None:
+        """Give an id-less node the observation's id, unless another node already has it."""
+        free = external_id and self.graph.find_object_by_external_id(external_id) is None
+        if free and not node.external_id:
+            self.graph.update_node(node.node_id, stamp, external_id=external_id)
+
+    def _add_node(
+        self,
+        object_type: str,
+        box: Box,
+        observations: list[tuple[str, ObjectObservation]],
+        external_id: str,
+        estimate: _Estimate | None = None,
+    ) -> str:
+        first, last = observations[0][1], observations[-1][1]
+        if external_id and self.graph.find_object_by_external_id(external_id) is not None:
+            external_id = ""  # the id is taken by another node: keep geometry, drop the hint
+        states: dict[str, str] = {}
+        for _, obs in observations:
+            states.update(obs.states)
+        node_id = self.graph.add_node(
+            default_layer(object_type),
+            object_type,
+            world_T_object=Pose(box.center, last.world_T_object.orientation),
+            box=box,
+            stamp=first.stamp,
+            external_id=external_id,
+            states=states,
+            confidence=0.5,
+        )
+        for obs_id, obs in observations:
+            self.graph.record_hit(
+                node_id, obs.stamp, Provenance(obs_id, obs.source, obs.stamp), _hit_probability(obs)
+            )
+        self._tracks[node_id] = _Track(estimate or _Estimate.of(box, 1.0))
+        return node_id
+
+
+def _frame_key(obs: ObjectObservation) -> str:
+    return obs.source_frame_id or f"{obs.stamp:.6f}"
+
+
+def _extents(box: Box) -> tuple[float, float, float]:
+    return box.size.x, box.size.y, box.size.z
+
+
+def _hit_probability(obs: ObjectObservation) -> float:
+    """A confident detection is a stronger hit; a 0-confidence one is no evidence."""
+    return 0.5 + (DEFAULT_HIT_PROBABILITY - 0.5) * obs.confidence

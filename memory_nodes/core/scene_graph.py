@@ -1,0 +1,840 @@
+"""A layered 3D scene graph: rooms, furniture, objects and the agent, with their history.
+
+Layers and node ids follow Spark-DSG: a node id is a layer letter and a number (``R1``, ``F3``,
+``O12``, ``A0``), and the API speaks Spark-DSG's vocabulary (``has_node`` / ``get_node`` raises
+/ ``find_node`` returns None / ``add_node`` / ``remove_node`` / ``num_nodes``, the same for
+edges). Edges point from the contained thing to its container:
+
+* ``O12 -on-> F3`` (the mug rests on the counter top), ``O7 -inside-> F1`` (in the fridge),
+* ``O12 -in_room-> R1`` and ``F3 -in_room-> R1``,
+* ``O12 -near- O7`` (symmetric, stored once with the smaller id first).
+
+The world frame is z-up (ROS REP 103). Confidence is a probability at the API and log-odds
+inside, clamped as OctoMap clamps occupancy, so a long-seen object does not take forever to
+forget and a new one cannot be certain after one glimpse.
+
+Every mutation is recorded as a :class:`GraphChange` with a sequence number. A ROS node calls
+:meth:`SceneGraph.pop_changes` to publish deltas, the store persists
+:meth:`SceneGraph.changes_after`, and ``WhatChanged`` answers from
+:meth:`SceneGraph.changes_since`. Every node also keeps a history of where it was and in which
+state, so :meth:`SceneGraph.get_state_at` can say where the mug was at 10:00.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import networkx as nx
+import numpy as np
+
+from memory_nodes.core.errors import InvalidInputError, NotFoundError
+from memory_nodes.core.object_taxonomy import ReceptacleKind, is_furniture, receptacle_kind
+from memory_nodes.core.types import Box, ObjectRecord, Pose, Vector3
+
+
+class Layer(StrEnum):
+    """Scene-graph layers; the value is the node-id prefix."""
+
+    ROOM = "R"
+    FURNITURE = "F"
+    OBJECT = "O"
+    AGENT = "A"
+
+
+class EdgeType(StrEnum):
+    IN_ROOM = "in_room"
+    ON = "on"
+    INSIDE = "inside"
+    NEAR = "near"
+
+
+class NodeStatus(StrEnum):
+    PRESENT = "present"
+    MISSING = "missing"
+    """Not seen where memory had it despite looking: moved elsewhere or removed."""
+
+
+class ChangeKind(StrEnum):
+    NODE_ADDED = "node_added"
+    NODE_UPDATED = "node_updated"
+    NODE_REMOVED = "node_removed"
+    EDGE_ADDED = "edge_added"
+    EDGE_REMOVED = "edge_removed"
+
+
+LOCATION_EDGES = (EdgeType.ON, EdgeType.INSIDE)
+
+# OctoMap's sensor model and clamping (probabilities).
+DEFAULT_HIT_PROBABILITY = 0.7
+DEFAULT_MISS_PROBABILITY = 0.4
+CLAMP_MIN_PROBABILITY = 0.12
+CLAMP_MAX_PROBABILITY = 0.97
+
+_NODE_ID = re.compile(r"^([RFOA])(\d+)$")
+
+
+def logit(probability: float) -> float:
+    p = min(max(probability, 1e-6), 1.0 - 1e-6)
+    return math.log(p / (1.0 - p))
+
+
+def probability(log_odds: float) -> float:
+    return 1.0 / (1.0 + math.exp(-log_odds))
+
+
+_LOG_ODDS_MIN = logit(CLAMP_MIN_PROBABILITY)
+_LOG_ODDS_MAX = logit(CLAMP_MAX_PROBABILITY)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class NodeSymbol:
+    """A typed node id, as Spark-DSG's ``NodeSymbol``: ``NodeSymbol("O", 12)`` is ``"O12"``."""
+
+    category: str
+    category_id: int
+
+    def __str__(self) -> str:
+        return f"{self.category}{self.category_id}"
+
+    @classmethod
+    def parse(cls, node_id: str) -> NodeSymbol:
+        match = _NODE_ID.match(node_id) if isinstance(node_id, str) else None
+        if match is None:
+            raise InvalidInputError(
+                f"node id must be a layer letter (R, F, O, A) and a number, got {node_id!r}"
+            )
+        return cls(match.group(1), int(match.group(2)))
+
+    @property
+    def layer(self) -> Layer:
+        return Layer(self.category)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """One observation that supported a node: which, from what source, when."""
+
+    observation_id: str
+    source: str
+    stamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSnapshot:
+    """Where a node was and in which state from ``stamp`` on (one history entry)."""
+
+    stamp: float
+    position: Vector3
+    states: dict[str, str]
+    parent_id: str
+    relation: str
+    room_id: str
+    status: NodeStatus
+    reason: str
+
+
+@dataclass(slots=True)
+class SceneNode:
+    """Attributes of one node. Mutate it only through :class:`SceneGraph` methods."""
+
+    node_id: str
+    layer: Layer
+    node_type: str
+    world_T_object: Pose
+    box: Box
+    first_seen: float
+    last_seen: float
+    external_id: str = ""
+    name: str = ""
+    states: dict[str, str] = field(default_factory=dict)
+    log_odds: float = 0.0
+    num_observations: int = 0
+    status: NodeStatus = NodeStatus.PRESENT
+    consecutive_misses: int = 0
+    provenance: list[Provenance] = field(default_factory=list)
+    history: list[NodeSnapshot] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float:
+        return probability(self.log_odds)
+
+    @property
+    def position(self) -> Vector3:
+        return self.world_T_object.position
+
+
+@dataclass(frozen=True, slots=True)
+class SceneEdge:
+    source: str
+    target: str
+    edge_type: EdgeType
+    stamp: float
+    origin: str = ""
+    """Why the edge exists: ``"geometry"``, ``"action"``, ... ."""
+
+
+@dataclass(frozen=True, slots=True)
+class GraphChange:
+    """One recorded mutation. Edge changes fill ``target_id`` and ``edge_type``."""
+
+    sequence: int
+    stamp: float
+    kind: ChangeKind
+    node_id: str
+    target_id: str = ""
+    edge_type: str = ""
+    detail: str = ""
+
+
+ChangeSink = Callable[[GraphChange], None]
+
+
+class SceneGraph:
+    """The long-term memory graph.
+
+    Parameters
+    ----------
+    near_radius
+        Centre distance in metres below which two objects get a ``near`` edge.
+    history_min_distance
+        A pose update moving less than this is noise and adds no history entry.
+    max_provenance
+        Supporting observations kept per node (the newest win); enough to explain a belief
+        without growing without bound on a robot that runs for weeks.
+    change_log_limit
+        Changes kept in memory for ``changes_since``; the store keeps all of them.
+    """
+
+    def __init__(
+        self,
+        *,
+        near_radius: float = 0.3,
+        history_min_distance: float = 0.05,
+        max_provenance: int = 20,
+        change_log_limit: int = 100_000,
+    ) -> None:
+        if near_radius < 0 or history_min_distance < 0 or max_provenance < 1:
+            raise InvalidInputError("near_radius, history_min_distance >= 0, max_provenance >= 1")
+        self.near_radius = near_radius
+        self.history_min_distance = history_min_distance
+        self.max_provenance = max_provenance
+        self.change_log_limit = change_log_limit
+        self._graph = nx.MultiDiGraph()
+        self._next_index: dict[str, int] = {layer.value: 0 for layer in Layer}
+        self._by_external_id: dict[str, str] = {}
+        self._sequence = 0
+        self._change_log: list[GraphChange] = []
+        self._pending: list[GraphChange] = []
+        self._sinks: list[ChangeSink] = []
+
+    # ------------------------------------------------------------------ nodes
+
+    def has_node(self, node_id: str | NodeSymbol) -> bool:
+        return str(node_id) in self._graph
+
+    def get_node(self, node_id: str | NodeSymbol) -> SceneNode:
+        node = self.find_node(node_id)
+        if node is None:
+            raise NotFoundError(f"no node {node_id!s} in the scene graph")
+        return node
+
+    def find_node(self, node_id: str | NodeSymbol) -> SceneNode | None:
+        data = self._graph.nodes.get(str(node_id))
+        return None if data is None else data["node"]
+
+    def num_nodes(self, layer: Layer | None = None) -> int:
+        if layer is None:
+            return self._graph.number_of_nodes()
+        return sum(1 for _ in self.nodes(layer))
+
+    def nodes(self, layer: Layer | None = None) -> Iterator[SceneNode]:
+        """Nodes in id order (layer letter, then number) so iteration is deterministic."""
+        for node_id in sorted(self._graph.nodes, key=lambda n: NodeSymbol.parse(n)):
+            node = self._graph.nodes[node_id]["node"]
+            if layer is None or node.layer == layer:
+                yield node
+
+    def find_object_by_external_id(self, external_id: str) -> SceneNode | None:
+        node_id = self._by_external_id.get(external_id) if external_id else None
+        return None if node_id is None else self.find_node(node_id)
+
+    def resolve(self, ref: str | NodeSymbol) -> SceneNode:
+        """A node named by its node id or by its external id; raises NotFoundError."""
+        ref = str(ref)
+        node = self.find_node(ref) if _NODE_ID.match(ref) else None
+        node = node or self.find_object_by_external_id(ref)
+        if node is None:
+            raise NotFoundError(f"no node with id or external id {ref!r}")
+        return node
+
+    def add_node(
+        self,
+        layer: Layer | str,
+        node_type: str,
+        *,
+        world_T_object: Pose,
+        box: Box,
+        stamp: float,
+        external_id: str = "",
+        name: str = "",
+        states: dict[str, str] | None = None,
+        confidence: float = 0.5,
+        provenance: Provenance | None = None,
+    ) -> str:
+        """Add a node and return its new id (``O12``); relations are derived at once."""
+        layer = Layer(layer)
+        if not node_type:
+            raise InvalidInputError("node_type must not be empty")
+        if not 0.0 < confidence < 1.0:
+            raise InvalidInputError(f"confidence must be in (0, 1), got {confidence}")
+        if external_id and external_id in self._by_external_id:
+            owner = self._by_external_id[external_id]
+            raise InvalidInputError(f"external id {external_id!r} already belongs to {owner}")
+        node_id = f"{layer.value}{self._next_index[layer.value]}"
+        self._next_index[layer.value] += 1
+        node = SceneNode(
+            node_id=node_id,
+            layer=layer,
+            node_type=node_type,
+            world_T_object=world_T_object,
+            box=box,
+            first_seen=stamp,
+            last_seen=stamp,
+            external_id=external_id,
+            name=name,
+            states=dict(states or {}),
+            log_odds=_clamp(logit(confidence)),
+            num_observations=1 if provenance else 0,
+            provenance=[provenance] if provenance else [],
+        )
+        self._graph.add_node(node_id, node=node)
+        if external_id:
+            self._by_external_id[external_id] = node_id
+        self._record(stamp, ChangeKind.NODE_ADDED, node_id, detail=node_type)
+        if layer in (Layer.OBJECT, Layer.FURNITURE):
+            self.refresh_relations(node_id, stamp)
+        self._snapshot(node, stamp, "added")
+        return node_id
+
+    def add_room(self, name: str, extent: Box, stamp: float, external_id: str = "") -> str:
+        """A room whose extent (an axis-aligned box; only x-y is used) contains its objects."""
+        return self.add_node(
+            Layer.ROOM,
+            "Room",
+            world_T_object=Pose(extent.center),
+            box=extent,
+            stamp=stamp,
+            external_id=external_id,
+            name=name,
+            confidence=CLAMP_MAX_PROBABILITY - 1e-6,
+        )
+
+    def set_agent_pose(self, world_T_agent: Pose, stamp: float) -> str:
+        """Create or move the agent node ``A0``."""
+        agent = next(self.nodes(Layer.AGENT), None)
+        if agent is None:
+            return self.add_node(
+                Layer.AGENT,
+                "Agent",
+                world_T_object=world_T_agent,
+                box=Box(world_T_agent.position),
+                stamp=stamp,
+                confidence=CLAMP_MAX_PROBABILITY - 1e-6,
+            )
+        agent.world_T_object = world_T_agent
+        agent.box = Box(world_T_agent.position)
+        agent.last_seen = max(agent.last_seen, stamp)
+        self._record(stamp, ChangeKind.NODE_UPDATED, agent.node_id, detail="pose")
+        return agent.node_id
+
+    def remove_node(self, node_id: str | NodeSymbol, stamp: float) -> None:
+        node = self.get_node(node_id)
+        for edge in list(self.edges_of(node.node_id)):
+            self.remove_edge(edge.source, edge.target, edge.edge_type, stamp)
+        self._graph.remove_node(node.node_id)
+        if node.external_id:
+            self._by_external_id.pop(node.external_id, None)
+        self._record(stamp, ChangeKind.NODE_REMOVED, node.node_id, detail=node.node_type)
+
+    def update_node(
+        self,
+        node_id: str | NodeSymbol,
+        stamp: float,
+        *,
+        world_T_object: Pose | None = None,
+        box: Box | None = None,
+        states: dict[str, str] | None = None,
+        external_id: str | None = None,
+        reason: str = "",
+    ) -> bool:
+        """Change pose, box or states (merged key by key); True if anything changed.
+
+        A move beyond ``history_min_distance`` or any state change adds a history entry.
+        """
+        node = self.get_node(node_id)
+        details: list[str] = []
+        moved = False
+        if world_T_object is not None:
+            moved = node.position.distance_to(world_T_object.position) >= self.history_min_distance
+            if world_T_object != node.world_T_object:
+                node.world_T_object = world_T_object
+                details.append("moved" if moved else "pose")
+        if box is not None and box != node.box:
+            node.box = box
+            if "pose" not in details and "moved" not in details:
+                details.append("pose")
+        changed_states = {
+            k: v for k, v in (states or {}).items() if node.states.get(k) != v and v is not None
+        }
+        if changed_states:
+            node.states.update(changed_states)
+            details.append("state:" + ",".join(sorted(changed_states)))
+        if external_id and external_id != node.external_id:
+            owner = self._by_external_id.get(external_id)
+            if owner is not None and owner != node.node_id:
+                raise InvalidInputError(f"external id {external_id!r} already belongs to {owner}")
+            if node.external_id:
+                self._by_external_id.pop(node.external_id, None)
+            node.external_id = external_id
+            self._by_external_id[external_id] = node.node_id
+            details.append("external_id")
+        if not details:
+            return False
+        self._record(stamp, ChangeKind.NODE_UPDATED, node.node_id, detail=";".join(details))
+        if moved or changed_states:
+            self._snapshot(node, stamp, reason or ("moved" if moved else "state"))
+        return True
+
+    def record_hit(
+        self,
+        node_id: str | NodeSymbol,
+        stamp: float,
+        provenance: Provenance | None = None,
+        hit_probability: float = DEFAULT_HIT_PROBABILITY,
+    ) -> None:
+        """The node was observed: raise confidence, count it, clear misses and 'missing'."""
+        node = self.get_node(node_id)
+        node.log_odds = _clamp(node.log_odds + logit(hit_probability))
+        node.num_observations += 1
+        node.last_seen = max(node.last_seen, stamp)
+        node.consecutive_misses = 0
+        if provenance is not None:
+            node.provenance.append(provenance)
+            del node.provenance[: -self.max_provenance]
+        if node.status == NodeStatus.MISSING:
+            node.status = NodeStatus.PRESENT
+            self._record(stamp, ChangeKind.NODE_UPDATED, node.node_id, detail="reappeared")
+            self.refresh_relations(node.node_id, stamp)
+            self._snapshot(node, stamp, "reappeared")
+
+    def record_miss(
+        self,
+        node_id: str | NodeSymbol,
+        stamp: float,
+        miss_probability: float = DEFAULT_MISS_PROBABILITY,
+        misses_to_missing: int = 3,
+    ) -> bool:
+        """The node should have been seen and was not; True when it just became missing.
+
+        A missing node loses its location edges (memory no longer claims the mug is in the
+        fridge) but keeps its last pose and its history.
+        """
+        node = self.get_node(node_id)
+        if node.status == NodeStatus.MISSING:
+            return False
+        node.log_odds = _clamp(node.log_odds + logit(miss_probability))
+        node.consecutive_misses += 1
+        if node.consecutive_misses < misses_to_missing:
+            self._record(stamp, ChangeKind.NODE_UPDATED, node.node_id, detail="confidence")
+            return False
+        self.mark_missing(node.node_id, stamp)
+        return True
+
+    def mark_missing(self, node_id: str | NodeSymbol, stamp: float) -> None:
+        node = self.get_node(node_id)
+        node.status = NodeStatus.MISSING
+        for edge in list(self.edges_of(node.node_id)):
+            if edge.source == node.node_id or edge.edge_type == EdgeType.NEAR:
+                self.remove_edge(edge.source, edge.target, edge.edge_type, stamp)
+        self._record(stamp, ChangeKind.NODE_UPDATED, node.node_id, detail="missing")
+        self._snapshot(node, stamp, "missing")
+
+    # ------------------------------------------------------------------ edges
+
+    def has_edge(
+        self, source: str | NodeSymbol, target: str | NodeSymbol, edge_type: EdgeType | str
+    ) -> bool:
+        return self.find_edge(source, target, edge_type) is not None
+
+    def get_edge(
+        self, source: str | NodeSymbol, target: str | NodeSymbol, edge_type: EdgeType | str
+    ) -> SceneEdge:
+        edge = self.find_edge(source, target, edge_type)
+        if edge is None:
+            raise NotFoundError(f"no {edge_type} edge {source!s} -> {target!s}")
+        return edge
+
+    def find_edge(
+        self, source: str | NodeSymbol, target: str | NodeSymbol, edge_type: EdgeType | str
+    ) -> SceneEdge | None:
+        source, target, edge_type = _edge_key(source, target, edge_type)
+        data = self._graph.get_edge_data(source, target, key=edge_type.value)
+        return None if data is None else data["edge"]
+
+    def add_edge(
+        self,
+        source: str | NodeSymbol,
+        target: str | NodeSymbol,
+        edge_type: EdgeType | str,
+        stamp: float,
+        origin: str = "geometry",
+    ) -> SceneEdge:
+        source, target, edge_type = _edge_key(source, target, edge_type)
+        if source == target:
+            raise InvalidInputError(f"an edge needs two nodes, got {source} twice")
+        for node_id in (source, target):
+            self.get_node(node_id)
+        existing = self.find_edge(source, target, edge_type)
+        if existing is not None:
+            return existing
+        edge = SceneEdge(source, target, edge_type, stamp, origin)
+        self._graph.add_edge(source, target, key=edge_type.value, edge=edge)
+        self._record(stamp, ChangeKind.EDGE_ADDED, source, target, edge_type.value, origin)
+        return edge
+
+    def remove_edge(
+        self,
+        source: str | NodeSymbol,
+        target: str | NodeSymbol,
+        edge_type: EdgeType | str,
+        stamp: float,
+    ) -> None:
+        edge = self.get_edge(source, target, edge_type)
+        self._graph.remove_edge(edge.source, edge.target, key=edge.edge_type.value)
+        self._record(stamp, ChangeKind.EDGE_REMOVED, edge.source, edge.target, edge.edge_type)
+
+    def num_edges(self, edge_type: EdgeType | str | None = None) -> int:
+        return sum(1 for _ in self.edges(edge_type))
+
+    def edges(self, edge_type: EdgeType | str | None = None) -> Iterator[SceneEdge]:
+        """Edges sorted by (source, target, type) so iteration is deterministic."""
+        wanted = None if edge_type is None else EdgeType(edge_type)
+        found = [d["edge"] for _, _, d in self._graph.edges(data=True)]
+        for edge in sorted(found, key=_edge_sort_key):
+            if wanted is None or edge.edge_type == wanted:
+                yield edge
+
+    def edges_of(self, node_id: str | NodeSymbol) -> Iterator[SceneEdge]:
+        node_id = str(node_id)
+        for _, _, data in self._graph.out_edges(node_id, data=True):
+            yield data["edge"]
+        for _, _, data in self._graph.in_edges(node_id, data=True):
+            yield data["edge"]
+
+    def children(self, node_id: str | NodeSymbol, edge_type: EdgeType | str) -> list[str]:
+        """Ids of nodes with an ``edge_type`` edge into ``node_id`` (what is in the fridge)."""
+        edge_type = EdgeType(edge_type)
+        node_id = str(node_id)
+        return sorted(
+            (s for s, _, k in self._graph.in_edges(node_id, keys=True) if k == edge_type.value),
+            key=NodeSymbol.parse,
+        )
+
+    def get_location(self, node_id: str | NodeSymbol) -> tuple[str, EdgeType] | None:
+        """The receptacle the node is ``on`` or ``inside``, if any."""
+        node_id = str(node_id)
+        for _, target, key in self._graph.out_edges(node_id, keys=True):
+            if key in (EdgeType.ON.value, EdgeType.INSIDE.value):
+                return target, EdgeType(key)
+        return None
+
+    def get_room(self, node_id: str | NodeSymbol) -> str | None:
+        node_id = str(node_id)
+        for _, target, key in self._graph.out_edges(node_id, keys=True):
+            if key == EdgeType.IN_ROOM.value:
+                return target
+        return None
+
+    # ---------------------------------------------------------- relations
+
+    def derive_location(
+        self, box: Box, exclude: str = "", max_gap: float = 0.1
+    ) -> tuple[str, EdgeType] | None:
+        """The receptacle a box is on or inside, judged from geometry alone.
+
+        ``inside``: the box centre lies within a container's box. ``on``: the centre lies over
+        a receptacle's footprint and the box bottom is within ``max_gap`` of its top face (or
+        the centre is inside the receptacle's box above its middle, as with thick counter
+        tops). Of all candidates the smallest receptacle wins: an apple in a bowl in the fridge
+        is in the bowl.
+        """
+        center = box.center.as_array()
+        bottom = box.min_corner[2]
+        volume = box.volume()
+        best: tuple[float, str, EdgeType] | None = None
+        for data in self._graph.nodes.values():
+            node: SceneNode = data["node"]
+            if node.node_id == exclude or node.layer not in (Layer.FURNITURE, Layer.OBJECT):
+                continue
+            if node.status != NodeStatus.PRESENT:
+                continue
+            kind = receptacle_kind(node.node_type)
+            if kind == ReceptacleKind.NONE or node.box.volume() <= volume:
+                continue
+            lo, hi = node.box.min_corner, node.box.max_corner
+            over = bool(np.all(center[:2] >= lo[:2] - 0.02) and np.all(center[:2] <= hi[:2] + 0.02))
+            if not over:
+                continue
+            within = bool(lo[2] - 0.02 <= center[2] <= hi[2] + 0.02)
+            relation: EdgeType | None = None
+            if kind == ReceptacleKind.CONTAINER and within:
+                relation = EdgeType.INSIDE
+            elif abs(bottom - hi[2]) <= max_gap or (within and center[2] >= node.box.center.z):
+                relation = EdgeType.ON
+            if relation is not None:
+                candidate = (node.box.volume(), node.node_id, relation)
+                if best is None or candidate[:2] < best[:2]:
+                    best = candidate
+        return None if best is None else (best[1], best[2])
+
+    def derive_room(self, point: Vector3) -> str | None:
+        """The smallest room whose footprint (x-y) contains the point."""
+        best: tuple[float, str] | None = None
+        p = point.as_array()
+        for node in self.nodes(Layer.ROOM):
+            lo, hi = node.box.min_corner, node.box.max_corner
+            if np.all(p[:2] >= lo[:2]) and np.all(p[:2] <= hi[:2]):
+                area = node.box.size.x * node.box.size.y
+                if best is None or (area, node.node_id) < best:
+                    best = (area, node.node_id)
+        return None if best is None else best[1]
+
+    def set_location(
+        self,
+        node_id: str | NodeSymbol,
+        location: tuple[str, EdgeType] | None,
+        stamp: float,
+        origin: str = "geometry",
+    ) -> bool:
+        """Replace the node's ``on``/``inside`` edge; True if it changed."""
+        node = self.get_node(node_id)
+        current = self.get_location(node.node_id)
+        if location is not None:
+            location = (str(location[0]), EdgeType(location[1]))
+        if current == location:
+            return False
+        if current is not None:
+            self.remove_edge(node.node_id, current[0], current[1], stamp)
+        if location is not None:
+            self.add_edge(node.node_id, location[0], location[1], stamp, origin)
+        self._snapshot(node, stamp, "relation")
+        return True
+
+    def set_room(self, node_id: str | NodeSymbol, room_id: str | None, stamp: float) -> bool:
+        node = self.get_node(node_id)
+        current = self.get_room(node.node_id)
+        if current == room_id:
+            return False
+        if current is not None:
+            self.remove_edge(node.node_id, current, EdgeType.IN_ROOM, stamp)
+        if room_id is not None:
+            self.add_edge(node.node_id, room_id, EdgeType.IN_ROOM, stamp)
+        return True
+
+    def refresh_relations(
+        self, node_id: str | NodeSymbol, stamp: float, *, location: bool = True
+    ) -> None:
+        """Re-derive room, ``near`` and (unless ``location`` is False) ``on``/``inside``."""
+        node = self.get_node(node_id)
+        if node.status != NodeStatus.PRESENT:
+            return
+        if location:
+            self.set_location(node.node_id, self.derive_location(node.box, node.node_id), stamp)
+        self.set_room(node.node_id, self.derive_room(node.position), stamp)
+        if node.layer == Layer.OBJECT:
+            self._refresh_near(node, stamp)
+
+    def _refresh_near(self, node: SceneNode, stamp: float) -> None:
+        for other in list(self.nodes(Layer.OBJECT)):
+            if other.node_id == node.node_id:
+                continue
+            close = (
+                other.status == NodeStatus.PRESENT
+                and node.position.distance_to(other.position) <= self.near_radius
+            )
+            present = self.has_edge(node.node_id, other.node_id, EdgeType.NEAR)
+            if close and not present:
+                self.add_edge(node.node_id, other.node_id, EdgeType.NEAR, stamp)
+            elif present and not close:
+                self.remove_edge(node.node_id, other.node_id, EdgeType.NEAR, stamp)
+
+    # ------------------------------------------------------------ history
+
+    def get_state_at(self, node_id: str | NodeSymbol, stamp: float) -> NodeSnapshot | None:
+        """Where the node was and in which state at ``stamp``; None before it was first seen."""
+        node = self.get_node(node_id)
+        found: NodeSnapshot | None = None
+        for entry in node.history:
+            if entry.stamp <= stamp:
+                found = entry
+            else:
+                break
+        return found
+
+    def _snapshot(self, node: SceneNode, stamp: float, reason: str) -> None:
+        location = self.get_location(node.node_id)
+        entry = NodeSnapshot(
+            stamp=stamp,
+            position=node.position,
+            states=dict(node.states),
+            parent_id=location[0] if location else "",
+            relation=location[1].value if location else "",
+            room_id=self.get_room(node.node_id) or "",
+            status=node.status,
+            reason=reason,
+        )
+        # History stays sorted by stamp; a second entry at the same stamp replaces the first.
+        index = bisect.bisect_right([e.stamp for e in node.history], stamp)
+        if index > 0 and node.history[index - 1].stamp == stamp:
+            node.history[index - 1] = entry
+        else:
+            node.history.insert(index, entry)
+
+    # ------------------------------------------------------------ changes
+
+    @property
+    def sequence(self) -> int:
+        """Sequence number of the newest change (0 for a graph that never changed)."""
+        return self._sequence
+
+    def add_change_sink(self, sink: ChangeSink) -> None:
+        """Call ``sink`` with every change as it happens (for publishers or loggers)."""
+        self._sinks.append(sink)
+
+    def pop_changes(self) -> list[GraphChange]:
+        """Changes since the previous call, oldest first, for publishing deltas."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def changes_since(self, stamp: float) -> list[GraphChange]:
+        """Changes stamped at or after ``stamp`` (within the in-memory change log)."""
+        return [c for c in self._change_log if c.stamp >= stamp]
+
+    def changes_after(self, sequence: int) -> list[GraphChange]:
+        """Changes with a sequence number above ``sequence``, for exact incremental sync."""
+        if self._change_log and sequence < self._change_log[0].sequence - 1:
+            raise NotFoundError(f"changes after {sequence} were trimmed from the in-memory log")
+        return [c for c in self._change_log if c.sequence > sequence]
+
+    def _record(
+        self,
+        stamp: float,
+        kind: ChangeKind,
+        node_id: str,
+        target_id: str = "",
+        edge_type: str = "",
+        detail: str = "",
+    ) -> None:
+        self._sequence += 1
+        change = GraphChange(self._sequence, stamp, kind, node_id, target_id, edge_type, detail)
+        self._change_log.append(change)
+        if len(self._change_log) > self.change_log_limit:
+            del self._change_log[: len(self._change_log) - self.change_log_limit]
+        self._pending.append(change)
+        for sink in self._sinks:
+            sink(change)
+
+    # ---------------------------------------------------------- records
+
+    def to_record(self, node_id: str | NodeSymbol) -> ObjectRecord:
+        """The node as an :class:`ObjectRecord`.
+
+        ``object_id`` is the external id when there is one (what the simulator or the planner
+        knows the object by), else the node id; ``provenance`` starts with ``node:<node id>``
+        followed by the supporting observation ids.
+        """
+        node = self.get_node(node_id)
+        location = self.get_location(node.node_id)
+        receptacle_id, relation = "", ""
+        if location is not None:
+            parent = self.get_node(location[0])
+            receptacle_id = parent.external_id or parent.node_id
+            relation = location[1].value
+        room_id = self.get_room(node.node_id) or ""
+        return ObjectRecord(
+            object_id=node.external_id or node.node_id,
+            object_type=node.node_type,
+            world_T_object=node.world_T_object,
+            box=node.box,
+            confidence=node.confidence,
+            first_seen=node.first_seen,
+            last_seen=max(node.last_seen, node.first_seen),
+            num_observations=node.num_observations,
+            states=dict(node.states),
+            receptacle_id=receptacle_id,
+            receptacle_relation=relation,
+            room_id=room_id,
+            provenance=(f"node:{node.node_id}", *(p.observation_id for p in node.provenance)),
+        )
+
+    # ---------------------------------------------------------- restore
+
+    @classmethod
+    def from_parts(
+        cls,
+        nodes: list[SceneNode],
+        edges: list[SceneEdge],
+        *,
+        next_index: dict[str, int] | None = None,
+        sequence: int = 0,
+        changes: list[GraphChange] | None = None,
+        **options: float,
+    ) -> SceneGraph:
+        """Rebuild a graph from stored parts without recording any change (used by the store)."""
+        graph = cls(**options)  # type: ignore[arg-type]
+        for node in nodes:
+            graph._graph.add_node(node.node_id, node=node)
+            if node.external_id:
+                graph._by_external_id[node.external_id] = node.node_id
+            symbol = NodeSymbol.parse(node.node_id)
+            graph._next_index[symbol.category] = max(
+                graph._next_index[symbol.category], symbol.category_id + 1
+            )
+        for edge in edges:
+            graph._graph.add_edge(edge.source, edge.target, key=edge.edge_type.value, edge=edge)
+        for layer, index in (next_index or {}).items():
+            graph._next_index[layer] = max(graph._next_index[layer], index)
+        graph._change_log = list(changes or [])[-graph.change_log_limit :]
+        graph._sequence = max(sequence, graph._change_log[-1].sequence if graph._change_log else 0)
+        return graph
+
+    @property
+    def next_index(self) -> dict[str, int]:
+        return dict(self._next_index)
+
+
+def _clamp(log_odds: float) -> float:
+    return min(max(log_odds, _LOG_ODDS_MIN), _LOG_ODDS_MAX)
+
+
+def _edge_key(
+    source: str | NodeSymbol, target: str | NodeSymbol, edge_type: EdgeType | str
+) -> tuple[str, str, EdgeType]:
+    source, target, edge_type = str(source), str(target), EdgeType(edge_type)
+    if edge_type == EdgeType.NEAR and NodeSymbol.parse(target) < NodeSymbol.parse(source):
+        source, target = target, source
+    return source, target, edge_type
+
+
+def _edge_sort_key(edge: SceneEdge) -> tuple[NodeSymbol, NodeSymbol, str]:
+    return NodeSymbol.parse(edge.source), NodeSymbol.parse(edge.target), edge.edge_type.value
+
+
+def default_layer(object_type: str) -> Layer:
+    """``F`` for furniture and fixtures, ``O`` for everything that can be picked up."""
+    return Layer.FURNITURE if is_furniture(object_type) else Layer.OBJECT

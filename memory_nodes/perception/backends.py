@@ -1,0 +1,130 @@
+"""Where instance masks come from: the simulator's segmentation, or a detector.
+
+Both backends return :class:`Instance` lists, so the rest of perception does not care which one
+runs. The mask backend is the default (AI2-THOR and our simulator render instance masks); the
+YOLO backend runs an ultralytics segmentation model from a local weights file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from memory_nodes.core.errors import DependencyNotInstalledError, InvalidInputError
+from memory_nodes.perception.frames import RGBDFrame
+
+_SLICE_SUFFIX = re.compile(r"_\d+$")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One object instance in an image: its pixels, type, the source's key for it, a score."""
+
+    mask: np.ndarray
+    object_type: str
+    instance_key: str
+    score: float
+
+
+class InstanceBackend(Protocol):
+    name: str
+
+    def detect(self, frame: RGBDFrame) -> list[Instance]: ...
+
+
+def object_type_from_label(label: str) -> str:
+    """AI2-THOR objectId -> object type.
+
+    ``"Apple|+01.00|+00.90|-00.50"`` is an Apple; a slice keeps its parent's id and appends its
+    own name, ``"Apple|...|-00.50|AppleSliced_0"``, and is an AppleSliced. A label without ``|``
+    is taken as the type itself (structure such as ``"Floor"`` or ``"Wall"``).
+    """
+    if not label:
+        raise InvalidInputError("empty instance label")
+    parts = label.split("|")
+    if len(parts) > 4:
+        return _SLICE_SUFFIX.sub("", parts[-1])
+    return parts[0]
+
+
+class MaskBackend:
+    """Instances from a rendered instance-id image and its id -> label map."""
+
+    name = "gt_mask"
+
+    def __init__(self, min_pixels: int = 30, ignore_types: frozenset[str] | None = None) -> None:
+        if min_pixels < 1:
+            raise InvalidInputError(f"min_pixels must be >= 1, got {min_pixels}")
+        self.min_pixels = min_pixels
+        # Structure is mapped by the octree, not remembered as objects.
+        self.ignore_types = ignore_types or frozenset({"Floor", "Wall", "Ceiling", "Room"})
+
+    def detect(self, frame: RGBDFrame) -> list[Instance]:
+        if frame.instance_ids is None:
+            raise InvalidInputError("the mask backend needs a frame with an instance mask")
+        ids, counts = np.unique(frame.instance_ids, return_counts=True)
+        instances = []
+        for instance_id, count in zip(ids.tolist(), counts.tolist(), strict=True):
+            if instance_id == 0 or count < self.min_pixels:
+                continue
+            label = frame.instance_labels.get(instance_id)
+            if label is None:
+                continue  # pixels of an id the source did not name: nothing to remember
+            object_type = object_type_from_label(label)
+            if object_type in self.ignore_types:
+                continue
+            instances.append(Instance(frame.instance_ids == instance_id, object_type, label, 1.0))
+        return instances
+
+
+class YoloBackend:
+    """Instances from an ultralytics YOLO segmentation model loaded from a local file.
+
+    Parameters
+    ----------
+    weights
+        Path to a ``.pt`` file (trained weights) or a model ``.yaml`` (an untrained network,
+        useful only to exercise the pipeline). Nothing is downloaded: ``YOLO_OFFLINE`` is set.
+    min_score
+        Detections below this confidence are dropped.
+    """
+
+    name = "yolo"
+
+    def __init__(self, weights: str | Path, min_score: float = 0.25, device: str = "cpu") -> None:
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+        weights = Path(weights)
+        if not weights.is_file():
+            raise FileNotFoundError(f"YOLO weights not found: {weights} (give a local file)")
+        try:
+            from ultralytics import YOLO
+        except ImportError as error:
+            raise DependencyNotInstalledError(
+                "the YOLO backend needs ultralytics: pip install ultralytics"
+            ) from error
+        self.model = YOLO(str(weights))
+        self.min_score = min_score
+        self.device = device
+
+    def detect(self, frame: RGBDFrame) -> list[Instance]:
+        # ultralytics expects BGR like OpenCV.
+        results = self.model.predict(
+            frame.rgb[..., ::-1], device=self.device, verbose=False, retina_masks=True
+        )
+        instances = []
+        for result in results:
+            if result.masks is None or result.boxes is None:
+                continue
+            masks = result.masks.data.cpu().numpy() > 0.5
+            classes = result.boxes.cls.cpu().numpy().astype(int)
+            scores = result.boxes.conf.cpu().numpy()
+            for mask, cls, score in zip(masks, classes, scores, strict=True):
+                if score < self.min_score or mask.shape != frame.depth.shape:
+                    continue
+                instances.append(Instance(mask, str(result.names[int(cls)]), "", float(score)))
+        return instances
