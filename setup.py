@@ -11,6 +11,8 @@ VERSION = "0.1.0"
 # (full ROS 2 installs) and `memstack up` (pip wheels) can start it.
 CONSOLE_SCRIPTS = {
     "memstack": "memory_nodes.cli:main",
+    "memory_server": "memory_nodes.nodes.memory_server:main",
+    "perception_node": "memory_nodes.nodes.perception_node:main",
     "short_term_memory_node": "memory_nodes.nodes.short_term_memory_node:main",
 }
 

@@ -24,5 +24,19 @@ def generate_launch_description() -> LaunchDescription:
                 parameters=[os.path.join(config, "short_term.yaml")],
                 output="screen",
             ),
+            Node(
+                package="memory_nodes",
+                executable="memory_server",
+                name="memory_server",
+                parameters=[os.path.join(config, "memory_server.yaml")],
+                output="screen",
+            ),
+            Node(
+                package="memory_nodes",
+                executable="perception_node",
+                name="perception",
+                parameters=[os.path.join(config, "perception.yaml")],
+                output="screen",
+            ),
         ]
     )

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import rclpy
-from rclpy.node import Node
-
 from memory_interfaces.msg import ObjectObservationArray
 from memory_interfaces.srv import QueryObjects
+from rclpy.node import Node
+
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.nodes import conversions
 from memory_nodes.ros_env import apply_local_dds_environment, find_config_file

@@ -162,11 +162,11 @@ def _log(message: str) -> None:
 class ProcessStack:
     """The nodes of a stack as child processes, supervised until a stop is requested."""
 
-    def __init__(self, config: StackConfig, env: dict[str, str]) -> None:
+    def __init__(self, config: StackConfig, env: dict[str, str], stop: threading.Event) -> None:
         self.config = config
         self.env = env
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._stop = threading.Event()
+        self._stop = stop
 
     def start(self) -> None:
         for spec in self.config.nodes:
@@ -205,17 +205,20 @@ class ProcessStack:
         _log("all nodes stopped")
 
 
-def run_composed(config: StackConfig) -> int:
+def run_composed(config: StackConfig, stop: threading.Event) -> int:
     """All nodes in this process on one multi-threaded executor."""
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
 
     from memory_nodes.nodes.registry import node_class
     from memory_nodes.nodes.runtime import spin_nodes
 
-    rclpy.init(args=[sys.argv[0]])
+    rclpy.init(args=[sys.argv[0]], signal_handler_options=SignalHandlerOptions.NO)
     nodes = []
     try:
         for spec in config.nodes:
+            if stop.is_set():
+                break
             nodes.append(node_class(spec.executable)(cli_args=spec.ros_args()))
             _log(f"composed {spec.label} ({spec.executable})")
     except Exception as error:
@@ -224,7 +227,7 @@ def run_composed(config: StackConfig) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
         return 1
-    spin_nodes(nodes)
+    spin_nodes(nodes, stop)
     rclpy.try_shutdown()
     _log("all nodes stopped")
     return 0
@@ -243,15 +246,17 @@ def up(config_path: str | Path, domain_id: int | None = None) -> int:
         f"{'composed in one process' if config.composed else 'one process each'}, "
         f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}"
     )
-    if config.composed:
-        os.environ.update(env)
-        return run_composed(config)
-    stack = ProcessStack(config, env)
+    # Handlers first: a stop requested while nodes are still starting must be honoured.
+    stop = threading.Event()
 
     def _request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stack.request_stop()
+        stop.set()
 
     signal.signal(signal.SIGINT, _request_stop)
     signal.signal(signal.SIGTERM, _request_stop)
+    if config.composed:
+        os.environ.update(env)
+        return run_composed(config, stop)
+    stack = ProcessStack(config, env, stop)
     stack.start()
     return stack.supervise()

@@ -51,6 +51,11 @@ def _answer(graph: SceneGraph, nodes: list[SceneNode]) -> list[ObjectRecord]:
     return [graph.to_record(n.node_id) for n in nodes]
 
 
+def all_objects(graph: SceneGraph, *, include_missing: bool = False) -> list[ObjectRecord]:
+    """Every remembered object and piece of furniture, most confident first."""
+    return _answer(graph, _things(graph, include_missing))
+
+
 def objects_by_type(
     graph: SceneGraph, object_type: str, *, include_missing: bool = False
 ) -> list[ObjectRecord]:

@@ -285,7 +285,9 @@ class SceneGraphStore:
         if synchronous not in ("NORMAL", "FULL"):
             raise InvalidInputError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         self.path = Path(path)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        # Callers serialise access (a ROS node's callbacks run one at a time even on a
+        # multi-threaded executor), so the connection may move between threads.
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._synced_sequence = 0
@@ -407,6 +409,18 @@ class SceneGraphStore:
             raise
         self._synced_sequence = changes[-1].sequence
         return len(changes)
+
+    def rewrite(self, graph: SceneGraph) -> int:
+        """Make the file hold exactly ``graph`` (after loading memory from elsewhere)."""
+        return self._rewrite(graph)
+
+    def backup_to(self, path: str | Path) -> None:
+        """A consistent copy of the committed database at ``path`` (SQLite online backup)."""
+        target = sqlite3.connect(str(path))
+        try:
+            self._db.backup(target)
+        finally:
+            target.close()
 
     def _rewrite(self, graph: SceneGraph) -> int:
         db = self._db

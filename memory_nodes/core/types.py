@@ -233,10 +233,18 @@ class ObjectObservation:
     source: str = ""
     source_frame_id: str = ""
     num_points: int = 0
+    # What holds the object, when the source knows (the robot's own PutObject does).
+    receptacle_id: str = ""
+    receptacle_relation: str = ""
 
     def __post_init__(self) -> None:
         if not self.object_type:
             raise InvalidInputError("ObjectObservation.object_type must not be empty")
+        if self.receptacle_relation not in ("", "on", "inside"):
+            raise InvalidInputError(
+                "ObjectObservation.receptacle_relation must be '', 'on' or 'inside', got "
+                f"{self.receptacle_relation!r}"
+            )
         _finite("ObjectObservation.stamp", self.stamp)
         if not 0.0 <= self.confidence <= 1.0:
             raise InvalidInputError(

@@ -8,11 +8,11 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 from geometry_msgs.msg import Pose as PoseMsg
 from geometry_msgs.msg import Vector3 as Vector3Msg
-from sensor_msgs.msg import CameraInfo
-
 from memory_interfaces.msg import KeyValue
 from memory_interfaces.msg import ObjectObservation as ObservationMsg
 from memory_interfaces.msg import ObjectRecord as RecordMsg
+from sensor_msgs.msg import CameraInfo
+
 from memory_nodes.core.short_term import CacheEntry
 from memory_nodes.core.types import (
     Box,
@@ -99,6 +99,8 @@ def observation_to_msg(
     msg.source = observation.source
     msg.source_frame_id = observation.source_frame_id
     msg.num_points = int(observation.num_points)
+    msg.receptacle_id = observation.receptacle_id
+    msg.receptacle_relation = observation.receptacle_relation
     return msg
 
 
@@ -115,6 +117,8 @@ def observation_from_msg(msg: ObservationMsg) -> ObjectObservation:
         source=msg.source,
         source_frame_id=msg.source_frame_id,
         num_points=int(msg.num_points),
+        receptacle_id=msg.receptacle_id,
+        receptacle_relation=msg.receptacle_relation,
     )
 
 
@@ -186,4 +190,6 @@ def entry_to_observation(entry: CacheEntry, source: str) -> ObjectObservation:
         states=dict(entry.states),
         source=source,
         num_points=0,
+        receptacle_id=entry.receptacle_id,
+        receptacle_relation=entry.receptacle_relation,
     )

@@ -10,6 +10,8 @@ import importlib
 
 # executable name -> module defining NODE_CLASS and main()
 NODE_MODULES: dict[str, str] = {
+    "memory_server": "memory_nodes.nodes.memory_server",
+    "perception_node": "memory_nodes.nodes.perception_node",
     "short_term_memory_node": "memory_nodes.nodes.short_term_memory_node",
 }
 

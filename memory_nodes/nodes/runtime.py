@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 
@@ -22,12 +23,8 @@ from memory_nodes.ros_env import apply_local_dds_environment
 NodeFactory = Callable[..., Node]
 
 
-def spin_nodes(nodes: Sequence[Node], stop: threading.Event | None = None) -> None:
-    """Spin ``nodes`` on one multi-threaded executor until SIGINT/SIGTERM or ``stop``."""
-    executor = MultiThreadedExecutor()
-    for node in nodes:
-        executor.add_node(node)
-    stop = stop or threading.Event()
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGINT and SIGTERM set ``stop`` (main thread only, as Python requires)."""
 
     def _request_stop(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
@@ -35,9 +32,24 @@ def spin_nodes(nodes: Sequence[Node], stop: threading.Event | None = None) -> No
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _request_stop)
         signal.signal(signal.SIGTERM, _request_stop)
+
+
+def spin_nodes(nodes: Sequence[Node], stop: threading.Event | None = None) -> None:
+    """Spin ``nodes`` on one multi-threaded executor until SIGINT/SIGTERM or ``stop``."""
+    executor = MultiThreadedExecutor()
+    for node in nodes:
+        executor.add_node(node)
+    if stop is None:  # otherwise the caller owns the signal handling
+        stop = threading.Event()
+        install_stop_handlers(stop)
     try:
         while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except (KeyboardInterrupt, ExternalShutdownException):
+                raise
+            except Exception:  # a bad message must not take the node down with its memory
+                nodes[0].get_logger().error(f"callback failed:\n{traceback.format_exc()}")
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -90,10 +90,15 @@ class ShortTermMemoryNode(Node):
         for index, item in enumerate(msg.observations):
             try:
                 effect = conversions.observation_from_msg(item)
+                receptacle = effect.receptacle_id or None
+                if effect.states.get("isPickedUp") == "true":
+                    receptacle = ""  # in the hand: no longer on or in anything
                 self.cache.record_action_effect(
                     effect.object_id,
                     now=self._now(),
                     states=effect.states,
+                    receptacle_id=receptacle,
+                    receptacle_relation=effect.receptacle_relation or None,
                     world_T_object=effect.world_T_object,
                     box=effect.box,
                     object_type=effect.object_type,

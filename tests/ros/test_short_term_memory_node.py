@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+from memory_interfaces.msg import ObjectObservationArray
+from memory_interfaces.srv import QueryObjects
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 
-from memory_interfaces.msg import ObjectObservationArray
-from memory_interfaces.srv import QueryObjects
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.nodes import conversions
 from tests.ros.conftest import ROOT, call_service, spin_until
@@ -141,7 +141,11 @@ def test_launcher_reports_a_dead_node_and_stops_with_an_error(ros_node, start_st
     stack = start_stack(STACK)
     client = ros_node.create_client(QueryObjects, "/short_term_memory/query_objects")
     assert spin_until(ros_node, client.service_is_ready, 20.0)
-    children = stack.child_pids()
+    children = [
+        pid
+        for pid in stack.child_pids()
+        if "short_term_memory_node" in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
     assert len(children) == 1
     os.kill(children[0], signal.SIGKILL)
     code = stack.process.wait(timeout=10)

@@ -1,0 +1,238 @@
+"""Long-term memory as one object: scene graph + fusion + change detection + SQLite store.
+
+This is what the ``memory_server`` node and the in-process evaluation both drive, so that the
+frame loop (fuse, then look for what should have been seen, then commit) is written once.
+Every accepted change is committed to the SQLite file before the call returns.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memory_nodes.core import queries
+from memory_nodes.core.change_detection import (
+    CameraView,
+    ChangeDetectionConfig,
+    ChangeDetector,
+    ChangeReport,
+)
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.fusion import FusionConfig, FusionResult, ObjectFusion
+from memory_nodes.core.scene_graph import GraphChange, SceneGraph
+from memory_nodes.core.store import SceneGraphStore, read_json, write_graphml, write_json
+from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Vector3
+
+SAVE_FORMATS = (".json", ".graphml", ".sqlite", ".db")
+
+
+@dataclass
+class FrameUpdate:
+    """What one frame did: fusion's result, change detection's report, rows committed."""
+
+    fusion: FusionResult
+    changes: ChangeReport | None = None
+    committed: int = 0
+
+
+@dataclass(frozen=True)
+class ObjectQuery:
+    """QueryObjects' filters; empty/None filters are ignored, the rest are combined with AND."""
+
+    object_type: str = ""
+    text: str = ""
+    near: Vector3 | None = None
+    radius: float = 0.0
+    receptacle: str = ""
+    room: str = ""
+    max_age_s: float = 0.0
+    max_results: int = 0
+    include_missing: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.near is not None and (not math.isfinite(self.radius) or self.radius <= 0):
+            raise InvalidInputError(f"a query near a point needs a radius > 0, got {self.radius}")
+        if not math.isfinite(self.max_age_s) or self.max_age_s < 0:
+            raise InvalidInputError(f"max_age_s must be >= 0, got {self.max_age_s}")
+        if self.max_results < 0:
+            raise InvalidInputError(f"max_results must be >= 0, got {self.max_results}")
+
+
+class LongTermMemory:
+    """The robot's long-term memory of its home, persisted in one SQLite file.
+
+    Parameters
+    ----------
+    database
+        SQLite file; created if missing, reloaded if present (so a restart resumes).
+    fusion_config, change_config
+        Settings of association and of negative evidence.
+    """
+
+    def __init__(
+        self,
+        database: str | Path,
+        fusion_config: FusionConfig | None = None,
+        change_config: ChangeDetectionConfig | None = None,
+    ) -> None:
+        self.database = Path(database)
+        self.database.parent.mkdir(parents=True, exist_ok=True)
+        self.fusion_config = fusion_config or FusionConfig()
+        self.change_config = change_config or ChangeDetectionConfig()
+        self.store = SceneGraphStore(self.database)
+        self._attach(self.store.load())
+
+    def _attach(self, graph: SceneGraph) -> None:
+        self.graph = graph
+        self.fusion = ObjectFusion(graph, self.fusion_config)
+        self.detector = ChangeDetector(graph, self.change_config)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------------------ writing
+    def integrate_frame(
+        self, observations: Sequence[ObjectObservation], view: CameraView | None = None
+    ) -> FrameUpdate:
+        """Fuse one frame's observations; with its depth view, also apply negative evidence."""
+        update = FrameUpdate(self.fusion.integrate_frame(observations))
+        if view is not None:
+            update.changes = self.detector.process_frame(view, update.fusion.observed)
+        update.committed = self.store.sync(self.graph)
+        return update
+
+    def apply_action_effects(self, effects: Sequence[ObjectObservation]) -> FrameUpdate:
+        """What the robot's own actions did: believed at once (fusion trusts source "action")."""
+        update = FrameUpdate(self.fusion.integrate_frame(effects))
+        for effect in effects:
+            if self.graph.find_object_by_external_id(effect.object_id) is None:
+                continue
+            if effect.receptacle_id:
+                relation = effect.receptacle_relation or "on"
+                source = effect.source or "action"
+                self.fusion.record_interaction(
+                    effect.object_id, effect.receptacle_id, relation, effect.stamp, source=source
+                )
+            elif effect.states.get("isPickedUp") == "true":
+                self.fusion.record_interaction(effect.object_id, None, None, effect.stamp)
+        update.committed = self.store.sync(self.graph)
+        return update
+
+    def consolidate(self, entries: Sequence[ObjectObservation]) -> FrameUpdate:
+        """Short-term entries leaving the cache, through the same fusion rules as frames.
+
+        An entry no newer than what memory already holds about its object adds nothing (the
+        frame it came from was fused already) and is skipped; action results go through
+        :meth:`apply_action_effects`.
+        """
+        actions = [e for e in entries if e.source == "action"]
+        fresh = []
+        for entry in entries:
+            if entry.source == "action":
+                continue
+            node = self.graph.find_object_by_external_id(entry.object_id)
+            if node is None or entry.stamp > node.last_seen:
+                fresh.append(entry)
+        update = self.apply_action_effects(actions) if actions else FrameUpdate(FusionResult())
+        if fresh:
+            update = self.integrate_frame(fresh)
+        return update
+
+    def add_room(self, name: str, extent: Box, stamp: float) -> str:
+        node_id = self.graph.add_room(name, extent, stamp)
+        self.store.sync(self.graph)
+        return node_id
+
+    # ------------------------------------------------------------------------------ reading
+    def query(self, query: ObjectQuery, now: float) -> list[ObjectRecord]:
+        """Records matching every filter, most confident first (text: most similar first)."""
+        query.validate()
+        missing = query.include_missing
+        candidates: list[ObjectRecord] | None = None
+
+        def _narrow(records: list[ObjectRecord]) -> None:
+            nonlocal candidates
+            if candidates is None:
+                candidates = records
+            else:
+                keep = {r.object_id for r in records}
+                candidates = [r for r in candidates if r.object_id in keep]
+
+        if query.text:
+            matches = queries.objects_by_text(
+                self.graph, query.text, top_k=max(query.max_results, 5), include_missing=missing
+            )
+            _narrow([m.record for m in matches])
+        if query.object_type:
+            _narrow(queries.objects_by_type(self.graph, query.object_type, include_missing=missing))
+        if query.receptacle:
+            _narrow(
+                queries.objects_in_receptacle(self.graph, query.receptacle, include_missing=missing)
+            )
+        if query.room:
+            _narrow(queries.objects_in_room(self.graph, query.room, include_missing=missing))
+        if query.near is not None:
+            _narrow(
+                queries.objects_near(self.graph, query.near, query.radius, include_missing=missing)
+            )
+        if candidates is None:
+            candidates = self._all_objects(missing)
+        if query.max_age_s > 0:
+            candidates = [r for r in candidates if r.age(now) <= query.max_age_s]
+        if not query.text:
+            candidates = sorted(candidates, key=lambda r: (-r.confidence, r.object_id))
+        return candidates[: query.max_results] if query.max_results else candidates
+
+    def _all_objects(self, include_missing: bool) -> list[ObjectRecord]:
+        return queries.all_objects(self.graph, include_missing=include_missing)
+
+    def changes_since(self, stamp: float) -> list[GraphChange]:
+        """Committed changes at or after ``stamp`` (from the file: survives restarts)."""
+        return self.store.changes_since(stamp)
+
+    # ------------------------------------------------------------------------ save and load
+    def save(self, path: str | Path) -> Path:
+        """Write memory to ``path``: .json (documented export), .graphml, or .sqlite copy."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in SAVE_FORMATS:
+            raise InvalidInputError(f"cannot save to {path.name}: use one of {SAVE_FORMATS}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".json":
+            write_json(self.graph, path)
+        elif suffix == ".graphml":
+            write_graphml(self.graph, path)
+        else:
+            self.store.backup_to(path)
+        return path
+
+    def load(self, path: str | Path) -> int:
+        """Replace memory with what ``path`` holds (.json or .sqlite); returns object count.
+
+        The file is read completely before anything changes, so a bad file loses nothing.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(f"no memory file at {path}")
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            graph = read_json(path)
+        elif suffix in (".sqlite", ".db"):
+            with tempfile.TemporaryDirectory() as folder:
+                copy = Path(folder) / "load.sqlite"
+                shutil.copyfile(path, copy)  # never open the user's file for writing
+                wal = path.with_name(path.name + "-wal")
+                if wal.is_file():  # committed rows not yet checkpointed live in the WAL
+                    shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+                with SceneGraphStore(copy) as source:
+                    graph = source.load()
+        else:
+            raise InvalidInputError(f"cannot load {path.name}: use .json or .sqlite")
+        self.store.rewrite(graph)
+        self._attach(graph)
+        return len(self._all_objects(include_missing=True))

@@ -1,0 +1,104 @@
+"""Household tasks in the KARMA / ALFRED-L JSON format, with goal conditions and scene checks.
+
+A task file is ``{"<SetName>": [{"FloorPlan": 1, "ID": 1, "Goal Condition": "...",
+"Instruction": "..."}, ...]}`` (a bare list of tasks is accepted too).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim import scene_catalog
+from sim.goal_conditions import SLICED_FORMS, Condition, parse_goal
+
+
+@dataclass
+class HouseholdTask:
+    """One task: where it happens, what to achieve, and the repairs its goal string needed."""
+
+    task_set: str
+    task_id: int
+    scene: str
+    instruction: str
+    goal_text: str
+    conditions: list[Condition]
+    fixes: list[str] = field(default_factory=list)
+
+    def missing_objects(self) -> list[str]:
+        """Condition names whose types the scene lacks (sliced forms count when sliceable)."""
+        types = set(scene_catalog.scene_object_types(self.scene))
+        types |= {SLICED_FORMS[t] for t in types if t in SLICED_FORMS}
+        missing = []
+        for cond in self.conditions:
+            for group in cond.names():
+                if not types.intersection(group):
+                    name = "/".join(group)
+                    if name not in missing:
+                        missing.append(name)
+        return missing
+
+
+def scene_name(floorplan: int | str) -> str:
+    text = str(floorplan)
+    return text if text.startswith("FloorPlan") else f"FloorPlan{int(text)}"
+
+
+def load_tasks(path: str | Path) -> list[HouseholdTask]:
+    """Parse every task in one file; raises ``GoalParseError`` for a goal it cannot read."""
+    with open(path) as f:
+        data = json.load(f)
+    groups = data.items() if isinstance(data, dict) else [(Path(path).stem, data)]
+    tasks = []
+    for task_set, entries in groups:
+        for entry in entries:
+            goal = entry["Goal Condition"]
+            conditions, fixes = parse_goal(goal)
+            tasks.append(
+                HouseholdTask(
+                    task_set=task_set,
+                    task_id=int(entry.get("ID", len(tasks) + 1)),
+                    scene=scene_name(entry["FloorPlan"]),
+                    instruction=entry.get("Instruction", ""),
+                    goal_text=goal,
+                    conditions=conditions,
+                    fixes=fixes,
+                )
+            )
+    return tasks
+
+
+def coverage_report(paths: list[str | Path]) -> list[dict]:
+    """Per task: scene, whether the scene has every named object, and the repairs made."""
+    rows = []
+    for path in paths:
+        for task in load_tasks(path):
+            missing = task.missing_objects()
+            rows.append(
+                {
+                    "set": task.task_set,
+                    "id": task.task_id,
+                    "scene": task.scene,
+                    "has_all_objects": not missing,
+                    "missing": missing,
+                    "fixes": task.fixes,
+                }
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.karma_tasks FILE...`` prints the coverage report as JSON lines."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("files", nargs="+")
+    args = parser.parse_args(argv)
+    for row in coverage_report(args.files):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,319 @@
+"""Headless MuJoCo rendering of a household scene: RGB, metric depth and instance segmentation.
+
+Every object is drawn as boxes built from its AABB, all attached to MuJoCo's world body, so a
+scene is one body however many objects it holds and moving an object only rewrites its geoms'
+positions and sizes. Openable objects own three geoms (a closed box, or a back panel, a bottom
+panel and a swung door when open); containers such as bowls and sinks are drawn as low trays so
+their contents stay visible from above.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.world_state import INSIDE_RECEPTACLE_TYPES, WALL_HEIGHT, World
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco
+
+HIDDEN_POS = np.array([0.0, 0.0, -100.0])
+HIDDEN_SIZE = np.array([1e-3, 1e-3, 1e-3])
+PANEL = 0.03
+GEOMS_PER_OBJECT = 3
+NEAR_PLANE, FAR_PLANE = 0.05, 30.0
+STRUCTURE_COLOURS = {
+    "Wall": (200, 196, 186),
+    "Ceiling": (235, 235, 235),
+    "Floor": (150, 120, 90),
+}
+
+
+def type_colour(object_type: str) -> tuple[int, int, int]:
+    """Stable, well-spread RGB colour for an object type (same type -> same colour)."""
+    h = int(hashlib.md5(object_type.encode()).hexdigest()[:8], 16)
+    hue = (h % 997) / 997.0
+    sat = 0.45 + 0.4 * ((h >> 10) % 100) / 100.0
+    val = 0.55 + 0.4 * ((h >> 20) % 100) / 100.0
+    i = int(hue * 6) % 6
+    f = hue * 6 - int(hue * 6)
+    p, q, t = val * (1 - sat), val * (1 - f * sat), val * (1 - (1 - f) * sat)
+    rgb = [(val, t, p), (q, val, p), (p, val, t), (p, q, val), (t, p, val), (val, p, q)][i]
+    return tuple(round(255 * c) for c in rgb)  # type: ignore[return-value]
+
+
+def instance_colours(names: list[str]) -> dict[str, tuple[int, int, int]]:
+    """Unique segmentation colour per name, derived from the name so it is stable across runs."""
+    out: dict[str, tuple[int, int, int]] = {}
+    used: set[tuple[int, int, int]] = {(0, 0, 0)}
+    for name in names:
+        salt = 0
+        while True:
+            d = hashlib.md5(f"{name}#{salt}".encode()).digest()
+            colour = (d[0], d[1], d[2])
+            if colour not in used:
+                break
+            salt += 1
+        used.add(colour)
+        out[name] = colour
+    return out
+
+
+def _to_mj(v: np.ndarray) -> np.ndarray:
+    """AI2-THOR (x, y up, z) -> MuJoCo (x, y, z up); the axis swap also fixes handedness."""
+    return np.asarray(v, dtype=float)[..., [0, 2, 1]]
+
+
+@dataclass
+class RenderedFrames:
+    """One camera's images; row 0 is the top of the image."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float32 metres along the optical axis
+    instance_segmentation: np.ndarray  # (H, W, 3) uint8 colours, see ``colour_to_object_id``
+    colour_to_object_id: dict[tuple[int, int, int], str]
+    intrinsics: np.ndarray  # 3x3 pinhole matrix
+    world_T_camera: np.ndarray  # 4x4, camera axes x right, y down, z forward (OpenCV)
+
+
+class SceneRenderer:
+    """Owns the MuJoCo model and GL context for one scene at one resolution."""
+
+    def __init__(self, world: World, width: int, height: int, field_of_view: float = 90.0):
+        self.width, self.height, self.field_of_view = width, height, field_of_view
+        self._object_ids: list[str] = []
+        self._model: mujoco.MjModel | None = None
+        self._context: mujoco.MjrContext | None = None
+        self._gl = None
+        self._build(world)
+
+    # ---- model -----------------------------------------------------------------------------
+    def _build(self, world: World) -> None:
+        self.close()
+        self._object_ids = list(world.objects)
+        structure = ["Wall"] * 4 + ["Ceiling", "Floor"]
+        min_x, max_x, min_z, max_z = world.extent
+        cx, cz = (min_x + max_x) / 2, (min_z + max_z) / 2
+        sx, sz = (max_x - min_x) / 2, (max_z - min_z) / 2
+        t, h = 0.05, WALL_HEIGHT / 2
+        # (centre, half size) in AI2-THOR axes.
+        structure_boxes = [
+            ((min_x - t, h, cz), (t, h, sz + 2 * t)),
+            ((max_x + t, h, cz), (t, h, sz + 2 * t)),
+            ((cx, h, min_z - t), (sx + 2 * t, h, t)),
+            ((cx, h, max_z + t), (sx + 2 * t, h, t)),
+            ((cx, WALL_HEIGHT + t, cz), (sx + 2 * t, t, sz + 2 * t)),
+            ((cx, -t, cz), (sx + 2 * t, t, sz + 2 * t)),
+        ]
+        geoms = []
+        for name, (c, s) in zip(structure, structure_boxes, strict=True):
+            r, g, b = (v / 255 for v in STRUCTURE_COLOURS[name])
+            pos = " ".join(f"{v:.4f}" for v in _to_mj(np.array(c)))
+            size = " ".join(f"{v:.4f}" for v in _to_mj(np.array(s)))
+            geoms.append(f'<geom type="box" pos="{pos}" size="{size}" rgba="{r} {g} {b} 1"/>')
+        for oid in self._object_ids:
+            r, g, b = (v / 255 for v in type_colour(world.objects[oid].object_type))
+            for _ in range(GEOMS_PER_OBJECT):
+                geoms.append(f'<geom type="box" size=".001 .001 .001" rgba="{r} {g} {b} 1"/>')
+        xml = f"""
+<mujoco>
+  <statistic extent="1" center="0 0 1"/>
+  <visual>
+    <global fovy="{self.field_of_view}" offwidth="{self.width}" offheight="{self.height}"/>
+    <quality offsamples="0" shadowsize="0"/>
+    <map znear="{NEAR_PLANE}" zfar="{FAR_PLANE}"/>
+    <headlight ambient="0.45 0.45 0.45" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
+  </visual>
+  <worldbody>
+    <light directional="true" pos="0 0 3" dir="0.3 0.2 -1" castshadow="false"
+           diffuse="0.35 0.35 0.35" specular="0 0 0"/>
+    {"".join(geoms)}
+  </worldbody>
+</mujoco>"""
+        self._model = mujoco.MjModel.from_xml_string(xml)
+        self._model.geom_contype[:] = 0
+        self._model.geom_conaffinity[:] = 0
+        self._data = mujoco.MjData(self._model)
+        # Low-level rendering: one pass gives segmentation and depth together, a second RGB.
+        self._gl = mujoco.GLContext(self.width, self.height)
+        self._gl.make_current()
+        self._context = mujoco.MjrContext(self._model, mujoco.mjtFontScale.mjFONTSCALE_150)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
+        self._context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR
+        self._scene = mujoco.MjvScene(self._model, maxgeom=self._model.ngeom + 16)
+        self._option = mujoco.MjvOption()
+        self._rect = mujoco.MjrRect(0, 0, self.width, self.height)
+        for flag in (
+            mujoco.mjtRndFlag.mjRND_SHADOW,
+            mujoco.mjtRndFlag.mjRND_REFLECTION,
+            mujoco.mjtRndFlag.mjRND_SKYBOX,
+            mujoco.mjtRndFlag.mjRND_FOG,
+        ):
+            self._scene.flags[flag] = 0
+        self._rgb = np.empty((self.height, self.width, 3), dtype=np.uint8)
+        self._seg = np.empty((self.height, self.width, 3), dtype=np.uint8)
+        self._zbuf = np.empty((self.height, self.width), dtype=np.float32)
+        self._num_structure = len(structure)
+        names = ["Floor" if n == "Floor" else n for n in structure]
+        floor_ids = [o for o in self._object_ids if world.objects[o].object_type == "Floor"]
+        if floor_ids:
+            names[-1] = floor_ids[0]
+        self._geom_names = names + [o for o in self._object_ids for _ in range(GEOMS_PER_OBJECT)]
+        unique = list(dict.fromkeys(self._geom_names))
+        self._colours = instance_colours(unique)
+        lut = np.zeros((len(self._geom_names) + 1, 3), dtype=np.uint8)
+        for i, name in enumerate(self._geom_names):
+            lut[i + 1] = self._colours[name]
+        self._seg_lut = lut  # index geom id + 1; row 0 is the background
+        self._geom_index = {name: i for i, name in enumerate(self._geom_names)}
+
+    def colours(self) -> list[dict]:
+        """AI2-THOR ``metadata['colors']``: instance colours plus one colour per object type."""
+        out = [{"name": n, "color": list(c)} for n, c in self._colours.items()]
+        return out
+
+    def close(self) -> None:
+        """Free the GL context now rather than at garbage collection."""
+        if self._context is not None:
+            with self._gl.as_current():
+                self._context.free()
+            self._gl.free()
+            self._context = None
+            self._gl = None
+
+    # ---- per-frame sync ----------------------------------------------------------------------
+    def _object_boxes(self, world: World, oid: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Up to three (centre, half size) boxes in AI2-THOR axes for one object."""
+        obj = world.objects[oid]
+        if obj.hidden or obj.object_type == "Floor":  # the floor slab is drawn as structure
+            return []
+        c, h = obj.center, np.maximum(obj.size / 2, 0.005)
+        if obj.meta["openable"] and obj.meta["isOpen"]:
+            # Front faces the room centre along the thinner horizontal axis.
+            min_x, max_x, min_z, max_z = world.extent
+            room = np.array([(min_x + max_x) / 2, 0.0, (min_z + max_z) / 2])
+            axis = 0 if h[0] <= h[2] else 2
+            other = 2 - axis
+            sign = 1.0 if room[axis] >= c[axis] else -1.0
+            back_c, back_h = c.copy(), h.copy()
+            back_c[axis] = c[axis] - sign * (h[axis] - PANEL / 2)
+            back_h[axis] = PANEL / 2
+            bottom_c, bottom_h = c.copy(), h.copy()
+            bottom_c[1] = c[1] - h[1] + PANEL / 2
+            bottom_h[1] = PANEL / 2
+            door_h = h.copy()
+            door_h[other] = PANEL / 2
+            door_h[axis] = h[other]
+            door_c = c.copy()
+            door_c[other] = c[other] - h[other] + PANEL / 2
+            door_c[axis] = c[axis] + sign * (h[axis] + h[other])
+            return [(back_c, back_h), (bottom_c, bottom_h), (door_c, door_h)]
+        is_tray = obj.meta["receptacle"] and obj.object_type in INSIDE_RECEPTACLE_TYPES
+        if is_tray and not obj.meta["openable"]:
+            tray_h = h.copy()
+            tray_h[1] = max(h[1] * 0.3, 0.005)
+            tray_c = c.copy()
+            tray_c[1] = c[1] - h[1] + tray_h[1]
+            return [(tray_c, tray_h)]
+        return [(c, h)]
+
+    def sync(self, world: World) -> None:
+        """Copy object poses into the model; rebuild only when objects were added/removed."""
+        if list(world.objects) != self._object_ids:
+            self._build(world)
+        m = self._model
+        base = self._num_structure
+        pos = np.tile(HIDDEN_POS, (len(self._object_ids) * GEOMS_PER_OBJECT, 1))
+        size = np.tile(HIDDEN_SIZE, (len(self._object_ids) * GEOMS_PER_OBJECT, 1))
+        for k, oid in enumerate(self._object_ids):
+            for j, (c, h) in enumerate(self._object_boxes(world, oid)):
+                pos[k * GEOMS_PER_OBJECT + j] = _to_mj(c)
+                size[k * GEOMS_PER_OBJECT + j] = _to_mj(h)
+        m.geom_pos[base:] = pos
+        m.geom_size[base:] = size
+        m.geom_rbound[base:] = np.linalg.norm(size, axis=1)
+        # World-body geoms are static to MuJoCo's kinematics, so their poses are written here.
+        self._data.geom_xpos[:base] = m.geom_pos[:base]
+        self._data.geom_xpos[base:] = pos
+        self._data.geom_xmat[:] = np.eye(3).ravel()
+
+    # ---- rendering ---------------------------------------------------------------------------
+    def intrinsics(self) -> np.ndarray:
+        f = (self.height / 2) / np.tan(np.radians(self.field_of_view) / 2)
+        return np.array([[f, 0, self.width / 2], [0, f, self.height / 2], [0, 0, 1.0]])
+
+    def _camera(self, world: World) -> mujoco.MjvCamera:
+        agent = world.agent
+        eye = _to_mj(agent.camera_position())
+        fwd = _to_mj(agent.forward())
+        cam = mujoco.MjvCamera()
+        cam.type = mujoco.mjtCamera.mjCAMERA_FREE
+        cam.distance = 1.0
+        cam.lookat[:] = eye + fwd
+        cam.azimuth = float(np.degrees(np.arctan2(fwd[1], fwd[0])))
+        cam.elevation = float(np.degrees(np.arcsin(np.clip(fwd[2], -1, 1))))
+        return cam
+
+    def _metric_depth(self, zbuf: np.ndarray) -> np.ndarray:
+        """Reverse-Z buffer -> metres along the optical axis (as mujoco.Renderer computes it)."""
+        extent = self._model.stat.extent
+        znear = np.float32(self._model.vis.map.znear * extent)
+        zfar = np.float32(self._model.vis.map.zfar * extent)
+        c_coef = np.float32(-0.5) * (-(zfar + znear) / (zfar - znear)) - np.float32(0.5)
+        d_coef = np.float32(-0.5) * (-(np.float32(2) * zfar * znear) / (zfar - znear))
+        return (d_coef / (zbuf.astype(np.float64) + c_coef)).astype(np.float32)
+
+    def render(self, world: World) -> RenderedFrames:
+        """Render all three images from the agent camera (the world must be synced first)."""
+        self._gl.make_current()
+        scene, flags = self._scene, self._scene.flags
+        mujoco.mjv_updateScene(
+            self._model,
+            self._data,
+            self._option,
+            None,
+            self._camera(world),
+            mujoco.mjtCatBit.mjCAT_ALL,
+            scene,
+        )
+        flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = 1
+        flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 1
+        mujoco.mjr_render(self._rect, scene, self._context)
+        mujoco.mjr_readPixels(self._seg, self._zbuf, self._rect, self._context)
+        flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = 0
+        flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 0
+        mujoco.mjr_render(self._rect, scene, self._context)
+        mujoco.mjr_readPixels(self._rgb, None, self._rect, self._context)
+        # Scene segment id + 1 -> model geom id (-1 for background and non-geoms).
+        segid_to_geom = np.full(scene.ngeom + 1, -1, dtype=np.int64)
+        for g in scene.geoms[: scene.ngeom]:
+            if g.segid >= 0 and g.objtype == int(mujoco.mjtObj.mjOBJ_GEOM):
+                segid_to_geom[g.segid + 1] = g.objid
+        seg = self._seg.astype(np.int64)
+        segimage = seg[..., 0] | (seg[..., 1] << 8) | (seg[..., 2] << 16)
+        geom_ids = segid_to_geom[np.minimum(segimage, scene.ngeom)][::-1]
+        self._last_geom_ids = geom_ids
+        world_T_camera = np.eye(4)
+        world_T_camera[:3, :3] = world.agent.world_R_camera()
+        world_T_camera[:3, 3] = world.agent.camera_position()
+        return RenderedFrames(
+            rgb=self._rgb[::-1].copy(),
+            depth=self._metric_depth(self._zbuf[::-1]),
+            instance_segmentation=self._seg_lut[geom_ids + 1],
+            colour_to_object_id={c: n for n, c in self._colours.items()},
+            intrinsics=self.intrinsics(),
+            world_T_camera=world_T_camera,
+        )
+
+    def pixel_counts(self) -> dict[str, int]:
+        """Pixels each named object covers in the last rendered segmentation frame."""
+        counts = np.bincount(self._last_geom_ids.ravel() + 1, minlength=len(self._geom_names) + 1)
+        out: dict[str, int] = {}
+        for geom in np.flatnonzero(counts[1:]).tolist():
+            name = self._geom_names[geom]
+            out[name] = out.get(name, 0) + int(counts[geom + 1])
+        return out

@@ -1,0 +1,356 @@
+"""Objects, receptacle relations and the agent of one household scene, without rendering.
+
+Coordinates follow AI2-THOR (Unity): metres, ``x`` right, ``y`` up, ``z`` forward, yaw in degrees
+clockwise seen from above. Each object keeps its AI2-THOR metadata dict (the same 42 keys as the
+scene dump) as the single source of truth; geometry helpers read and update it in place.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim import scene_catalog
+
+AGENT_Y = 0.9009992
+CAMERA_HEIGHT_ABOVE_AGENT = 0.675
+AGENT_RADIUS = 0.2
+WALL_HEIGHT = 2.8
+#: Types never treated as floor obstacles (flat, on walls, or the floor itself).
+NON_OBSTACLE_TYPES = frozenset(
+    {"Floor", "Window", "Painting", "LightSwitch", "Blinds", "Mirror", "Poster", "ShowerHead"}
+)
+#: Receptacles whose contents sit inside them rather than on top.
+INSIDE_RECEPTACLE_TYPES = frozenset(
+    {
+        "Fridge",
+        "Cabinet",
+        "Drawer",
+        "Microwave",
+        "Box",
+        "GarbageCan",
+        "Sink",
+        "SinkBasin",
+        "Bathtub",
+        "BathtubBasin",
+        "Bowl",
+        "Pot",
+        "Pan",
+        "Cup",
+        "Mug",
+        "Toaster",
+        "Safe",
+        "LaundryHamper",
+        "Dresser",
+        "CoffeeMachine",
+    }
+)
+HEAT_SOURCE_TYPES = frozenset({"Microwave", "StoveBurner", "Toaster"})
+#: Slice counts for SliceObject (EggCracked replaces an Egg).
+SLICE_COUNTS = {"Apple": 3, "Bread": 6, "Lettuce": 5, "Potato": 4, "Tomato": 5, "Egg": 1}
+
+
+def slice_type(object_type: str) -> str:
+    """Type of the pieces a sliced object turns into, as AI2-THOR names them."""
+    return "EggCracked" if object_type == "Egg" else f"{object_type}Sliced"
+
+
+def _vec(d: dict[str, float]) -> np.ndarray:
+    return np.array([d["x"], d["y"], d["z"]], dtype=float)
+
+
+def _dict(v: np.ndarray) -> dict[str, float]:
+    return {"x": float(v[0]), "y": float(v[1]), "z": float(v[2])}
+
+
+def _corner_points(center: np.ndarray, size: np.ndarray) -> list[list[float]]:
+    h = size / 2
+    return [
+        [float(center[0] + sx * h[0]), float(center[1] + sy * h[1]), float(center[2] + sz * h[2])]
+        for sx in (1, -1)
+        for sy in (1, -1)
+        for sz in (1, -1)
+    ]
+
+
+@dataclass
+class SimObject:
+    """One AI2-THOR object: its metadata dict plus cached AABB geometry."""
+
+    meta: dict[str, Any]
+    hidden: bool = False  # sliced originals stay in metadata but have no geometry
+
+    @property
+    def object_id(self) -> str:
+        return self.meta["objectId"]
+
+    @property
+    def object_type(self) -> str:
+        return self.meta["objectType"]
+
+    @property
+    def center(self) -> np.ndarray:
+        return _vec(self.meta["axisAlignedBoundingBox"]["center"])
+
+    @property
+    def size(self) -> np.ndarray:
+        return _vec(self.meta["axisAlignedBoundingBox"]["size"])
+
+    @property
+    def aabb_min(self) -> np.ndarray:
+        return self.center - self.size / 2
+
+    @property
+    def aabb_max(self) -> np.ndarray:
+        return self.center + self.size / 2
+
+    def translate(self, delta: np.ndarray) -> None:
+        """Move pose, AABB and OOBB together so the metadata stays self-consistent."""
+        m = self.meta
+        m["position"] = _dict(_vec(m["position"]) + delta)
+        box = m["axisAlignedBoundingBox"]
+        box["center"] = _dict(self.center + delta)
+        box["cornerPoints"] = _corner_points(self.center, self.size)
+        if m.get("objectOrientedBoundingBox"):
+            pts = np.asarray(m["objectOrientedBoundingBox"]["cornerPoints"], dtype=float) + delta
+            m["objectOrientedBoundingBox"]["cornerPoints"] = pts.tolist()
+
+
+@dataclass
+class AgentState:
+    """Pose of the single agent; rotation and horizon in degrees like AI2-THOR."""
+
+    x: float = 0.0
+    z: float = 0.0
+    rotation: float = 0.0
+    horizon: float = 0.0
+    standing: bool = True
+    held_object_id: str | None = None
+
+    def camera_position(self) -> np.ndarray:
+        return np.array([self.x, AGENT_Y + CAMERA_HEIGHT_ABOVE_AGENT, self.z])
+
+    def forward(self) -> np.ndarray:
+        """Unit view direction including the camera horizon (positive looks down)."""
+        yaw, pitch = np.radians(self.rotation), np.radians(self.horizon)
+        return np.array([np.sin(yaw) * np.cos(pitch), -np.sin(pitch), np.cos(yaw) * np.cos(pitch)])
+
+    def world_R_camera(self) -> np.ndarray:
+        """Columns: camera right, down, forward (OpenCV axes) in AI2-THOR world coordinates."""
+        yaw, pitch = np.radians(self.rotation), np.radians(self.horizon)
+        right = np.array([np.cos(yaw), 0.0, -np.sin(yaw)])
+        up = np.array([np.sin(yaw) * np.sin(pitch), np.cos(pitch), np.cos(yaw) * np.sin(pitch)])
+        return np.stack([right, -up, self.forward()], axis=1)
+
+
+@dataclass
+class World:
+    """All mutable state of one scene: objects, agent and the static room extent."""
+
+    scene_name: str
+    objects: dict[str, SimObject]
+    extent: tuple[float, float, float, float]  # min_x, max_x, min_z, max_z of the room
+    agent: AgentState = field(default_factory=AgentState)
+    grid_size: float = 0.25
+
+    @classmethod
+    def from_catalog(cls, scene_name: str) -> World:
+        metas = scene_catalog.get_scene_objects(scene_name)
+        objects = {m["objectId"]: SimObject(m) for m in metas}
+        floor = [o for o in objects.values() if o.object_type == "Floor"]
+        boxes = floor or list(objects.values())
+        lo = np.min([o.aabb_min for o in boxes], axis=0)
+        hi = np.max([o.aabb_max for o in boxes], axis=0)
+        world = cls(
+            scene_name=scene_catalog.normalize_scene_name(scene_name),
+            objects=objects,
+            extent=(float(lo[0]), float(hi[0]), float(lo[2]), float(hi[2])),
+        )
+        for obj in objects.values():
+            obj.meta["isInteractable"] = False
+            obj.meta["visible"] = False
+        return world
+
+    # ---- lookups -------------------------------------------------------------------------
+    def find_object(self, object_id: str) -> SimObject | None:
+        return self.objects.get(object_id)
+
+    def objects_of_type(self, object_type: str) -> list[SimObject]:
+        return [o for o in self.objects.values() if o.object_type == object_type]
+
+    def parent_of(self, obj: SimObject) -> SimObject | None:
+        parents = obj.meta.get("parentReceptacles") or []
+        return self.objects.get(parents[0]) if parents else None
+
+    def ancestors(self, obj: SimObject) -> list[SimObject]:
+        """Receptacles containing ``obj``, nearest first (apple -> plate -> fridge)."""
+        chain: list[SimObject] = []
+        parent = self.parent_of(obj)
+        while parent is not None and parent not in chain:
+            chain.append(parent)
+            parent = self.parent_of(parent)
+        return chain
+
+    def descendants(self, obj: SimObject) -> list[SimObject]:
+        out: list[SimObject] = []
+        queue = deque(obj.meta.get("receptacleObjectIds") or [])
+        while queue:
+            child = self.objects.get(queue.popleft())
+            if child is not None and child not in out:
+                out.append(child)
+                queue.extend(child.meta.get("receptacleObjectIds") or [])
+        return out
+
+    # ---- relations -----------------------------------------------------------------------
+    def detach(self, obj: SimObject) -> None:
+        """Remove ``obj`` from its receptacle's contents."""
+        for pid in obj.meta.get("parentReceptacles") or []:
+            parent = self.objects.get(pid)
+            if parent is not None and parent.meta.get("receptacleObjectIds"):
+                ids = [i for i in parent.meta["receptacleObjectIds"] if i != obj.object_id]
+                parent.meta["receptacleObjectIds"] = ids
+        obj.meta["parentReceptacles"] = None
+
+    def attach(self, obj: SimObject, receptacle: SimObject) -> None:
+        obj.meta["parentReceptacles"] = [receptacle.object_id]
+        ids = list(receptacle.meta.get("receptacleObjectIds") or [])
+        if obj.object_id not in ids:
+            ids.append(obj.object_id)
+        receptacle.meta["receptacleObjectIds"] = ids
+
+    def move_with_contents(self, obj: SimObject, delta: np.ndarray) -> None:
+        for o in [obj, *self.descendants(obj)]:
+            o.translate(delta)
+
+    def remove_object(self, obj: SimObject) -> None:
+        """Delete ``obj`` and everything it contains from the scene."""
+        for o in [obj, *self.descendants(obj)]:
+            self.detach(o)
+            if self.agent.held_object_id == o.object_id:
+                self.agent.held_object_id = None
+            self.objects.pop(o.object_id, None)
+
+    # ---- placement -----------------------------------------------------------------------
+    def find_placement(
+        self, obj: SimObject, receptacle: SimObject, near: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """AABB centre for ``obj`` on/in ``receptacle`` that overlaps no sibling, or None.
+
+        Candidates lie on a 5 cm lattice over the receptacle's footprint, tried nearest to
+        ``near`` first (AI2-THOR also places at the spot closest to the agent that fits).
+        """
+        size, r_min, r_max = obj.size, receptacle.aabb_min, receptacle.aabb_max
+        half = size[[0, 2]] / 2
+        lo = r_min[[0, 2]] + half
+        hi = r_max[[0, 2]] - half
+        if np.any(hi < lo - 1e-6):
+            return None
+        inside = receptacle.object_type in INSIDE_RECEPTACLE_TYPES
+        if inside:
+            bottom = r_min[1] + 0.02 * (r_max[1] - r_min[1])
+            if r_max[1] - bottom < size[1] * 0.5:
+                return None
+        else:
+            bottom = r_max[1]
+        xs = np.arange(lo[0], hi[0] + 1e-6, 0.05) if hi[0] > lo[0] else np.array([lo[0]])
+        zs = np.arange(lo[1], hi[1] + 1e-6, 0.05) if hi[1] > lo[1] else np.array([lo[1]])
+        gx, gz = np.meshgrid(xs, zs, indexing="ij")
+        cand = np.stack([gx.ravel(), gz.ravel()], axis=1)
+        target = (r_min[[0, 2]] + r_max[[0, 2]]) / 2 if near is None else near[[0, 2]]
+        order = np.lexsort(
+            (cand[:, 1], cand[:, 0], np.round(np.linalg.norm(cand - target, axis=1), 6))
+        )
+        siblings = [
+            self.objects[i]
+            for i in receptacle.meta.get("receptacleObjectIds") or []
+            if i in self.objects and i != obj.object_id and not self.objects[i].hidden
+        ]
+        s_lo = np.array([s.aabb_min[[0, 2]] for s in siblings]).reshape(-1, 2)
+        s_hi = np.array([s.aabb_max[[0, 2]] for s in siblings]).reshape(-1, 2)
+        for k in order:
+            c = cand[k]
+            overlap = np.all((c - half < s_hi) & (c + half > s_lo), axis=1)
+            if not overlap.any():
+                return np.array([c[0], bottom + size[1] / 2, c[1]])
+        return None
+
+    def place(self, obj: SimObject, receptacle: SimObject, center: np.ndarray) -> None:
+        self.detach(obj)
+        self.move_with_contents(obj, center - obj.center)
+        self.attach(obj, receptacle)
+
+    # ---- navigation ----------------------------------------------------------------------
+    def obstacle_boxes(self) -> np.ndarray:
+        """Floor footprints (min_x, max_x, min_z, max_z) the agent cannot enter."""
+        rows = []
+        for o in self.objects.values():
+            if o.hidden or o.meta["pickupable"] or o.object_type in NON_OBSTACLE_TYPES:
+                continue
+            lo, hi = o.aabb_min, o.aabb_max
+            if lo[1] < 1.5 and hi[1] > 0.15:
+                rows.append([lo[0], hi[0], lo[2], hi[2]])
+        return np.array(rows, dtype=float).reshape(-1, 4)
+
+    def is_free(self, x: float, z: float, boxes: np.ndarray | None = None) -> bool:
+        min_x, max_x, min_z, max_z = self.extent
+        r = AGENT_RADIUS
+        if not (min_x + r <= x <= max_x - r and min_z + r <= z <= max_z - r):
+            return False
+        boxes = self.obstacle_boxes() if boxes is None else boxes
+        if len(boxes) == 0:
+            return True
+        dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 1]), 0.0)
+        dz = np.maximum(np.maximum(boxes[:, 2] - z, z - boxes[:, 3]), 0.0)
+        return bool(np.all(dx * dx + dz * dz >= r * r))
+
+    def free_grid_cells(self) -> list[tuple[float, float]]:
+        g = self.grid_size
+        min_x, max_x, min_z, max_z = self.extent
+        boxes = self.obstacle_boxes()
+        cells = []
+        for i in range(int(np.ceil(min_x / g)), int(np.floor(max_x / g)) + 1):
+            for j in range(int(np.ceil(min_z / g)), int(np.floor(max_z / g)) + 1):
+                if self.is_free(i * g, j * g, boxes):
+                    cells.append((round(i * g, 4), round(j * g, 4)))
+        return cells
+
+    def reachable_positions(
+        self, start: tuple[float, float] | None = None, cells: set | None = None
+    ) -> list[tuple]:
+        """Grid cells connected to ``start`` (the agent by default) by 4-neighbour moves."""
+        cells = set(self.free_grid_cells()) if cells is None else cells
+        g = self.grid_size
+        sx, sz = start if start is not None else (self.agent.x, self.agent.z)
+        seed = (round(round(sx / g) * g, 4), round(round(sz / g) * g, 4))
+        if seed not in cells:
+            return sorted(cells)
+        seen, queue = {seed}, deque([seed])
+        while queue:
+            x, z = queue.popleft()
+            for nb in ((x + g, z), (x - g, z), (x, z + g), (x, z - g)):
+                nb = (round(nb[0], 4), round(nb[1], 4))
+                if nb in cells and nb not in seen:
+                    seen.add(nb)
+                    queue.append(nb)
+        return sorted(seen)
+
+    def default_start(self) -> tuple[float, float]:
+        """Deterministic start: the free cell of the largest region nearest the room centre."""
+        cells = set(self.free_grid_cells())
+        if not cells:
+            min_x, max_x, min_z, max_z = self.extent
+            return ((min_x + max_x) / 2, (min_z + max_z) / 2)
+        best: list[tuple[float, float]] = []
+        remaining = set(cells)
+        while remaining:
+            region = self.reachable_positions(min(remaining), cells)
+            region = [c for c in region if c in remaining]
+            remaining -= set(region)
+            if len(region) > len(best):
+                best = region
+        min_x, max_x, min_z, max_z = self.extent
+        centre = np.array([(min_x + max_x) / 2, (min_z + max_z) / 2])
+        return min(best, key=lambda c: (round(float(np.linalg.norm(np.array(c) - centre)), 6), c))
