@@ -37,6 +37,13 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sim_path(args: argparse.Namespace) -> int:
+    import sim
+
+    print(sim.executable_path())
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from memory_nodes.demo import main as demo_main
 
@@ -60,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     env = commands.add_parser("env", help="print the local-only DDS environment as exports")
     env.add_argument("--domain-id", type=int, default=None)
     env.set_defaults(func=_cmd_env)
+    sim_parser = commands.add_parser("sim", help="the household simulator")
+    sim_commands = sim_parser.add_subparsers(dest="sim_command", required=True)
+    sim_path = sim_commands.add_parser(
+        "path", help="print the program to pass as ai2thor's local_executable_path"
+    )
+    sim_path.set_defaults(func=_cmd_sim_path)
+
     demo = commands.add_parser("demo", help="run the demo (see memory_nodes/demo.py)")
     demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     demo.set_defaults(func=_cmd_demo)
