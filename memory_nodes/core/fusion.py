@@ -158,9 +158,8 @@ class FusionResult:
 
 def observation_id(observation: ObjectObservation, index: int) -> str:
     """A stable id for provenance: source, frame and instance."""
-    frame = observation.source_frame_id or f"{observation.stamp:.6f}"
     instance = observation.object_id or str(index)
-    return f"{observation.source or 'obs'}:{frame}:{instance}"
+    return f"{observation.source or 'obs'}:{_frame_key(observation)}:{instance}"
 
 
 class ObjectFusion:
@@ -539,7 +538,8 @@ class ObjectFusion:
 
 
 def _frame_key(obs: ObjectObservation) -> str:
-    return obs.source_frame_id or f"{obs.stamp:.6f}"
+    # A camera's frame id names the sensor, not the image: the stamp tells frames apart.
+    return f"{obs.source_frame_id or 'frame'}@{obs.stamp:.6f}"
 
 
 def _extents(box: Box) -> tuple[float, float, float]:

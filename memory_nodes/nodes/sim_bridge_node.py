@@ -23,6 +23,7 @@ import threading
 from typing import Any
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from memory_interfaces.msg import InstanceLabels
 from memory_interfaces.srv import ExecuteAction
@@ -59,6 +60,25 @@ def unity_T_camera(metadata: dict[str, Any]) -> np.ndarray:
     position = metadata["cameraPosition"]
     transform[:3, 3] = [position["x"], position["y"], position["z"]]
     return transform
+
+
+#: Object fields a robot's state classifier reports (no positions: perception gives those).
+OBSERVABLE_FIELDS = ("objectId", "objectType", "visible", "isOpen", "isToggled", "isSliced",
+                     "isDirty", "isCooked", "isFilledWithLiquid", "isPickedUp",
+                     "temperature")  # fmt: skip
+ROBOT_KEYS = ("lastActionSuccess", "errorMessage", "lastAction", "agent", "inventoryObjects",
+              "gridSize", "sceneName", "fov", "cameraPosition")  # fmt: skip
+
+
+def robot_observation(metadata: dict[str, Any]) -> dict[str, Any]:
+    """What a robot knows after an action: its own state and the visible objects' states."""
+    observation = {key: metadata[key] for key in ROBOT_KEYS if key in metadata}
+    observation["objects"] = [
+        {key: obj[key] for key in OBSERVABLE_FIELDS if key in obj}
+        for obj in metadata.get("objects", [])
+        if obj.get("visible")
+    ]
+    return observation
 
 
 def intrinsics_from_metadata(metadata: dict[str, Any], width: int, height: int) -> CameraIntrinsics:
@@ -105,7 +125,7 @@ class SimBridgeNode(Node):
         self.create_service(ExecuteAction, "~/execute", self._on_execute)
         rate = float(param("publish_rate_hz").value)
         if rate > 0:
-            self.create_timer(1.0 / rate, self._publish_frame)
+            self.create_timer(1.0 / rate, lambda: self._publish_frame())
         self._publish_frame()
         self.get_logger().info(
             f"simulator bridge ready: {self.event.metadata['sceneName']} at "
@@ -164,10 +184,12 @@ class SimBridgeNode(Node):
         response.error_message = metadata.get("errorMessage") or ""
         response.last_action = metadata.get("lastAction", request.action)
         response.agent_json = json.dumps(metadata["agent"], sort_keys=True)
-        response.frame_sequence = self._publish_frame()
+        response.frame_sequence, stamp = self._publish_frame()
+        response.frame_stamp = stamp
+        response.observation_json = json.dumps(robot_observation(metadata), sort_keys=True)
         return response
 
-    def _publish_frame(self) -> int:
+    def _publish_frame(self) -> tuple[int, Time]:
         with self._lock:
             event = self.event
             self.sequence += 1
@@ -197,7 +219,7 @@ class SimBridgeNode(Node):
         odom.pose.pose = conversions.pose_to_msg(agent_pose(metadata))
         self.odom_pub.publish(odom)
         self.truth_pub.publish(String(data=json.dumps(metadata["objects"])))
-        return sequence
+        return sequence, stamp
 
     def destroy_node(self) -> None:
         try:

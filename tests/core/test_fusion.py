@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -207,14 +209,26 @@ def test_missing_node_seen_elsewhere_is_reidentified_not_duplicated() -> None:
     assert graph.num_nodes() == len(WORLD)
 
 
+def test_frames_from_one_camera_name_count_as_distinct_frames_by_stamp() -> None:
+    fusion = ObjectFusion(SceneGraph())
+    observation = ObjectObservation(
+        "Apple|1", "Apple", Pose(Vector3(1, 0, 1)), Box(Vector3(1, 0, 1), Vector3(0.1, 0.1, 0.1)),
+        stamp=1.0, source="gt_mask", source_frame_id="camera",
+    )  # fmt: skip
+    fusion.integrate_frame([observation])
+    assert fusion.graph.find_object_by_external_id("Apple|1") is None  # one frame: tentative
+    fusion.integrate_frame([dataclasses.replace(observation, stamp=2.0)])
+    assert fusion.graph.find_object_by_external_id("Apple|1") is not None
+
+
 def test_provenance_records_supporting_observations_and_sources() -> None:
     fusion = ObjectFusion(SceneGraph())
     fuse_static_scene(fusion, frames=3)
     apple = fusion.graph.find_object_by_external_id("Apple|1")
     assert [p.observation_id for p in apple.provenance] == [
-        "gt_mask:frame0:Apple|1",
-        "gt_mask:frame1:Apple|1",
-        "gt_mask:frame2:Apple|1",
+        "gt_mask:frame0@0.000000:Apple|1",
+        "gt_mask:frame1@1.000000:Apple|1",
+        "gt_mask:frame2@2.000000:Apple|1",
     ]
     assert {p.source for p in apple.provenance} == {"gt_mask"}
     assert apple.num_observations == 3
