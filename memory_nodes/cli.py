@@ -44,6 +44,18 @@ def _cmd_sim_path(args: argparse.Namespace) -> int:
     return 0
 
 
+EVALUATIONS = {
+    "tasks": "memory_nodes.evaluation",
+    "fidelity": "memory_nodes.fidelity",
+}
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import importlib
+
+    return int(importlib.import_module(EVALUATIONS[args.what]).main(args.eval_args))
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from memory_nodes.demo import main as demo_main
 
@@ -73,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         "path", help="print the program to pass as ai2thor's local_executable_path"
     )
     sim_path.set_defaults(func=_cmd_sim_path)
+
+    evaluate = commands.add_parser("eval", help="evaluations: tasks (planner), fidelity (memory)")
+    evaluate.add_argument("what", choices=sorted(EVALUATIONS))
+    evaluate.add_argument("eval_args", nargs=argparse.REMAINDER)
+    evaluate.set_defaults(func=_cmd_eval)
 
     demo = commands.add_parser("demo", help="run the demo (see memory_nodes/demo.py)")
     demo.add_argument("demo_args", nargs=argparse.REMAINDER)

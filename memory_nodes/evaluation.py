@@ -1,0 +1,318 @@
+"""Task evaluation of memory modes on KARMA-format household tasks, over two sessions.
+
+Session 1 starts with empty memory; each task starts from its FloorPlan's initial state and
+memory carries over between tasks of the same scene (one home). Session 2 starts from the
+long-term memory persisted after session 1 (a SQLite file per mode and scene; short-term memory
+does not survive the restart), after a seeded household change (``sim/household_changes.py``)
+has moved, opened, switched, added or removed things. Success is judged on ground truth with
+the task's goal conditions, in order (``GoalChecker``).
+
+Reports per task, per category (task set) and per mode and session: success rate, subgoal
+success, actions, path length, memory queries and time, and per session the ratio of the
+no-memory agent's actions to each memory mode's actions.
+
+Usage: ``python -m memory_nodes.evaluation --tasks FILE... --modes memory no_memory --seed 0
+--json out.json --limit 3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memory_nodes.planning.executor import FailureReason, TaskExecutor
+from memory_nodes.planning.memory_interface import (
+    FullMemory,
+    LayeredMemory,
+    LongTermOnly,
+    NoMemory,
+    OracleMemory,
+    ShortTermOnly,
+    TaskMemory,
+)
+from memory_nodes.planning.sim_perception import SimPerception
+from memory_nodes.planning.subgoals import plan_subgoals
+
+MODES = ("no_memory", "oracle", "short_term", "long_term", "memory")
+#: Memory clock at the start of each session: far apart, as two days are.
+SESSION_START_STAMPS = {1: 0.0, 2: 100_000.0}
+
+
+def make_memory(mode: str, sim: Any, path: Path) -> TaskMemory:
+    """A fresh memory of ``mode``; persistent modes load ``path`` when it exists."""
+    if mode == "no_memory":
+        return NoMemory()
+    if mode == "oracle":
+        return OracleMemory(sim)
+    if mode == "short_term":
+        return ShortTermOnly()
+    if mode == "long_term":
+        return LongTermOnly(path)
+    if mode == "memory":
+        return FullMemory(path)
+    raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+
+
+def _summary(rows: list[dict]) -> dict[str, float]:
+    if not rows:
+        return {}
+    mean = lambda key: float(np.mean([r[key] for r in rows]))  # noqa: E731
+    return {
+        "num_tasks": len(rows),
+        "success_rate": mean("success"),
+        "subgoal_success_rate": mean("subgoal_success"),
+        "mean_actions": mean("actions"),
+        "mean_path_length": mean("path_length"),
+        "mean_memory_queries": mean("memory_queries"),
+        "mean_time_s": mean("time_s"),
+    }
+
+
+class _Simulators:
+    """One simulator per scene, created on first use and reset per task."""
+
+    def __init__(self, width: int, height: int, seed: int) -> None:
+        self.width, self.height, self.seed = width, height, seed
+        self._sims: dict[str, Any] = {}
+
+    def get(self, scene: str) -> Any:
+        from sim.household_sim import HouseholdSim
+
+        if scene not in self._sims:
+            self._sims[scene] = HouseholdSim(
+                scene,
+                width=self.width,
+                height=self.height,
+                seed=self.seed,
+                renderDepthImage=True,
+                renderInstanceSegmentation=True,
+            )
+        sim = self._sims[scene]
+        sim.reset(scene, seed=self.seed, renderDepthImage=True, renderInstanceSegmentation=True)
+        return sim
+
+    def close(self) -> None:
+        for sim in self._sims.values():
+            sim.close()
+        self._sims.clear()
+
+
+def run_task(
+    task: Any, sim: Any, memory: TaskMemory, *, max_steps: int, start_stamp: float,
+    deadline_s: float, perception: SimPerception,
+) -> tuple[dict, float]:  # fmt: skip
+    """Run one task; returns its report row and the memory clock after it."""
+    from sim import scene_catalog
+    from sim.goal_conditions import GoalChecker
+
+    plan = plan_subgoals(
+        task.conditions, available_types=scene_catalog.scene_object_types(task.scene)
+    )
+    started = time.monotonic()
+    executor = TaskExecutor(
+        sim, memory, max_steps=max_steps, deadline_s=deadline_s, perception=perception,
+        start_stamp=start_stamp,
+    )  # fmt: skip
+    try:
+        result = executor.run(plan)
+        reason, message = result.failure_reason.value, result.failure_message
+    except Exception as error:  # a bug in one task must not end the evaluation; it is reported
+        result = executor.result
+        reason, message = "error", f"{type(error).__name__}: {error}"
+    metadata, _ = sim.step({"action": "Pass"})
+    checker = GoalChecker(task.conditions)
+    checker.update(metadata["objects"])
+    row = {
+        "task_set": task.task_set,
+        "task_id": task.task_id,
+        "scene": task.scene,
+        "goal": task.goal_text,
+        "success": bool(checker.success),
+        "subgoal_success": float(checker.progress),
+        "plan_success": bool(result.success),
+        "plan_subgoal_success": float(result.subgoal_success),
+        "actions": int(result.actions),
+        "path_length": float(result.path_length),
+        "memory_queries": int(result.memory_queries),
+        "time_s": float(time.monotonic() - started),
+        "replans": int(result.replans),
+        "searches": int(result.searches),
+        "failure_reason": reason if not checker.success else FailureReason.NONE.value,
+        "failure_message": message if not checker.success else "",
+    }
+    return row, executor.stamp + 10.0
+
+
+def run_evaluation(
+    task_files: Sequence[str | Path],
+    modes: Sequence[str] = ("memory", "no_memory"),
+    seed: int = 0,
+    *,
+    limit: int | None = None,
+    width: int = 160,
+    height: int = 120,
+    max_steps: int = 400,
+    deadline_s: float = 120.0,
+    num_changes: int = 5,
+    sessions: Sequence[int] = (1, 2),
+    workdir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every task in every mode and session; returns the report as a dict.
+
+    Parameters
+    ----------
+    task_files
+        KARMA-format JSON files (:func:`sim.karma_tasks.load_tasks`).
+    modes
+        Memory modes from :data:`MODES`.
+    seed
+        Seeds the household changes before session 2 (task ``k`` uses ``seed * 1000 + k``).
+    limit
+        Run only the first ``limit`` tasks (over all files).
+    workdir
+        Where the per-mode, per-scene SQLite memories are written (a temporary folder if None).
+    """
+    from tqdm import tqdm
+
+    from sim.karma_tasks import load_tasks
+
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    tasks = [t for path in task_files for t in load_tasks(path)]
+    tasks = tasks[:limit] if limit is not None else tasks
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="memory_eval_")
+        workdir = tmp.name
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    sims = _Simulators(width, height, seed)
+    perception = SimPerception()
+    rows: list[dict] = []
+    bar = tqdm(total=len(tasks) * len(modes) * len(sessions), disable=not progress, desc="eval")
+    try:
+        for mode in modes:
+            for session in sessions:
+                memories: dict[str, TaskMemory] = {}
+                stamps: dict[str, float] = {}
+                for index, task in enumerate(tasks):
+                    sim = sims.get(task.scene)
+                    if session >= 2:
+                        change = {"action": "SimulateHouseholdChanges", "numChanges": num_changes}
+                        sim.step({**change, "seed": seed * 1000 + index})
+                    path = workdir / f"{mode}_{task.scene}.sqlite"
+                    if mode == "oracle":
+                        memory = OracleMemory(sim)
+                    else:
+                        if task.scene not in memories:
+                            memories[task.scene] = make_memory(mode, sim, path)
+                        memory = memories[task.scene]
+                    stamp = stamps.get(task.scene, SESSION_START_STAMPS.get(session, 0.0))
+                    row, stamps[task.scene] = run_task(
+                        task, sim, memory, max_steps=max_steps, start_stamp=stamp,
+                        deadline_s=deadline_s, perception=perception,
+                    )  # fmt: skip
+                    row.update(mode=mode, session=session)
+                    rows.append(row)
+                    if isinstance(memory, LayeredMemory):
+                        memory.save()
+                    bar.update(1)
+                for memory in memories.values():
+                    if isinstance(memory, LayeredMemory):
+                        memory.close()
+    finally:
+        bar.close()
+        sims.close()
+        if tmp is not None:
+            tmp.cleanup()
+    return summarise(rows, modes, sessions, seed=seed, num_changes=num_changes)
+
+
+def summarise(
+    rows: list[dict], modes: Sequence[str], sessions: Sequence[int], **settings: Any
+) -> dict[str, Any]:
+    """Per mode, per session, per category summaries and the action ratios."""
+    by_mode: dict[str, dict] = {}
+    for mode in modes:
+        mode_rows = [r for r in rows if r["mode"] == mode]
+        entry: dict[str, Any] = {"overall": _summary(mode_rows)}
+        entry["success_rate"] = entry["overall"].get("success_rate", 0.0)
+        for session in sessions:
+            session_rows = [r for r in mode_rows if r["session"] == session]
+            categories = defaultdict(list)
+            for r in session_rows:
+                categories[r["task_set"]].append(r)
+            entry[f"session_{session}"] = {
+                **_summary(session_rows),
+                "by_category": {k: _summary(v) for k, v in sorted(categories.items())},
+            }
+        by_mode[mode] = entry
+    ratios: dict[str, dict[str, float]] = {}
+    if "no_memory" in modes:
+        for session in sessions:
+            base = [r for r in rows if r["mode"] == "no_memory" and r["session"] == session]
+            out = {}
+            for mode in modes:
+                if mode == "no_memory":
+                    continue
+                other = [r for r in rows if r["mode"] == mode and r["session"] == session]
+                total = sum(r["actions"] for r in other)
+                if total:
+                    out[f"action_ratio_no_memory_to_{mode}"] = (
+                        sum(r["actions"] for r in base) / total
+                    )
+            ratios[f"session_{session}"] = out
+    return {
+        "settings": {"modes": list(modes), "sessions": list(sessions), **settings},
+        "modes": by_mode,
+        "action_ratios": ratios,
+        "tasks": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run the evaluation and print (or write) the JSON report."""
+    parser = argparse.ArgumentParser(description="Evaluate memory modes on household tasks.")
+    parser.add_argument("--tasks", nargs="+", required=True, help="KARMA-format task files")
+    parser.add_argument("--modes", nargs="+", default=["memory", "no_memory"], choices=MODES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    parser.add_argument("--limit", type=int, default=None, help="first N tasks only")
+    parser.add_argument("--max-steps", type=int, default=400)
+    parser.add_argument("--width", type=int, default=160)
+    parser.add_argument("--height", type=int, default=120)
+    parser.add_argument("--num-changes", type=int, default=5)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the SQLite memories")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    report = run_evaluation(
+        args.tasks, args.modes, args.seed, limit=args.limit, width=args.width,
+        height=args.height, max_steps=args.max_steps, num_changes=args.num_changes,
+        workdir=args.workdir, progress=not args.no_progress,
+    )  # fmt: skip
+    text = json.dumps(report, indent=2, sort_keys=True)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    summary = {
+        mode: {k: v for k, v in entry.items() if k == "success_rate"}
+        for mode, entry in report["modes"].items()
+    }
+    print(json.dumps({"success": summary, "action_ratios": report["action_ratios"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,289 @@
+"""Grid navigation for an AI2-THOR agent: A* over reachable cells, and where to stand to act.
+
+The agent moves on AI2-THOR's grid (``gridSize`` 0.25 m) with ``MoveAhead`` and turns in 90°
+steps, so A* searches over (cell, heading) states and its cost is the number of actions, turns
+included: the plan that is shortest in metres is not always the one with the fewest actions.
+Coordinates here are the simulator's floor plane (Unity ``x`` and ``z``); callers with map-frame
+positions convert with :func:`memory_nodes.planning.sim_perception.map_to_unity`.
+
+A standing pose for interacting with an object keeps the camera within reach (AI2-THOR's
+``visibilityDistance``, 1.5 m, measured to the nearest point of the object's box), faces it
+(heading rounded to 90°) and tilts the camera towards it (horizon rounded to 30° steps).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from memory_nodes.core.errors import InvalidInputError
+
+#: Camera height above the floor (AI2-THOR agent y + camera offset).
+CAMERA_HEIGHT = 0.9009992 + 0.675
+#: Heading index -> (di, dj) per MoveAhead: 0 faces +z (rotation 0°), 1 faces +x (90°), ...
+HEADING_STEPS = ((0, 1), (1, 0), (0, -1), (-1, 0))
+HORIZONS = (-30.0, 0.0, 30.0, 60.0)
+DEFAULT_REACH = 1.5
+
+Cell = tuple[int, int]
+State = tuple[int, int, int]  # i, j, heading index
+
+
+class NoPathError(Exception):
+    """No sequence of moves reaches the goal from the start on this grid."""
+
+
+@dataclass(frozen=True)
+class StandingPose:
+    """Where to stand and how to look: cell, heading index, camera horizon (degrees down)."""
+
+    cell: Cell
+    heading: int
+    horizon: float
+    distance: float  # camera to the nearest point of the target box, metres
+
+
+class ReachableGrid:
+    """The cells an agent can stand on, from AI2-THOR's ``GetReachablePositions``.
+
+    Parameters
+    ----------
+    positions
+        (x, z) floor positions in metres (dicts with ``x`` and ``z`` are accepted).
+    grid_size
+        Cell edge in metres.
+    """
+
+    def __init__(self, positions: Iterable, grid_size: float = 0.25) -> None:
+        if grid_size <= 0:
+            raise InvalidInputError(f"grid_size must be positive, got {grid_size}")
+        self.grid_size = float(grid_size)
+        cells: set[Cell] = set()
+        for p in positions:
+            x, z = (p["x"], p["z"]) if isinstance(p, dict) else p
+            cells.add(self.cell_of(float(x), float(z)))
+        self.cells = cells
+        self.blocked: set[Cell] = set()  # cells a move into failed (an object moved there)
+
+    def cell_of(self, x: float, z: float) -> Cell:
+        return round(x / self.grid_size), round(z / self.grid_size)
+
+    def position_of(self, cell: Cell) -> tuple[float, float]:
+        return round(cell[0] * self.grid_size, 4), round(cell[1] * self.grid_size, 4)
+
+    def is_free(self, cell: Cell) -> bool:
+        return cell in self.cells and cell not in self.blocked
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def __contains__(self, cell: object) -> bool:
+        return cell in self.cells
+
+
+def heading_of(rotation_deg: float) -> int:
+    """AI2-THOR yaw (degrees, clockwise from +z) -> heading index, rounded to 90°."""
+    return round((rotation_deg % 360.0) / 90.0) % 4
+
+
+def astar(
+    grid: ReachableGrid,
+    start: State,
+    goals: Iterable[State] | Iterable[Cell],
+    max_expansions: int = 200_000,
+) -> list[str]:
+    """Fewest actions (MoveAhead, RotateLeft, RotateRight) from ``start`` to any goal.
+
+    Goals are (i, j, heading) states, or (i, j) cells reached with any heading. Returns the
+    action names; raises :class:`NoPathError` when no goal is reachable.
+    """
+    goal_states: set[State] = set()
+    goal_cells: set[Cell] = set()
+    for g in goals:
+        if len(g) == 3:
+            goal_states.add(tuple(g))  # type: ignore[arg-type]
+        else:
+            goal_cells.add(tuple(g))  # type: ignore[arg-type]
+    targets = [(s[0], s[1]) for s in goal_states] + list(goal_cells)
+    if not targets:
+        raise NoPathError("no goal given")
+    target_arr = np.array(targets, dtype=float)
+
+    def is_goal(s: State) -> bool:
+        return s in goal_states or (s[0], s[1]) in goal_cells
+
+    def heuristic(s: State) -> float:
+        # Manhattan distance to the nearest goal cell: each cell step costs one MoveAhead.
+        return float(np.min(np.abs(target_arr[:, 0] - s[0]) + np.abs(target_arr[:, 1] - s[1])))
+
+    start = (int(start[0]), int(start[1]), int(start[2]) % 4)
+    frontier: list[tuple[float, int, State]] = [(heuristic(start), 0, start)]
+    cost: dict[State, int] = {start: 0}
+    parent: dict[State, tuple[State, str]] = {}
+    expansions = 0
+    while frontier and expansions < max_expansions:
+        _, g, state = heapq.heappop(frontier)
+        if g > cost.get(state, math.inf):
+            continue
+        if is_goal(state):
+            actions = []
+            while state in parent:
+                state, action = parent[state]
+                actions.append(action)
+            return actions[::-1]
+        expansions += 1
+        i, j, h = state
+        di, dj = HEADING_STEPS[h]
+        successors = [((i, j, (h - 1) % 4), "RotateLeft"), ((i, j, (h + 1) % 4), "RotateRight")]
+        if grid.is_free((i + di, j + dj)):
+            successors.append(((i + di, j + dj, h), "MoveAhead"))
+        for nxt, action in successors:
+            if g + 1 < cost.get(nxt, math.inf):
+                cost[nxt] = g + 1
+                parent[nxt] = (state, action)
+                heapq.heappush(frontier, (g + 1 + heuristic(nxt), g + 1, nxt))
+    raise NoPathError(f"no path from {start} to {len(targets)} goal cells")
+
+
+def path_costs(grid: ReachableGrid, start: State) -> dict[Cell, int]:
+    """Fewest actions from ``start`` to every reachable cell (any final heading): Dijkstra."""
+    start = (int(start[0]), int(start[1]), int(start[2]) % 4)
+    best: dict[State, int] = {start: 0}
+    queue: list[tuple[int, State]] = [(0, start)]
+    while queue:
+        g, (i, j, h) = heapq.heappop(queue)
+        if g > best.get((i, j, h), math.inf):
+            continue
+        di, dj = HEADING_STEPS[h]
+        successors = [(i, j, (h - 1) % 4), (i, j, (h + 1) % 4)]
+        if grid.is_free((i + di, j + dj)):
+            successors.append((i + di, j + dj, h))
+        for nxt in successors:
+            if g + 1 < best.get(nxt, math.inf):
+                best[nxt] = g + 1
+                heapq.heappush(queue, (g + 1, nxt))
+    out: dict[Cell, int] = {}
+    for (i, j, _), g in best.items():
+        out[(i, j)] = min(out.get((i, j), g), g)
+    return out
+
+
+def _nearest_on_box(point: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.clip(point, lo, hi)
+
+
+def standing_poses(
+    grid: ReachableGrid,
+    box_min: Sequence[float],
+    box_max: Sequence[float],
+    reach: float = DEFAULT_REACH,
+    margin: float = 0.1,
+) -> list[StandingPose]:
+    """Poses from which an object with this Unity AABB is within ``reach`` and faced.
+
+    Sorted nearest to a comfortable 0.6-1.0 m first (too close and the object fills the view
+    or sits under the camera).
+    """
+    lo, hi = np.asarray(box_min, float), np.asarray(box_max, float)
+    centre = (lo + hi) / 2
+    poses = []
+    for cell in grid.cells:
+        if cell in grid.blocked:
+            continue
+        x, z = grid.position_of(cell)
+        camera = np.array([x, CAMERA_HEIGHT, z])
+        distance = float(np.linalg.norm(camera - _nearest_on_box(camera, lo, hi)))
+        if distance > reach - margin:
+            continue
+        dx, dz = centre[0] - x, centre[2] - z
+        flat = math.hypot(dx, dz)
+        if flat < 0.15:
+            continue  # standing over it: no heading faces it
+        heading = heading_of(math.degrees(math.atan2(dx, dz)))
+        drop = math.degrees(math.atan2(CAMERA_HEIGHT - centre[1], flat))
+        horizon = min(HORIZONS, key=lambda h: abs(h - drop))
+        poses.append(StandingPose(cell, heading, horizon, distance))
+    poses.sort(key=lambda p: (abs(p.distance - 0.8), p.cell))
+    return poses
+
+
+def actions_to_horizon(current: float, wanted: float, step: float = 30.0) -> list[str]:
+    """LookDown/LookUp actions turning the camera from ``current`` to ``wanted`` degrees."""
+    n = round((wanted - current) / step)
+    return ["LookDown"] * n if n > 0 else ["LookUp"] * (-n)
+
+
+@dataclass
+class NavigationResult:
+    """How a navigation went: reached or not, actions sent, metres moved."""
+
+    reached: bool
+    actions: int = 0
+    path_length: float = 0.0
+    message: str = ""
+
+
+ActFn = Callable[[dict], dict]
+
+
+class Navigator:
+    """Drives an agent along A* plans through an ``act`` callable that steps the world.
+
+    ``act(action_dict) -> metadata`` sends one action (the executor counts and perceives);
+    failed moves block the cell they tried to enter and trigger a re-plan.
+    """
+
+    def __init__(self, grid: ReachableGrid, act: ActFn, max_replans: int = 3) -> None:
+        self.grid = grid
+        self.act = act
+        self.max_replans = max_replans
+
+    def state(self, metadata: dict) -> tuple[State, float]:
+        agent = metadata["agent"]
+        cell = self.grid.cell_of(agent["position"]["x"], agent["position"]["z"])
+        return (cell[0], cell[1], heading_of(agent["rotation"]["y"])), float(agent["cameraHorizon"])
+
+    def go_to(
+        self, metadata: dict, goals: Sequence[State], horizon: float | None, budget: int
+    ) -> tuple[NavigationResult, dict]:
+        """Walk to any of ``goals`` (fewest actions), then tilt the camera to ``horizon``."""
+        result = NavigationResult(False)
+        for _ in range(self.max_replans + 1):
+            start, _ = self.state(metadata)
+            try:
+                plan = astar(self.grid, start, goals)
+            except NoPathError as error:
+                result.message = str(error)
+                return result, metadata
+            failed = False
+            for action in plan:
+                if result.actions >= budget:
+                    result.message = "navigation step budget exhausted"
+                    return result, metadata
+                metadata = self.act({"action": action})
+                result.actions += 1
+                if action == "MoveAhead":
+                    if metadata["lastActionSuccess"]:
+                        result.path_length += self.grid.grid_size
+                    else:
+                        i, j, h = self.state(metadata)[0]
+                        di, dj = HEADING_STEPS[h]
+                        self.grid.blocked.add((i + di, j + dj))
+                        failed = True
+                        break
+            if not failed:
+                break
+        else:
+            result.message = "moves kept failing"
+            return result, metadata
+        if horizon is not None:
+            _, current = self.state(metadata)
+            for action in actions_to_horizon(current, horizon):
+                metadata = self.act({"action": action})
+                result.actions += 1
+        result.reached = True
+        return result, metadata

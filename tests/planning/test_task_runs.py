@@ -1,0 +1,75 @@
+"""End-to-end runs in the simulator: a simple task succeeds, memory saves actions later."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memory_nodes.evaluation import run_evaluation
+from memory_nodes.planning.executor import FailureReason, TaskExecutor
+from memory_nodes.planning.memory_interface import FullMemory, NoMemory, OracleMemory
+from memory_nodes.planning.subgoals import plan_subgoals
+
+APPLE_IN_FRIDGE = "INSIDE(apple, fridge): 1"
+
+
+@pytest.fixture()
+def floorplan1():
+    from sim.household_sim import HouseholdSim
+
+    sim = HouseholdSim("FloorPlan1", width=160, height=120, seed=0,
+                       renderDepthImage=True, renderInstanceSegmentation=True)  # fmt: skip
+    yield sim
+    sim.close()
+
+
+def _goal_holds(sim, goal: str) -> bool:
+    from sim.goal_conditions import GoalChecker, parse_goal
+
+    conditions, _ = parse_goal(goal)
+    checker = GoalChecker(conditions)
+    checker.update(sim.step({"action": "Pass"})[0]["objects"])
+    return checker.success
+
+
+@pytest.mark.parametrize("mode", ["oracle", "memory"])
+def test_apple_goes_into_the_fridge(floorplan1, mode):
+    from sim.goal_conditions import parse_goal
+
+    memory = OracleMemory(floorplan1) if mode == "oracle" else FullMemory()
+    conditions, _ = parse_goal(APPLE_IN_FRIDGE)
+    result = TaskExecutor(floorplan1, memory, max_steps=300).run(plan_subgoals(conditions))
+    assert result.success, result.failure_message
+    assert result.failure_reason == FailureReason.NONE
+    assert all(o.success for o in result.subgoals) and result.subgoal_success == 1.0
+    assert result.actions > 0 and result.path_length > 0
+    assert _goal_holds(floorplan1, APPLE_IN_FRIDGE)
+
+
+def test_the_step_budget_stops_a_task_with_a_reason(floorplan1):
+    from sim.goal_conditions import parse_goal
+
+    conditions, _ = parse_goal(APPLE_IN_FRIDGE)
+    result = TaskExecutor(floorplan1, NoMemory(), max_steps=5).run(plan_subgoals(conditions))
+    assert not result.success
+    assert result.failure_reason == FailureReason.STEP_BUDGET
+    assert result.actions <= 5
+
+
+def test_memory_uses_fewer_actions_than_no_memory_after_a_restart(tmp_path):
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({"Tiny": [
+        {"FloorPlan": 1, "ID": 1, "Goal Condition": APPLE_IN_FRIDGE, "Instruction": ""},
+        {"FloorPlan": 1, "ID": 2, "Goal Condition": "INSIDE(tomato, sink): 1", "Instruction": ""},
+    ]}))  # fmt: skip
+    report = run_evaluation([tasks], ["memory", "no_memory"], seed=0, workdir=tmp_path,
+                            max_steps=300, progress=False)  # fmt: skip
+    assert (tmp_path / "memory_FloorPlan1.sqlite").exists()
+    session_2 = [r for r in report["tasks"] if r["session"] == 2]
+    actions = {m: sum(r["actions"] for r in session_2 if r["mode"] == m)
+               for m in ("memory", "no_memory")}  # fmt: skip
+    assert actions["memory"] < actions["no_memory"]
+    assert report["action_ratios"]["session_2"]["action_ratio_no_memory_to_memory"] > 1.0
+    assert report["modes"]["memory"]["session_2"]["success_rate"] >= 0.5
+    assert "success_rate" in report["modes"]["no_memory"]
