@@ -69,6 +69,6 @@ def test_launch_file_names_only_entry_points_and_existing_parameter_files(
         assert (ROOT / "config" / Path(param).name).is_file(), f"{launch_file.name}: {param}"
 
 
-def test_launch_file_exists_for_the_memory_stack() -> None:
+def test_launch_files_exist_for_the_memory_stack_and_the_robot() -> None:
     names = {p.name for p in (ROOT / "launch").glob("*_launch.py")}
-    assert "memory_stack_launch.py" in names
+    assert {"memory_stack_launch.py", "robot_launch.py"} <= names

@@ -28,6 +28,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.types import Pose
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
 from memory_nodes.nodes.pointcloud import cloud_to_msg
@@ -128,6 +129,9 @@ class PerceptionNode(Node):
         self.observation_pub = self.create_publisher(ObjectObservationArray, "observations", 10)
         self.cloud_pub = self.create_publisher(PointCloud2, "labelled_cloud", 10)
         self.cloud_labels_pub = self.create_publisher(String, "labelled_cloud_labels", 10)
+        # The camera pose each frame was interpreted with (from odometry + base_T_camera on a
+        # robot), for nodes that need it with the same stamp (change detection, the octree).
+        self.camera_pose_pub = self.create_publisher(PoseStamped, "perception/camera_pose", 10)
         self.get_logger().info(f"perception ready: backend {backend.name}, pose {self.pose_source}")
 
     def _feed(self, stream: str):
@@ -164,6 +168,8 @@ class PerceptionNode(Node):
                 object_id=result.cloud_object_ids.astype(np.int32),
             )
         )
+        pose = conversions.pose_to_msg(Pose.from_matrix(frame.world_T_camera))
+        self.camera_pose_pub.publish(PoseStamped(header=header, pose=pose))
         names = {"labels": result.label_names, "objects": result.object_keys}
         self.cloud_labels_pub.publish(String(data=json.dumps(names)))
         stats = result.stats
