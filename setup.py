@@ -12,6 +12,7 @@ VERSION = "0.1.0"
 CONSOLE_SCRIPTS = {
     "memstack": "memory_nodes.cli:main",
     "memory_server": "memory_nodes.nodes.memory_server:main",
+    "octree_node": "memory_nodes.nodes.octree_node:main",
     "perception_node": "memory_nodes.nodes.perception_node:main",
     "short_term_memory_node": "memory_nodes.nodes.short_term_memory_node:main",
     "sim_bridge_node": "memory_nodes.nodes.sim_bridge_node:main",

@@ -38,5 +38,12 @@ def generate_launch_description() -> LaunchDescription:
                 parameters=[os.path.join(config, "perception.yaml")],
                 output="screen",
             ),
+            Node(
+                package="memory_nodes",
+                executable="octree_node",
+                name="octree",
+                parameters=[os.path.join(config, "octree.yaml")],
+                output="screen",
+            ),
         ]
     )

@@ -42,5 +42,12 @@ def generate_launch_description() -> LaunchDescription:
                 parameters=[params],
                 output="screen",
             ),
+            Node(
+                package="memory_nodes",
+                executable="octree_node",
+                name="octree",
+                parameters=[params],
+                output="screen",
+            ),
         ]
     )

@@ -81,6 +81,12 @@ NAME_SYNONYMS: dict[str, tuple[str, ...]] = {
     "couch": ("Sofa",),
     "remote": ("RemoteControl",),
 }
+#: A receptacle name whose types a scene lacks falls back to the first of these groups the scene
+#: has. iTHOR kitchens such as FloorPlan1, 2 and 5 have no table: their free-standing work
+#: surface (the island) is a CounterTop, and a room without tables may have a Desk.
+SCENE_FALLBACKS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
+    NAME_SYNONYMS["table"]: (("Desk",), ("CounterTop",)),
+}
 #: Types that may also appear as their pieces once sliced.
 SLICED_FORMS = {
     "Apple": "AppleSliced",
@@ -125,6 +131,32 @@ def resolve_object_name(name: str) -> tuple[tuple[str, ...], str | None]:
             types = NAME_SYNONYMS[singular]
             return types, f"plural '{text}' read as {' or '.join(types)}"
     raise GoalParseError(f"unknown object name '{text}'")
+
+
+def adapt_to_scene(
+    conditions: Iterable[Condition], scene_types: Iterable[str]
+) -> tuple[list[Condition], list[str]]:
+    """Replace receptacle names the scene lacks by their :data:`SCENE_FALLBACKS`.
+
+    Returns the conditions (unchanged ones are the same objects) and a note per replacement,
+    e.g. "'table' read as CounterTop (FloorPlan has no DiningTable/CoffeeTable/SideTable)".
+    """
+    present = set(scene_types)
+    out: list[Condition] = []
+    notes: list[str] = []
+    for cond in conditions:
+        fallbacks = SCENE_FALLBACKS.get(cond.target, ())
+        if cond.predicate in ("ON", "INSIDE") and not present.intersection(cond.target):
+            group = next((g for g in fallbacks if present.intersection(g)), None)
+            if group is not None:
+                note = (
+                    f"'{'/'.join(cond.target)}' read as {' or '.join(group)}"
+                    " (the scene has none of them)"
+                )
+                notes.append(note)
+                cond = Condition(**{**cond.__dict__, "target": group, "fixes": (*cond.fixes, note)})
+        out.append(cond)
+    return out, notes
 
 
 def with_sliced_forms(types: Iterable[str]) -> tuple[str, ...]:

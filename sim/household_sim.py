@@ -16,7 +16,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from sim import scene_catalog
+from sim import houses, scene_catalog
 from sim.mujoco_renderer import FAR_PLANE, NEAR_PLANE, RenderedFrames, SceneRenderer
 from sim.world_state import (
     AGENT_Y,
@@ -64,7 +64,8 @@ class HouseholdSim:
     Parameters
     ----------
     scene
-        FloorPlan name (``FloorPlan1``..``FloorPlan430``, RoboTHOR names; ``_physics`` allowed).
+        FloorPlan name (``FloorPlan1``..``FloorPlan430``, RoboTHOR names; ``_physics`` allowed)
+        or a multi-room house (``House1``..``House5``, see :mod:`sim.houses`).
     width, height
         Image size in pixels.
     seed
@@ -128,7 +129,8 @@ class HouseholdSim:
     def scenes_in_build() -> list[str]:
         """Scene names as the ai2thor client expects them (iTHOR names carry ``_physics``)."""
         names = scene_catalog.scene_names()
-        return [f"{n}_physics" if n[9:].isdigit() else n for n in names]
+        ithor = [f"{n}_physics" if n[9:].isdigit() else n for n in names]
+        return ithor + houses.house_names()
 
     def reset(
         self, scene: str | None = None, seed: int | None = None, **init: Any
@@ -140,12 +142,13 @@ class HouseholdSim:
         if seed is not None:
             self.rng = np.random.default_rng(seed)
         name = scene or (self.world.scene_name if self.world else "FloorPlan1")
-        if not scene_catalog.has_scene(name):
+        is_house = houses.has_house(name)
+        if not is_house and not scene_catalog.has_scene(name):
             message = str(scene_catalog.SceneNotFoundError(name).args[0])
             if self.world is None:
                 raise scene_catalog.SceneNotFoundError(message)
             return self._finish({"action": "Reset", "sceneName": name}, False, message, "")
-        self.world = World.from_catalog(name)
+        self.world = houses.build_house(name) if is_house else World.from_catalog(name)
         self.world.grid_size = float(self.init_params["gridSize"])
         sx, sz = self.world.default_start()
         self.world.agent.x, self.world.agent.z = sx, sz
@@ -210,6 +213,8 @@ class HouseholdSim:
             )
             m["isInteractable"] = m["visible"]
             m["isPickedUp"] = held
+            if world.rooms:
+                m["roomId"] = world.room_of(obj).room_id
             objects.append(m)
         held_obj = world.find_object(agent.held_object_id) if agent.held_object_id else None
         metadata = {
@@ -253,6 +258,10 @@ class HouseholdSim:
             "sequenceId": self.sequence_id,
             "gridSize": float(self.init_params["gridSize"]),
         }
+        if world.rooms:
+            metadata["rooms"] = houses.rooms_metadata(world)
+            metadata["doorways"] = world.doorways
+            metadata["agentRoomId"] = world.room_at(agent.x, agent.z).room_id
         metadata = _roundtrip(metadata)
         out_frames: dict[str, Any] = {
             "frame": frames.rgb,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim import scene_catalog
-from sim.goal_conditions import SLICED_FORMS, Condition, parse_goal
+from sim.goal_conditions import SLICED_FORMS, Condition, adapt_to_scene, parse_goal
 
 
 @dataclass
@@ -55,11 +55,14 @@ def load_tasks(path: str | Path) -> list[HouseholdTask]:
         for entry in entries:
             goal = entry["Goal Condition"]
             conditions, fixes = parse_goal(goal)
+            scene = scene_name(entry["FloorPlan"])
+            conditions, notes = adapt_to_scene(conditions, scene_catalog.scene_object_types(scene))
+            fixes += notes
             tasks.append(
                 HouseholdTask(
                     task_set=task_set,
                     task_id=int(entry.get("ID", len(tasks) + 1)),
-                    scene=scene_name(entry["FloorPlan"]),
+                    scene=scene,
                     instruction=entry.get("Instruction", ""),
                     goal_text=goal,
                     conditions=conditions,

@@ -3,8 +3,9 @@
 Every object is drawn as boxes built from its AABB, all attached to MuJoCo's world body, so a
 scene is one body however many objects it holds and moving an object only rewrites its geoms'
 positions and sizes. Openable objects own three geoms (a closed box, or a back panel, a bottom
-panel and a swung door when open); containers such as bowls and sinks are drawn as low trays so
-their contents stay visible from above.
+panel and a swung door when open); any other box that holds something within its bounds (a
+sink, a bowl, a shelving unit, a sofa) is drawn hollow, a base and two end walls, so what it
+holds stays visible.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.world_state import INSIDE_RECEPTACLE_TYPES, WALL_HEIGHT, World
+from sim.world_state import WALL_HEIGHT, World
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -24,6 +25,10 @@ import mujoco
 HIDDEN_POS = np.array([0.0, 0.0, -100.0])
 HIDDEN_SIZE = np.array([1e-3, 1e-3, 1e-3])
 PANEL = 0.03
+#: Thinnest base drawn under the contents of a hollow box (see ``content_floors``).
+CONTENT_FLOOR_SLAB = 0.01
+#: Receptacles inside another object's box (a sink's or bathtub's frame) that must show.
+BASIN_TYPES = frozenset({"SinkBasin", "BathtubBasin"})
 GEOMS_PER_OBJECT = 3
 NEAR_PLANE, FAR_PLANE = 0.05, 30.0
 STRUCTURE_COLOURS = {
@@ -68,6 +73,38 @@ def _to_mj(v: np.ndarray) -> np.ndarray:
     return np.asarray(v, dtype=float)[..., [0, 2, 1]]
 
 
+def content_floors(world: World) -> dict[str, float]:
+    """Object id -> lowest bottom of the contents whose centres lie inside its box.
+
+    Contents are pickupable objects and basins (a ``Sink`` box holds its ``SinkBasin``).
+    AI2-THOR meshes have shelves, seats and basins; our boxes are solid. A box drawn whole
+    would swallow what rests inside its bounds (objects on a shelving unit's lower shelves, on
+    a sofa's seat, in a sink, thin cutlery sunk into a counter slab's AABB), and those objects
+    could never be seen. The renderer draws such boxes hollow instead: a base up to the
+    returned height and two end walls. The held object and hidden objects count for nothing.
+    """
+    items = [
+        o
+        for o in world.objects.values()
+        if not o.hidden and o.object_type != "Floor" and o.object_id != world.agent.held_object_id
+    ]
+    contents = [o for o in items if o.meta["pickupable"] or o.object_type in BASIN_TYPES]
+    if not contents:
+        return {}
+    centres = np.array([o.center for o in contents])
+    bottoms = np.array([o.aabb_min[1] for o in contents])
+    out: dict[str, float] = {}
+    for obj in items:
+        if obj.meta["openable"]:
+            continue  # closed boxes hide their contents on purpose; open ones are drawn hollow
+        lo, hi = obj.aabb_min, obj.aabb_max
+        inside = np.all((centres > lo) & (centres < hi), axis=1)
+        inside &= np.array([o is not obj for o in contents])
+        if inside.any():
+            out[obj.object_id] = float(bottoms[inside].min())
+    return out
+
+
 @dataclass
 class RenderedFrames:
     """One camera's images; row 0 is the top of the image."""
@@ -95,20 +132,11 @@ class SceneRenderer:
     def _build(self, world: World) -> None:
         self.close()
         self._object_ids = list(world.objects)
-        structure = ["Wall"] * 4 + ["Ceiling", "Floor"]
-        min_x, max_x, min_z, max_z = world.extent
-        cx, cz = (min_x + max_x) / 2, (min_z + max_z) / 2
-        sx, sz = (max_x - min_x) / 2, (max_z - min_z) / 2
-        t, h = 0.05, WALL_HEIGHT / 2
-        # (centre, half size) in AI2-THOR axes.
-        structure_boxes = [
-            ((min_x - t, h, cz), (t, h, sz + 2 * t)),
-            ((max_x + t, h, cz), (t, h, sz + 2 * t)),
-            ((cx, h, min_z - t), (sx + 2 * t, h, t)),
-            ((cx, h, max_z + t), (sx + 2 * t, h, t)),
-            ((cx, WALL_HEIGHT + t, cz), (sx + 2 * t, t, sz + 2 * t)),
-            ((cx, -t, cz), (sx + 2 * t, t, sz + 2 * t)),
-        ]
+        if world.structure is not None:  # a house: walls with doorways, one floor per room
+            structure = [kind for kind, _, _, _ in world.structure]
+            structure_boxes = [(c, s) for _, _, c, s in world.structure]
+        else:
+            structure, structure_boxes = self._single_room_structure(world)
         geoms = []
         for name, (c, s) in zip(structure, structure_boxes, strict=True):
             r, g, b = (v / 255 for v in STRUCTURE_COLOURS[name])
@@ -158,10 +186,13 @@ class SceneRenderer:
         self._seg = np.empty((self.height, self.width, 3), dtype=np.uint8)
         self._zbuf = np.empty((self.height, self.width), dtype=np.float32)
         self._num_structure = len(structure)
-        names = ["Floor" if n == "Floor" else n for n in structure]
-        floor_ids = [o for o in self._object_ids if world.objects[o].object_type == "Floor"]
-        if floor_ids:
-            names[-1] = floor_ids[0]
+        if world.structure is not None:
+            names = [name for _, name, _, _ in world.structure]
+        else:
+            names = ["Floor" if n == "Floor" else n for n in structure]
+            floor_ids = [o for o in self._object_ids if world.objects[o].object_type == "Floor"]
+            if floor_ids:
+                names[-1] = floor_ids[0]
         self._geom_names = names + [o for o in self._object_ids for _ in range(GEOMS_PER_OBJECT)]
         unique = list(dict.fromkeys(self._geom_names))
         self._colours = instance_colours(unique)
@@ -170,6 +201,25 @@ class SceneRenderer:
             lut[i + 1] = self._colours[name]
         self._seg_lut = lut  # index geom id + 1; row 0 is the background
         self._geom_index = {name: i for i, name in enumerate(self._geom_names)}
+
+    @staticmethod
+    def _single_room_structure(world: World) -> tuple[list[str], list[tuple]]:
+        """Four walls just outside the room extent, a ceiling and a floor slab."""
+        structure = ["Wall"] * 4 + ["Ceiling", "Floor"]
+        min_x, max_x, min_z, max_z = world.extent
+        cx, cz = (min_x + max_x) / 2, (min_z + max_z) / 2
+        sx, sz = (max_x - min_x) / 2, (max_z - min_z) / 2
+        t, h = 0.05, WALL_HEIGHT / 2
+        # (centre, half size) in AI2-THOR axes.
+        structure_boxes = [
+            ((min_x - t, h, cz), (t, h, sz + 2 * t)),
+            ((max_x + t, h, cz), (t, h, sz + 2 * t)),
+            ((cx, h, min_z - t), (sx + 2 * t, h, t)),
+            ((cx, h, max_z + t), (sx + 2 * t, h, t)),
+            ((cx, WALL_HEIGHT + t, cz), (sx + 2 * t, t, sz + 2 * t)),
+            ((cx, -t, cz), (sx + 2 * t, t, sz + 2 * t)),
+        ]
+        return structure, structure_boxes
 
     def colours(self) -> list[dict]:
         """AI2-THOR ``metadata['colors']``: instance colours plus one colour per object type."""
@@ -186,24 +236,33 @@ class SceneRenderer:
             self._gl = None
 
     # ---- per-frame sync ----------------------------------------------------------------------
-    def _object_boxes(self, world: World, oid: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Up to three (centre, half size) boxes in AI2-THOR axes for one object."""
+    def _object_boxes(
+        self, world: World, oid: str, content_floor: float | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Up to three (centre, half size) boxes in AI2-THOR axes for one object.
+
+        ``content_floor`` is the lowest bottom of what lies in this object's box
+        (:func:`content_floors`); such a box is drawn hollow instead of solid, so it does not
+        swallow what it holds (a knife sunk into a counter slab, a vase on a shelving unit's
+        lower shelf, a sponge in a sink, the sink's own basin).
+        """
         obj = world.objects[oid]
         if obj.hidden or obj.object_type == "Floor":  # the floor slab is drawn as structure
             return []
         c, h = obj.center, np.maximum(obj.size / 2, 0.005)
         if obj.meta["openable"] and obj.meta["isOpen"]:
             # Front faces the room centre along the thinner horizontal axis.
-            min_x, max_x, min_z, max_z = world.extent
-            room = np.array([(min_x + max_x) / 2, 0.0, (min_z + max_z) / 2])
+            room = world.interior_centre(c)
             axis = 0 if h[0] <= h[2] else 2
             other = 2 - axis
             sign = 1.0 if room[axis] >= c[axis] else -1.0
             back_c, back_h = c.copy(), h.copy()
-            back_c[axis] = c[axis] - sign * (h[axis] - PANEL / 2)
+            # Back and bottom panels lie just outside the box, so contents resting on the
+            # bottom or against the back (a plate in an upper cabinet) are never inside them.
+            back_c[axis] = c[axis] - sign * (h[axis] + PANEL / 2)
             back_h[axis] = PANEL / 2
             bottom_c, bottom_h = c.copy(), h.copy()
-            bottom_c[1] = c[1] - h[1] + PANEL / 2
+            bottom_c[1] = c[1] - h[1] - PANEL / 2
             bottom_h[1] = PANEL / 2
             door_h = h.copy()
             door_h[other] = PANEL / 2
@@ -212,14 +271,23 @@ class SceneRenderer:
             door_c[other] = c[other] - h[other] + PANEL / 2
             door_c[axis] = c[axis] + sign * (h[axis] + h[other])
             return [(back_c, back_h), (bottom_c, bottom_h), (door_c, door_h)]
-        is_tray = obj.meta["receptacle"] and obj.object_type in INSIDE_RECEPTACLE_TYPES
-        if is_tray and not obj.meta["openable"]:
-            tray_h = h.copy()
-            tray_h[1] = max(h[1] * 0.3, 0.005)
-            tray_c = c.copy()
-            tray_c[1] = c[1] - h[1] + tray_h[1]
-            return [(tray_c, tray_h)]
-        return [(c, h)]
+        if content_floor is None or obj.meta["openable"]:
+            return [(c, h)]
+        # Hollow: a base up to the contents, and two full-height end walls just outside the
+        # ends of the longer horizontal axis (a sink's rim, a sofa's arms, a shelving unit's
+        # sides), so the drawn extent stays the object's and the contents show.
+        top = min(c[1] + h[1], content_floor)
+        bottom = min(c[1] - h[1], top - CONTENT_FLOOR_SLAB)
+        base_c, base_h = c.copy(), h.copy()
+        base_c[1], base_h[1] = (top + bottom) / 2, (top - bottom) / 2
+        axis = 0 if h[0] >= h[2] else 2
+        boxes = [(base_c, base_h)]
+        for sign in (-1.0, 1.0):
+            wall_c, wall_h = c.copy(), h.copy()
+            wall_c[axis] = c[axis] + sign * (h[axis] + PANEL / 2)
+            wall_h[axis] = PANEL / 2
+            boxes.append((wall_c, wall_h))
+        return boxes
 
     def sync(self, world: World) -> None:
         """Copy object poses into the model; rebuild only when objects were added/removed."""
@@ -229,8 +297,9 @@ class SceneRenderer:
         base = self._num_structure
         pos = np.tile(HIDDEN_POS, (len(self._object_ids) * GEOMS_PER_OBJECT, 1))
         size = np.tile(HIDDEN_SIZE, (len(self._object_ids) * GEOMS_PER_OBJECT, 1))
+        floors = content_floors(world)
         for k, oid in enumerate(self._object_ids):
-            for j, (c, h) in enumerate(self._object_boxes(world, oid)):
+            for j, (c, h) in enumerate(self._object_boxes(world, oid, floors.get(oid))):
                 pos[k * GEOMS_PER_OBJECT + j] = _to_mj(c)
                 size[k * GEOMS_PER_OBJECT + j] = _to_mj(h)
         m.geom_pos[base:] = pos

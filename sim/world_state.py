@@ -7,6 +7,7 @@ scene dump) as the single source of truth; geometry helpers read and update it i
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,15 +147,60 @@ class AgentState:
         return np.stack([right, -up, self.forward()], axis=1)
 
 
+@dataclass(frozen=True)
+class Room:
+    """One room of a multi-room house: its id, kind, source FloorPlan and floor rectangle."""
+
+    room_id: str
+    room_type: str
+    source_scene: str
+    extent: tuple[float, float, float, float]  # min_x, max_x, min_z, max_z of its floor
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        min_x, max_x, min_z, max_z = self.extent
+        return ((min_x + max_x) / 2, (min_z + max_z) / 2)
+
+    def contains(self, x: float, z: float) -> bool:
+        min_x, max_x, min_z, max_z = self.extent
+        return min_x <= x <= max_x and min_z <= z <= max_z
+
+    def distance(self, x: float, z: float) -> float:
+        """Distance from a floor point to the room rectangle (0 inside)."""
+        min_x, max_x, min_z, max_z = self.extent
+        dx = max(min_x - x, 0.0, x - max_x)
+        dz = max(min_z - z, 0.0, z - max_z)
+        return math.hypot(dx, dz)
+
+
+#: One static structure box for the renderer: (kind, segmentation name, centre, half size), the
+#: kind being "Wall", "Ceiling" or "Floor" and both vectors in AI2-THOR axes.
+StructureBox = tuple[str, str, tuple[float, float, float], tuple[float, float, float]]
+
+
 @dataclass
 class World:
-    """All mutable state of one scene: objects, agent and the static room extent."""
+    """All mutable state of one scene: objects, agent and the static room extent.
+
+    A single-room scene leaves the house fields empty; a house (see :mod:`sim.houses`) fills
+    ``rooms``, ``walls`` (inner and outer wall footprints, which block the agent), ``walkable``
+    (floor rectangles: rooms plus doorway passages, outside which the agent cannot stand),
+    ``structure`` (the wall/floor/ceiling boxes the renderer draws) and ``object_rooms`` (the
+    room each object was built in).
+    """
 
     scene_name: str
     objects: dict[str, SimObject]
     extent: tuple[float, float, float, float]  # min_x, max_x, min_z, max_z of the room
     agent: AgentState = field(default_factory=AgentState)
     grid_size: float = 0.25
+    rooms: list[Room] = field(default_factory=list)
+    walls: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    walkable: np.ndarray | None = None
+    structure: list[StructureBox] | None = None
+    doorways: list[dict[str, Any]] = field(default_factory=list)
+    object_rooms: dict[str, str] = field(default_factory=dict)
+    start_room: str | None = None
 
     @classmethod
     def from_catalog(cls, scene_name: str) -> World:
@@ -173,6 +219,44 @@ class World:
             obj.meta["isInteractable"] = False
             obj.meta["visible"] = False
         return world
+
+    # ---- rooms -----------------------------------------------------------------------------
+    def room_at(self, x: float, z: float) -> Room | None:
+        """Room whose floor holds ``(x, z)``, else the nearest room; None in single-room scenes."""
+        if not self.rooms:
+            return None
+        inside = [r for r in self.rooms if r.contains(x, z)]
+        if inside:
+            return inside[0]
+        return min(self.rooms, key=lambda r: (round(r.distance(x, z), 6), r.room_id))
+
+    def room_of(self, obj: SimObject) -> Room | None:
+        """Room an object is in now: the agent's while held, else where its centre stands.
+
+        Objects whose centre is on no room's floor (windows and paintings on walls, things in a
+        doorway) keep the room they were built in, so wall-mounted objects are never assigned to
+        the room behind the wall.
+        """
+        if not self.rooms:
+            return None
+        if obj.object_id == self.agent.held_object_id:
+            return self.room_at(self.agent.x, self.agent.z)
+        c = obj.center
+        inside = [r for r in self.rooms if r.contains(float(c[0]), float(c[2]))]
+        if inside:
+            return inside[0]
+        home = self.object_rooms.get(obj.object_id)
+        by_id = {r.room_id: r for r in self.rooms}
+        return by_id[home] if home in by_id else self.room_at(float(c[0]), float(c[2]))
+
+    def interior_centre(self, point: np.ndarray) -> np.ndarray:
+        """Centre of the room around ``point`` (x, 0, z): open doors swing towards it."""
+        room = self.room_at(float(point[0]), float(point[2]))
+        if room is None:
+            min_x, max_x, min_z, max_z = self.extent
+            return np.array([(min_x + max_x) / 2, 0.0, (min_z + max_z) / 2])
+        cx, cz = room.centre
+        return np.array([cx, 0.0, cz])
 
     # ---- lookups -------------------------------------------------------------------------
     def find_object(self, object_id: str) -> SimObject | None:
@@ -240,15 +324,21 @@ class World:
         """AABB centre for ``obj`` on/in ``receptacle`` that overlaps no sibling, or None.
 
         Candidates lie on a 5 cm lattice over the receptacle's footprint, tried nearest to
-        ``near`` first (AI2-THOR also places at the spot closest to the agent that fits).
+        ``near`` first (AI2-THOR also places at the spot closest to the agent that fits). An
+        object wider than a surface it goes *on* is centred on it and overhangs (a pot on a
+        stove burner, as AI2-THOR allows); what goes *inside* must fit.
         """
         size, r_min, r_max = obj.size, receptacle.aabb_min, receptacle.aabb_max
+        inside = receptacle.object_type in INSIDE_RECEPTACLE_TYPES
         half = size[[0, 2]] / 2
         lo = r_min[[0, 2]] + half
         hi = r_max[[0, 2]] - half
+        if not inside:
+            middle = (r_min[[0, 2]] + r_max[[0, 2]]) / 2
+            too_wide = hi < lo
+            lo, hi = np.where(too_wide, middle, lo), np.where(too_wide, middle, hi)
         if np.any(hi < lo - 1e-6):
             return None
-        inside = receptacle.object_type in INSIDE_RECEPTACLE_TYPES
         if inside:
             bottom = r_min[1] + 0.02 * (r_max[1] - r_min[1])
             if r_max[1] - bottom < size[1] * 0.5:
@@ -263,10 +353,16 @@ class World:
         order = np.lexsort(
             (cand[:, 1], cand[:, 0], np.round(np.linalg.norm(cand - target, axis=1), 6))
         )
+        # Some dumps list a receptacle's surroundings among its contents (FloorPlan28's sink
+        # basin "holds" the counter top around it); what is wider than the receptacle both
+        # ways cannot be in it and does not block placement.
         siblings = [
             self.objects[i]
             for i in receptacle.meta.get("receptacleObjectIds") or []
-            if i in self.objects and i != obj.object_id and not self.objects[i].hidden
+            if i in self.objects
+            and i != obj.object_id
+            and not self.objects[i].hidden
+            and np.any(self.objects[i].size[[0, 2]] < receptacle.size[[0, 2]])
         ]
         s_lo = np.array([s.aabb_min[[0, 2]] for s in siblings]).reshape(-1, 2)
         s_hi = np.array([s.aabb_max[[0, 2]] for s in siblings]).reshape(-1, 2)
@@ -292,12 +388,24 @@ class World:
             lo, hi = o.aabb_min, o.aabb_max
             if lo[1] < 1.5 and hi[1] > 0.15:
                 rows.append([lo[0], hi[0], lo[2], hi[2]])
-        return np.array(rows, dtype=float).reshape(-1, 4)
+        boxes = np.array(rows, dtype=float).reshape(-1, 4)
+        if len(self.walls):
+            boxes = np.concatenate([boxes, self.walls], axis=0)
+        return boxes
+
+    def on_walkable_floor(self, x: float, z: float) -> bool:
+        """True inside a room or doorway of a house (always true in a single-room scene)."""
+        if self.walkable is None:
+            return True
+        w = self.walkable
+        return bool(np.any((w[:, 0] <= x) & (x <= w[:, 1]) & (w[:, 2] <= z) & (z <= w[:, 3])))
 
     def is_free(self, x: float, z: float, boxes: np.ndarray | None = None) -> bool:
         min_x, max_x, min_z, max_z = self.extent
         r = AGENT_RADIUS
         if not (min_x + r <= x <= max_x - r and min_z + r <= z <= max_z - r):
+            return False
+        if not self.on_walkable_floor(x, z):
             return False
         boxes = self.obstacle_boxes() if boxes is None else boxes
         if len(boxes) == 0:
@@ -353,4 +461,7 @@ class World:
                 best = region
         min_x, max_x, min_z, max_z = self.extent
         centre = np.array([(min_x + max_x) / 2, (min_z + max_z) / 2])
+        start_room = next((r for r in self.rooms if r.room_id == self.start_room), None)
+        if start_room is not None:  # a house starts in its living room, not in a wall gap
+            centre = np.array(start_room.centre)
         return min(best, key=lambda c: (round(float(np.linalg.norm(np.array(c) - centre)), 6), c))
