@@ -14,6 +14,7 @@ CONSOLE_SCRIPTS = {
     "memory_server": "memory_nodes.nodes.memory_server:main",
     "octree_node": "memory_nodes.nodes.octree_node:main",
     "perception_node": "memory_nodes.nodes.perception_node:main",
+    "planner_node": "memory_nodes.nodes.planner_node:main",
     "short_term_memory_node": "memory_nodes.nodes.short_term_memory_node:main",
     "sim_bridge_node": "memory_nodes.nodes.sim_bridge_node:main",
 }

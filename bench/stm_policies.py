@@ -13,6 +13,8 @@ Not a test: pytest never runs it, and it asserts nothing about time.
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
 import math
 import random
@@ -21,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,10 +52,29 @@ OWN_POLICY = "household"
 # ------------------------------------------------------------------------------ trace format
 
 
+def _open_trace(path: Path, mode: str) -> IO[str]:
+    """A text stream on a trace file; ``.gz`` files are gzip-compressed (with no timestamp in
+    the gzip header, so the same events give the same bytes)."""
+    if path.suffix == ".gz":
+        raw = gzip.GzipFile(path, mode[0] + "b", mtime=0)
+        return io.TextIOWrapper(raw, encoding="utf-8")
+    return path.open(mode, encoding="utf-8")
+
+
+def trace_files(data_dir: Path) -> list[Path]:
+    """Trace files in ``data_dir`` (``*.jsonl`` and ``*.jsonl.gz``), sorted by name."""
+    return sorted([*data_dir.glob("*.jsonl"), *data_dir.glob("*.jsonl.gz")])
+
+
+def trace_name(path: Path) -> str:
+    """The file name without ``.jsonl`` / ``.jsonl.gz``."""
+    return path.name.removesuffix(".gz").removesuffix(".jsonl")
+
+
 def write_trace(path: Path, events: list[dict], meta: dict) -> None:
     """JSON lines: a header line (format, version, generator settings), then one event a line."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as stream:
+    with _open_trace(path, "w") as stream:
         header = {"format": TRACE_FORMAT, "version": TRACE_VERSION, **meta}
         stream.write(json.dumps(header, sort_keys=True) + "\n")
         for event in events:
@@ -60,7 +82,7 @@ def write_trace(path: Path, events: list[dict], meta: dict) -> None:
 
 
 def read_trace(path: Path) -> tuple[dict, list[dict]]:
-    with path.open(encoding="utf-8") as stream:
+    with _open_trace(path, "r") as stream:
         header = json.loads(stream.readline())
         if header.get("format") != TRACE_FORMAT or header.get("version") != TRACE_VERSION:
             raise ValueError(f"{path}: not a version {TRACE_VERSION} {TRACE_FORMAT} file")
@@ -279,28 +301,38 @@ def replay(
     capacity: int,
     household_options: dict | None = None,
 ) -> ReplayResult:
-    """Feed a trace through a cache; long-term memory is what the cache consolidated."""
+    """Feed a trace through a cache; long-term memory is what the cache consolidated.
+
+    A ``reset`` event (recorded traces: a new scene or session) restarts short-term memory: the
+    entries go to long-term memory and a fresh cache and policy take over. A ``missing`` event
+    (the robot looked and the object was not there) takes the object out of both memories, as
+    ``LayeredMemory.report_missing`` does.
+    """
     long_term: dict[str, ObjectRecord] = {}
     long_term_version: dict[str, int] = {}
     written_version: dict[str, int] = {}
     robot = Vector3()
 
-    def consolidate(entry: CacheEntry, reason: EvictionReason) -> None:
+    def consolidate(entry: CacheEntry, reason: EvictionReason | None = None) -> None:
         long_term[entry.object_id] = entry.to_record()
         long_term_version[entry.object_id] = written_version[entry.object_id]
 
-    policy: ReplacementPolicy
-    if policy_name == OWN_POLICY:
-        policy = HouseholdPolicy(
-            robot_position=lambda: robot,
-            long_term_agrees=lambda e: (
-                long_term_version.get(e.object_id) == written_version[e.object_id]
-            ),
-            **(household_options or {}),
-        )
-    else:
-        policy = make_policy(policy_name)
-    cache = ObjectStateCache(capacity, policy, on_evict=consolidate)
+    def new_cache() -> ObjectStateCache:
+        policy: ReplacementPolicy
+        if policy_name == OWN_POLICY:
+            policy = HouseholdPolicy(
+                robot_position=lambda: robot,
+                long_term_agrees=lambda e: (
+                    long_term_version.get(e.object_id) == written_version[e.object_id]
+                ),
+                **(household_options or {}),
+            )
+        else:
+            policy = make_policy(policy_name)
+        return ObjectStateCache(capacity, policy, on_evict=consolidate)
+
+    cache = new_cache()
+    evictions = 0
     result = ReplayResult()
     for event, observation in zip(events, observations, strict=True):
         if "robot_position" in event:
@@ -308,6 +340,16 @@ def replay(
         if observation is not None:
             cache.put(observation)
             written_version[observation.object_id] = event["truth_version"]
+            continue
+        if event["op"] == "reset":
+            for entry in cache.entries():
+                consolidate(entry)
+            evictions += cache.stats.evictions
+            cache = new_cache()
+            continue
+        if event["op"] == "missing":
+            cache.remove(event["object_id"])
+            long_term.pop(event["object_id"], None)
             continue
         if event["op"] != "read":
             continue
@@ -321,13 +363,13 @@ def replay(
                 result.stale_answers += 1
         else:
             result.long_term_answers += 1
-    result.evictions = cache.stats.evictions
+    result.evictions = evictions + cache.stats.evictions
     return result
 
 
 def run(data_dir: Path, policies: list[str], capacities: tuple[int, ...]) -> list[dict]:
     rows: list[dict] = []
-    for path in sorted(data_dir.glob("*.jsonl")):
+    for path in trace_files(data_dir):
         _header, events = read_trace(path)
         observations = list(_observations(events))
         for capacity in capacities:
@@ -338,7 +380,7 @@ def run(data_dir: Path, policies: list[str], capacities: tuple[int, ...]) -> lis
                 per_policy[policy_name] = result
                 rows.append(
                     {
-                        "trace": path.stem,
+                        "trace": trace_name(path),
                         "policy": policy_name,
                         "capacity": capacity,
                         "reads": result.reads,
@@ -350,7 +392,7 @@ def run(data_dir: Path, policies: list[str], capacities: tuple[int, ...]) -> lis
                         "seconds": round(time.perf_counter() - started, 3),
                     }
                 )
-            rows.append(_summary(path.stem, capacity, per_policy))
+            rows.append(_summary(trace_name(path), capacity, per_policy))
     return rows
 
 
@@ -380,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", nargs="*", default=available_policies())
     parser.add_argument("--capacities", nargs="*", type=int, default=list(CAPACITIES))
     args = parser.parse_args(argv)
-    if args.regenerate or not any(args.data_dir.glob("*.jsonl")):
+    if args.regenerate or not trace_files(args.data_dir):
         regenerate(args.data_dir)
     started = time.perf_counter()
     rows = run(args.data_dir, args.policies, tuple(args.capacities))

@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Subcommands with their own option parsers get their arguments untouched (argparse's
+    # REMAINDER does not pass on leading "--options").
+    if argv[:1] == ["demo"]:
+        return _cmd_demo(argparse.Namespace(demo_args=argv[1:]))
+    if argv[:1] == ["eval"] and len(argv) > 1 and argv[1] in EVALUATIONS:
+        return _cmd_eval(argparse.Namespace(what=argv[1], eval_args=argv[2:]))
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

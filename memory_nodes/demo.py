@@ -1,172 +1,506 @@
-"""``memstack demo``: bring the stack up and show what it remembers, in plain words.
+"""``memstack demo``: a robot that remembers its home, in two sessions, with a report.
 
-The demo starts the nodes of ``config/stack_memory.yaml`` with ``memstack up`` (separate
-processes talking over local-only DDS), streams a household scene to them the way perception
-would, tells them what the robot's own actions did, asks the questions a planner asks, and
-prints the answers with where they came from. It ends by stopping the stack with SIGINT.
+What happens (every node in its own process, talking over local-only DDS):
+
+1. ``memstack up`` starts the simulator bridge (the household simulator driven by the
+   ``ai2thor`` client), then the memory stack: perception, octree, short-term memory, long-term
+   memory (SQLite in the report folder) and the planner.
+2. Session 1: the robot looks around and does household tasks through the planner's
+   ``ExecuteTask`` action; memory is built from what the camera sees.
+3. The memory nodes and the planner stop (the robot is away); people change the home (a
+   seeded ``SimulateHouseholdChanges`` in the simulator, with a ground-truth log).
+4. Session 2: the memory stack restarts from its SQLite file and does new tasks; the planner
+   asks memory first, so it walks straight to where things were and re-plans where they moved.
+5. The report folder gets ``summary.txt``, ``metrics.json``, ``map.png`` (occupancy, scene
+   graph and the robot's path per task), ``changes.png`` (the robot's view before and after
+   the world changed, and what memory believed) and the raw maps.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import rclpy
-from memory_interfaces.msg import ObjectObservationArray
-from memory_interfaces.srv import QueryObjects
+from memory_interfaces.action import ExecuteTask
+from memory_interfaces.srv import ExecuteAction, GetSceneGraph, QueryObjects, SaveMemory
+from nav_msgs.msg import Odometry
+from rclpy.action import ActionClient
 from rclpy.node import Node
+from sensor_msgs.msg import Image
 
-from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
-from memory_nodes.nodes import conversions
+from memory_nodes.nodes.images import image_to_numpy
 from memory_nodes.ros_env import apply_local_dds_environment, find_config_file
 
-# A kitchen as perception reports it: (id, type, x, y, z, states).
-KITCHEN = [
-    ("Fridge|1", "Fridge", 2.0, 0.0, 0.9, {"isOpen": "false"}),
-    ("CounterTop|1", "CounterTop", 0.0, 1.5, 0.9, {}),
-    ("Apple|1", "Apple", 0.2, 1.5, 0.95, {"isSliced": "false"}),
-    ("Mug|1", "Mug", -0.3, 1.5, 0.95, {"isDirty": "true"}),
-    ("Knife|1", "Knife", 0.5, 1.4, 0.92, {}),
-    ("Bread|1", "Bread", 0.8, 1.5, 0.97, {"isSliced": "false"}),
+SESSION_1_TASKS = [
+    ("Put the apple in the fridge.", "INSIDE(apple, fridge): 1"),
+    ("Put the tomato in the sink.", "INSIDE(tomato, sink): 1"),
 ]
+SESSION_2_TASKS = [
+    ("Take the apple out of the fridge and put it on the counter.", "ON(apple, countertop): 1"),
+    ("Put the tomato in the fridge.", "INSIDE(tomato, fridge): 1"),
+]
+MEMORY_NODES = ["perception_node", "octree_node", "short_term_memory_node", "memory_server"]
 
 
-def _observation(
-    item: tuple[str, str, float, float, float, dict[str, str]], stamp: float, source: str
-) -> ObjectObservation:
-    object_id, object_type, x, y, z, states = item
-    position = Vector3(x, y, z)
-    return ObjectObservation(
-        object_id=object_id,
-        object_type=object_type,
-        world_T_object=Pose(position),
-        box=Box(position, Vector3(0.15, 0.15, 0.15)),
-        stamp=stamp,
-        states=dict(states),
-        source=source,
+@dataclass
+class TaskReport:
+    session: int
+    instruction: str
+    goal: str
+    success: bool = False
+    result_code: int = -1
+    actions: int = 0
+    subgoals: str = ""
+    reasons: list[str] = field(default_factory=list)
+    time_s: float = 0.0
+    path: list[list[float]] = field(default_factory=list)
+
+    @property
+    def path_length(self) -> float:
+        points = np.asarray(self.path, dtype=float).reshape(-1, 2)
+        return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum()) if len(points) else 0.0
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def write_stack_files(out: Path, scene: str, width: int, height: int) -> tuple[Path, Path]:
+    """Stack and parameter files for this run: shipped defaults, outputs in the report folder."""
+    config = find_config_file("stack_sim.yaml").parent
+    (out / "sim_bridge.yaml").write_text(
+        "sim_bridge:\n  ros__parameters:\n"
+        f"    scene: {scene}\n    width: {width}\n    height: {height}\n"
+        "    publish_rate_hz: 0.0\n"
     )
+    (out / "memory_server.yaml").write_text(
+        f"memory_server:\n  ros__parameters:\n    database_path: {out / 'memory.sqlite'}\n"
+    )
+    (out / "octree.yaml").write_text(
+        (config / "octree.yaml")
+        .read_text()
+        .replace("map_path: ~/.ros/memory_nodes/octree.mnoct", f"map_path: {out / 'octree.mnoct'}")
+    )
+    bridge = out / "stack_bridge.yaml"
+    bridge.write_text(
+        "stack:\n  nodes:\n"
+        "    - {executable: sim_bridge_node, name: sim_bridge, parameters: sim_bridge.yaml}\n"
+    )
+    memory = out / "stack_memory.yaml"
+    memory.write_text(
+        "stack:\n  nodes:\n"
+        f"    - {{executable: perception_node, name: perception, "
+        f"parameters: {config / 'perception.yaml'}}}\n"
+        "    - {executable: octree_node, name: octree, parameters: octree.yaml}\n"
+        f"    - {{executable: short_term_memory_node, name: short_term_memory, "
+        f"parameters: {config / 'short_term.yaml'}}}\n"
+        "    - {executable: memory_server, name: memory_server, parameters: memory_server.yaml}\n"
+        f"    - {{executable: planner_node, name: planner, "
+        f"parameters: {config / 'planner.yaml'}}}\n"
+    )
+    return bridge, memory
+
+
+class Stack:
+    """One ``memstack up`` child process; its output goes to a log file in the report."""
+
+    def __init__(self, stack_file: Path, log: Path) -> None:
+        self.log = log.open("a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "memory_nodes.cli", "up", "--config", str(stack_file)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> int | None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait(timeout=5)
+        self.log.close()
+        return code
 
 
 class DemoClient:
-    """The test-bench side of the demo: publishes what a robot sees and asks memory."""
+    """The operator's side: sends tasks, asks memory, records the robot's path."""
 
     def __init__(self, node: Node, deadline_s: float) -> None:
         self.node = node
         self.deadline_s = deadline_s
-        self.observations = node.create_publisher(ObjectObservationArray, "observations", 10)
-        self.effects = node.create_publisher(ObjectObservationArray, "action_effects", 10)
-        self.query_client = node.create_client(QueryObjects, "/short_term_memory/query_objects")
+        self.tasks = ActionClient(node, ExecuteTask, "execute_task")
+        self.bridge = node.create_client(ExecuteAction, "/sim_bridge/execute")
+        self.long_term = node.create_client(QueryObjects, "/memory_server/query_objects")
+        self.graph = node.create_client(GetSceneGraph, "/memory_server/get_scene_graph")
+        self.octree_save = node.create_client(SaveMemory, "/octree/save")
+        self.path: list[list[float]] = []
+        self.last_image: np.ndarray | None = None
+        node.create_subscription(Odometry, "odom", self._on_odom, 10)
+        node.create_subscription(Image, "camera/color/image_raw", self._on_image, 2)
 
-    def spin_until(self, condition: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + self.deadline_s
+    def _on_odom(self, msg: Odometry) -> None:
+        p = msg.pose.pose.position
+        if not self.path or np.hypot(p.x - self.path[-1][0], p.y - self.path[-1][1]) > 1e-3:
+            self.path.append([p.x, p.y])
+
+    def _on_image(self, msg: Image) -> None:
+        self.last_image = image_to_numpy(msg)
+
+    def spin_until(self, condition: Callable[[], bool], what: str, timeout: float | None = None):
+        deadline = time.monotonic() + (timeout or self.deadline_s)
         while time.monotonic() < deadline:
             if condition():
                 return
             rclpy.spin_once(self.node, timeout_sec=0.05)
-        raise TimeoutError(f"timed out after {self.deadline_s:.0f} s waiting for {what}")
+        raise TimeoutError(f"timed out waiting for {what}")
 
-    def publish(self, items: list[ObjectObservation], effects: bool = False) -> None:
-        msg = ObjectObservationArray()
-        msg.header.frame_id = conversions.WORLD_FRAME
-        msg.observations = [conversions.observation_to_msg(item) for item in items]
-        (self.effects if effects else self.observations).publish(msg)
-
-    def query(self, **fields: object) -> QueryObjects.Response:
-        request = QueryObjects.Request()
-        for key, value in fields.items():
-            setattr(request, key, value)
-        future = self.query_client.call_async(request)
-        self.spin_until(future.done, "a QueryObjects answer")
+    def call(self, client, request, what: str):
+        self.spin_until(client.service_is_ready, f"{what} service")
+        future = client.call_async(request)
+        self.spin_until(future.done, what)
         return future.result()
 
+    def act(self, action: str, **args: Any) -> ExecuteAction.Response:
+        request = ExecuteAction.Request(action=action, args_json=json.dumps(args))
+        return self.call(self.bridge, request, f"bridge action {action}")
 
-def _print_records(title: str, response: QueryObjects.Response) -> None:
-    print(f"\n  {title}")
-    if not response.success:
-        print(f"    (memory says: {response.message})")
-        return
-    if not response.records:
-        print("    nothing remembered")
-    for record in response.records:
-        states = ", ".join(f"{s.key}={s.value}" for s in record.states) or "-"
-        p = record.pose.position
-        print(
-            f"    {record.object_type:<10} {record.object_id:<14} at ({p.x:+.2f}, {p.y:+.2f}, "
-            f"{p.z:+.2f})  states: {states:<28} from {record.memory_source}"
+    def run_task(self, session: int, instruction: str, goal: str, timeout_s: float) -> TaskReport:
+        report = TaskReport(session, instruction, goal)
+        self.spin_until(lambda: self.tasks.server_is_ready(), "the planner")
+        self.path = []
+        started = time.monotonic()
+        feedback: list[str] = []
+
+        def _feedback(message: Any) -> None:
+            item = message.feedback
+            line = f"      [{item.steps:3d} actions] {item.subgoal}: {item.status}"
+            if not feedback or feedback[-1] != line:
+                feedback.append(line)
+                _say(line)
+
+        goal_msg = ExecuteTask.Goal(
+            goal_conditions=goal, instruction=instruction, max_steps=400, timeout_s=timeout_s
         )
+        sent = self.tasks.send_goal_async(goal_msg, feedback_callback=_feedback)
+        self.spin_until(sent.done, "the planner to accept the task")
+        handle = sent.result()
+        if not handle.accepted:
+            report.reasons = ["the planner rejected the task"]
+            return report
+        result_future = handle.get_result_async()
+        self.spin_until(result_future.done, "the task result", timeout=timeout_s + 30)
+        result = result_future.result().result
+        report.success = bool(result.success)
+        report.result_code = int(result.result_code)
+        report.actions = int(result.steps)
+        report.subgoals = f"{result.subgoals_succeeded}/{result.subgoals_total}"
+        report.reasons = list(result.reasons)
+        report.time_s = time.monotonic() - started
+        rclpy.spin_once(self.node, timeout_sec=0.2)
+        report.path = list(self.path)
+        return report
+
+    def look_around(self) -> None:
+        for _ in range(4):
+            self.act("RotateLeft")
 
 
-def run_demo(stack_file: Path, deadline_s: float) -> int:
-    env = apply_local_dds_environment()
-    domain = env["ROS_DOMAIN_ID"]
-    print(f"memory_nodes demo: starting the stack ({stack_file.name}), ROS_DOMAIN_ID={domain}")
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "memory_nodes.cli", "up", "--config", str(stack_file)],
+def _memory_objects(client: DemoClient) -> dict[str, dict[str, Any]]:
+    response = client.call(client.long_term, QueryObjects.Request(), "long-term memory")
+    return {
+        r.object_id: {
+            "type": r.object_type,
+            "position": [r.pose.position.x, r.pose.position.y, r.pose.position.z],
+            "receptacle": r.receptacle_id,
+            "relation": r.receptacle_relation,
+            "confidence": round(float(r.confidence), 3),
+            "states": {state.key: state.value for state in r.states},
+        }
+        for r in response.records
+    }
+
+
+def _session(
+    index: int,
+    tasks: Sequence[tuple[str, str]],
+    stack_file: Path,
+    out: Path,
+    client: DemoClient,
+    timeout_s: float,
+) -> tuple[list[TaskReport], dict[str, dict[str, Any]]]:
+    _say(f"\n== Session {index}: memory stack starting (memory file {out / 'memory.sqlite'})")
+    stack = Stack(stack_file, out / f"session{index}.log")
+    try:
+        client.spin_until(client.long_term.service_is_ready, "long-term memory", timeout=90)
+        client.spin_until(lambda: client.tasks.server_is_ready(), "the planner", timeout=90)
+        remembered = _memory_objects(client)
+        _say(f"   memory holds {len(remembered)} objects at start-up; the robot looks around")
+        client.look_around()
+        reports = []
+        for instruction, goal in tasks:
+            _say(f"   task: {instruction}  ({goal})")
+            report = client.run_task(index, instruction, goal, timeout_s)
+            verdict = "done" if report.success else "FAILED: " + "; ".join(report.reasons)
+            _say(
+                f"   -> {verdict} in {report.actions} actions, {report.path_length:.1f} m, "
+                f"{report.time_s:.0f} s"
+            )
+            reports.append(report)
+        client.call(
+            client.octree_save,
+            SaveMemory.Request(path=str(out / f"octree_session{index}.mnoct")),
+            "octree save",
+        )
+        graph = client.call(client.graph, GetSceneGraph.Request(), "the scene graph")
+        (out / f"scene_graph_session{index}.json").write_text(graph.data)
+        return reports, _memory_objects(client)
+    finally:
+        code = stack.stop()
+        _say(f"   memory stack stopped (exit code {code})")
+
+
+def _changes_figure(
+    views: tuple[np.ndarray | None, np.ndarray | None],
+    changes: list[dict[str, Any]],
+    memory: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]],
+    octree_file: Path,
+    out_png: Path,
+) -> None:
+    """Top: the robot's view before/after the change. Bottom: memory's belief before/after."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from memory_nodes.core.octree import SparseOctree
+    from memory_nodes.map_views import map_layers
+
+    figure = Figure(figsize=(13, 10), dpi=100)
+    FigureCanvasAgg(figure)
+    titles = ("before: the robot's view when it left", "after: same pose, next day")
+    for column, (image, title) in enumerate(zip(views, titles, strict=True)):
+        axis = figure.add_subplot(2, 3, column + 1)
+        if image is not None:
+            axis.imshow(image)
+        axis.set_title(title, fontsize=10)
+        axis.axis("off")
+    text = figure.add_subplot(2, 3, 3)
+    text.axis("off")
+    lines = ["What people changed while the robot was away:", ""]
+    for change in changes:
+        lines.append(f"- {change['kind']}: {change['object_id'].split('|')[0]}")
+    text.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=9)
+
+    axis = figure.add_subplot(2, 1, 2)
+    if octree_file.is_file():
+        layers = map_layers(SparseOctree.load(octree_file))
+        if layers.projection.size:
+            shade = np.where(layers.projection == 1, 0.35, np.where(layers.projection == 0, 1, 0.8))
+            axis.imshow(shade, origin="lower", extent=layers.extent, cmap="gray", vmin=0, vmax=1)
+    before, after = memory
+    for change in changes:
+        object_id = change["object_id"]
+        name = f"{change['kind']} {object_id.split('|')[0]}"
+        then, now = before.get(object_id), after.get(object_id)
+        if then:
+            axis.plot(*then["position"][:2], "o", mfc="none", mec="tab:blue", ms=10)
+        if now:
+            axis.plot(*now["position"][:2], "o", color="tab:green", ms=7)
+        if then and now:
+            axis.annotate(
+                "", xy=now["position"][:2], xytext=then["position"][:2],
+                arrowprops={"arrowstyle": "->", "color": "tab:green"},
+            )  # fmt: skip
+        anchor = (now or then or {}).get("position")
+        if anchor:
+            axis.annotate(name, anchor[:2], fontsize=8, xytext=(5, 5), textcoords="offset points")
+    axis.plot([], [], "o", mfc="none", mec="tab:blue", label="memory after session 1")
+    axis.plot([], [], "o", color="tab:green", label="memory after session 2")
+    axis.legend(loc="upper left", fontsize=8)
+    axis.set_aspect("equal")
+    axis.set_title("What memory believed about the changed objects, before and after", fontsize=10)
+    axis.set_xlabel("x [m] (map)")
+    axis.set_ylabel("y [m] (map)")
+    figure.tight_layout()
+    figure.savefig(out_png)
+
+
+def _map_figure(out: Path, reports: list[TaskReport]) -> Path | None:
+    from memory_nodes.core.octree import SparseOctree
+    from memory_nodes.core.store import graph_from_json
+    from memory_nodes.map_views import render_map
+
+    octree_file = out / "octree_session2.mnoct"
+    graph_file = out / "scene_graph_session2.json"
+    if not octree_file.is_file() or not graph_file.is_file():
+        return None
+    octree = SparseOctree.load(octree_file)
+    graph = graph_from_json(graph_file.read_text())
+    walked = [r for r in reports if len(r.path) > 1]
+    return render_map(
+        octree,
+        out / "map.png",
+        graph=graph,
+        paths=[np.asarray(r.path) for r in walked],
+        path_labels=[f"session {r.session}: {r.instruction[:40]}" for r in walked],
+        title="What the robot remembers after two sessions, and where it walked",
     )
+
+
+def run_demo(out: Path, scene: str, seed: int, width: int, height: int, timeout_s: float) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    env = apply_local_dds_environment()
+    _say(
+        f"memory_nodes demo: {scene}, report in {out}, ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}\n"
+        "Every node runs in its own process; logs are in the report folder."
+    )
+    bridge_file, memory_file = write_stack_files(out, scene, width, height)
+    started = time.monotonic()
+    bridge = Stack(bridge_file, out / "bridge.log")
     rclpy.init()
     node = rclpy.create_node("memstack_demo")
-    client = DemoClient(node, deadline_s)
+    client = DemoClient(node, deadline_s=60.0)
+    metrics: dict[str, Any] = {"scene": scene, "seed": seed, "image": [width, height]}
     try:
-        client.spin_until(client.query_client.service_is_ready, "the short-term memory service")
-        client.spin_until(
-            lambda: client.observations.get_subscription_count() > 0, "the observation subscriber"
+        client.spin_until(client.bridge.service_is_ready, "the simulator bridge", timeout=120)
+        reports1, memory1 = _session(1, SESSION_1_TASKS, memory_file, out, client, timeout_s)
+        client.spin_until(lambda: client.last_image is not None, "a camera image")
+        before_view = client.last_image
+        _say("\n== The robot is away: people change the home")
+        answer = client.act("SimulateHouseholdChanges", seed=seed, numChanges=5)
+        changes = json.loads(answer.action_return_json or "[]") or []
+        for change in changes:
+            _say(f"   {change['kind']}: {change['object_id']}")
+        client.act("Pass")
+        client.spin_until(lambda: client.last_image is not None, "a camera image")
+        after_view = client.last_image
+        reports2, memory2 = _session(2, SESSION_2_TASKS, memory_file, out, client, timeout_s)
+        reports = reports1 + reports2
+        _changes_figure(
+            (before_view, after_view),
+            changes,
+            (memory1, memory2),
+            out / "octree_session2.mnoct",
+            out / "changes.png",
         )
-        print(f"\n1. The robot looks around the kitchen: {len(KITCHEN)} objects seen, 3 frames.")
-        for _frame in range(3):
-            stamp = time.time()
-            client.publish([_observation(item, stamp, "gt_mask") for item in KITCHEN])
-        client.spin_until(lambda: len(client.query().records) == len(KITCHEN), "6 objects")
-        _print_records("What is in memory?", client.query())
-
-        print("\n2. The robot opens the fridge and puts the apple inside (its own actions).")
-        fridge, apple = KITCHEN[0], KITCHEN[2]
-        opened = (fridge[0], fridge[1], fridge[2], fridge[3], fridge[4], {"isOpen": "true"})
-        moved = (apple[0], apple[1], 2.0, 0.0, 0.7, {"isSliced": "false"})
-        stamp = time.time()
-        client.publish([_observation(opened, stamp, "action")], effects=True)
-        client.publish([_observation(moved, stamp, "action")], effects=True)
-        client.spin_until(
-            lambda: any(
-                state.value == "true"
-                for record in client.query(object_type="Fridge").records
-                for state in record.states
-            ),
-            "the fridge to be open in memory",
+        map_png = _map_figure(out, reports)
+        metrics.update(
+            {
+                "tasks": [asdict(r) | {"path_length_m": r.path_length} for r in reports],
+                "success_rate": sum(r.success for r in reports) / max(len(reports), 1),
+                "actions_per_session": {
+                    str(s): sum(r.actions for r in reports if r.session == s) for s in (1, 2)
+                },
+                "world_changes": changes,
+                "memory_after_session_1": memory1,
+                "memory_after_session_2": memory2,
+                "wall_time_s": round(time.monotonic() - started, 1),
+            }
         )
-        _print_records("Where is the apple now?", client.query(object_type="Apple"))
-        _print_records("Is the fridge open?", client.query(object_type="Fridge"))
-        near = client.query(use_near=True, near=conversions.Point(x=0.0, y=1.5, z=0.9), radius=0.6)
-        _print_records("What is within 0.6 m of the counter?", near)
-        text = client.query(text="something to cut bread with")
-        _print_records("Free-text question to short-term memory:", text)
-        print("\nDemo finished: the stack answered every question above over DDS.")
-        return 0
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+        summary = _summary(reports, changes, memory1, memory2, out, map_png)
+        (out / "summary.txt").write_text(summary)
+        _say("\n" + summary)
+        return 0 if any(r.success for r in reports) else 1
     except TimeoutError as error:
-        print(f"demo failed: {error}", file=sys.stderr)
+        _say(f"demo failed: {error} (see the logs in {out})")
         return 1
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        if stack.poll() is None:
-            stack.send_signal(signal.SIGINT)
-        try:
-            stack.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            stack.kill()
+        bridge.stop()
+
+
+#: Which remembered state a change of this kind sets.
+CHANGE_STATES = {"open": "isOpen", "close": "isOpen", "toggle": "isToggled", "dirty": "isDirty"}
+
+
+def change_verdict(
+    change: dict[str, Any], then: dict[str, Any] | None, now: dict[str, Any] | None
+) -> str:
+    """Does memory after session 2 reflect one ground-truth change? In words."""
+    kind = change["kind"]
+    if now is None:
+        return "memory no longer claims it" if kind == "remove" else "not in memory"
+    if kind == "remove":
+        return "STALE: memory still places it"
+    if kind == "add":
+        return "memory found the new object"
+    if kind == "move":
+        if then is None:
+            return "memory knows its new place"
+        moved = float(np.linalg.norm(np.subtract(now["position"], then["position"])))
+        if moved > 0.2:
+            return f"memory moved it {moved:.1f} m to its new place"
+        return "STALE or unseen: memory still has the old place"
+    key = CHANGE_STATES.get(kind)
+    if key is None or key not in now["states"]:
+        return "memory has no state for it"
+    expected = str(change.get("after")).lower()
+    remembered = now["states"][key]
+    if remembered == expected:
+        return f"memory has {key}={remembered}"
+    return f"STALE or unseen: memory has {key}={remembered}, truth {expected}"
+
+
+def _summary(
+    reports: list[TaskReport],
+    changes: list[dict[str, Any]],
+    memory1: dict[str, dict[str, Any]],
+    memory2: dict[str, dict[str, Any]],
+    out: Path,
+    map_png: Path | None,
+) -> str:
+    lines = ["Summary", "=======", ""]
+    lines.append(f"{'session':<8} {'task':<62} {'result':<8} {'actions':>7} {'path m':>7}")
+    for r in reports:
+        result = "done" if r.success else "failed"
+        lines.append(
+            f"{r.session:<8} {r.instruction[:62]:<62} {result:<8} {r.actions:>7} "
+            f"{r.path_length:>7.1f}"
+        )
+        if not r.success:
+            lines.append(f"{'':<8}   why: {'; '.join(r.reasons)}")
+    lines.append("")
+    lines.append(
+        f"Long-term memory: {len(memory1)} objects after session 1, {len(memory2)} after "
+        f"session 2; {len(changes)} changes were made while the robot was away."
+    )
+    for change in changes:
+        verdict = change_verdict(change, memory1.get(change["object_id"]),
+                                 memory2.get(change["object_id"]))  # fmt: skip
+        lines.append(f"  - {change['kind']:<7} {change['object_id'].split('|')[0]:<14} {verdict}")
+    lines.append("")
+    lines.append(f"Report folder: {out}")
+    for name in ("map.png", "changes.png", "metrics.json"):
+        if (out / name).is_file():
+            lines.append(f"  {name}")
+    if map_png is None:
+        lines.append("  (no map picture: the octree or scene graph was not saved)")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="memstack demo", description=__doc__)
-    parser.add_argument("--config", default=None, help="stack file (default: stack_memory.yaml)")
-    parser.add_argument("--deadline", type=float, default=30.0, help="seconds per wait")
+    parser = argparse.ArgumentParser(prog="memstack demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--scene", default="FloorPlan1")
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--out", default=None, help="report folder (default reports/demo-TIME)")
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--task-timeout", type=float, default=240.0, help="seconds per task")
     args = parser.parse_args(argv)
-    stack_file = Path(args.config) if args.config else find_config_file("stack_memory.yaml")
-    return run_demo(stack_file, args.deadline)
+    out = Path(args.out or Path("reports") / time.strftime("demo-%Y%m%d-%H%M%S")).resolve()
+    return run_demo(out, args.scene, args.seed, args.width, args.height, args.task_timeout)
 
 
 if __name__ == "__main__":

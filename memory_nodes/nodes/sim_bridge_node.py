@@ -70,13 +70,23 @@ ROBOT_KEYS = ("lastActionSuccess", "errorMessage", "lastAction", "agent", "inven
               "gridSize", "sceneName", "fov", "cameraPosition")  # fmt: skip
 
 
-def robot_observation(metadata: dict[str, Any]) -> dict[str, Any]:
-    """What a robot knows after an action: its own state and the visible objects' states."""
+#: Actions whose answer a robot has itself (its navigation map); other answers stay out.
+ROBOT_QUERIES = frozenset({"GetReachablePositions"})
+
+
+def robot_observation(metadata: dict[str, Any], in_view: set[str]) -> dict[str, Any]:
+    """What a robot knows after an action: its own state and the states of what it sees.
+
+    ``in_view`` are the objects with pixels in the instance mask: a state classifier looking
+    at the image reports those (``visible`` keeps AI2-THOR's meaning: within reach and seen).
+    """
     observation = {key: metadata[key] for key in ROBOT_KEYS if key in metadata}
+    if metadata.get("lastAction") in ROBOT_QUERIES:
+        observation["actionReturn"] = metadata.get("actionReturn")
     observation["objects"] = [
         {key: obj[key] for key in OBSERVABLE_FIELDS if key in obj}
         for obj in metadata.get("objects", [])
-        if obj.get("visible")
+        if obj.get("visible") or obj.get("objectId") in in_view
     ]
     return observation
 
@@ -186,8 +196,16 @@ class SimBridgeNode(Node):
         response.agent_json = json.dumps(metadata["agent"], sort_keys=True)
         response.frame_sequence, stamp = self._publish_frame()
         response.frame_stamp = stamp
-        response.observation_json = json.dumps(robot_observation(metadata), sort_keys=True)
+        in_view = self._labels_in_view()
+        response.observation_json = json.dumps(robot_observation(metadata, in_view), sort_keys=True)
+        response.action_return_json = json.dumps(metadata.get("actionReturn"), sort_keys=True)
         return response
+
+    def _labels_in_view(self) -> set[str]:
+        _, labels = instance_image(
+            self.event.instance_segmentation_frame, self.event.color_to_object_id
+        )
+        return set(labels.values())
 
     def _publish_frame(self) -> tuple[int, Time]:
         with self._lock:

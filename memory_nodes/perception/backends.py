@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from memory_nodes.core.errors import DependencyNotInstalledError, InvalidInputError
+from memory_nodes.core.torch_runtime import hide_triton
 from memory_nodes.perception.frames import RGBDFrame
 
 _SLICE_SUFFIX = re.compile(r"_\d+$")
@@ -101,6 +102,7 @@ class YoloBackend:
         weights = Path(weights)
         if not weights.is_file():
             raise FileNotFoundError(f"YOLO weights not found: {weights} (give a local file)")
+        hide_triton()  # see core/torch_runtime.py
         try:
             from ultralytics import YOLO
         except ImportError as error:

@@ -95,20 +95,32 @@ def instance_image(
 def rgbd_frame_from_sim(frames: dict[str, Any], stamp: float) -> RGBDFrame:
     """An :class:`RGBDFrame` in the map frame from the simulator's frames dict.
 
-    Needs ``renderDepthImage`` and ``renderInstanceSegmentation`` enabled.
+    Needs ``renderDepthImage`` and ``renderInstanceSegmentation`` enabled. Frames that arrive
+    over ROS already carry what the bridge derived from those: ``instance_ids`` (int32 image,
+    0 = none) with ``instance_labels`` (id -> objectId) replace the colour segmentation, and
+    ``map_T_camera`` (4x4, optical frame in ``map``) replaces the Unity ``world_T_camera``, so
+    no conversion is undone and redone on the way.
     """
     rgb = np.asarray(frames["frame"], dtype=np.uint8)
     height, width = rgb.shape[:2]
     k = np.asarray(frames["intrinsics"], dtype=float)
     intrinsics = CameraIntrinsics(width, height, k[0, 0], k[1, 1], k[0, 2], k[1, 2])
-    ids, labels = instance_image(
-        frames["instance_segmentation_frame"], frames["color_to_object_id"]
-    )
+    if frames.get("instance_ids") is not None:
+        ids = np.asarray(frames["instance_ids"], dtype=np.int32)
+        labels = {int(i): str(name) for i, name in (frames.get("instance_labels") or {}).items()}
+    else:
+        ids, labels = instance_image(
+            frames["instance_segmentation_frame"], frames["color_to_object_id"]
+        )
+    if frames.get("map_T_camera") is not None:
+        world_T_camera = np.asarray(frames["map_T_camera"], dtype=float)
+    else:
+        world_T_camera = map_T_camera(frames["world_T_camera"])
     return RGBDFrame(
         rgb=rgb,
         depth=np.asarray(frames["depth_frame"], dtype=np.float32),
         intrinsics=intrinsics,
-        world_T_camera=map_T_camera(frames["world_T_camera"]),
+        world_T_camera=world_T_camera,
         stamp=stamp,
         frame_id="camera",
         instance_ids=ids,
@@ -164,18 +176,26 @@ class SimPerception:
         held = metadata.get("inventoryObjects") or []
         held_id = held[0]["objectId"] if held else None
         pose = agent_pose(metadata)
-        if frames.get("depth_frame") is None or frames.get("instance_segmentation_frame") is None:
+        has_masks = (
+            frames.get("instance_segmentation_frame") is not None
+            or frames.get("instance_ids") is not None
+        )
+        if frames.get("depth_frame") is None or not has_masks:
             return Percept(stamp, [], None, pose, held_id)
         frame = rgbd_frame_from_sim(frames, stamp)
         result = self.extractor.extract(frame)
         by_id = {o["objectId"]: o for o in metadata["objects"]}
         observations, states = [], {}
         for obs in result.observations:
-            meta = by_id.get(obs.object_id)
-            if meta is None or obs.object_id == held_id:
+            if obs.object_id == held_id:
                 continue  # the hand's object is not where the camera would put it
-            obs_states = observable_states(meta)
-            states[obs.object_id] = obs_states
+            meta = by_id.get(obs.object_id)
+            obs_states: dict[str, str] = {}
+            if meta is not None:
+                obs_states = observable_states(meta)
+                states[obs.object_id] = obs_states
+            # else: a robot's state classifier reports only nearby objects (AI2-THOR's
+            # ``visible``), but the camera sees farther: keep the position, without states.
             # Fusion counts distinct frames by source_frame_id, so it must name this frame,
             # not only the camera's TF frame.
             frame_key = f"{obs.source_frame_id}@{stamp:.3f}"

@@ -178,6 +178,10 @@ def test_household_rejects_bad_parameters():
         HouseholdPolicy(relevance={"Apple": -1.0})
     with pytest.raises(InvalidInputError):
         HouseholdPolicy(protected_share=2.0)
+    with pytest.raises(InvalidInputError):
+        HouseholdPolicy(sighting_horizon=-1.0)
+    with pytest.raises(InvalidInputError):
+        HouseholdPolicy(sighting_half_life=0.0)
 
 
 def test_registered_policy_is_constructible_by_name():
@@ -190,3 +194,34 @@ def test_registered_policy_is_constructible_by_name():
     register_policy("newest_first", NewestFirst)
     assert "newest_first" in available_policies()
     assert evicted_by("newest_first", 2, [("w", "a", 1), ("w", "b", 2), ("w", "c", 3)]) == ["b"]
+
+
+def test_household_keeps_often_seen_entries_over_newer_one_off_sightings():
+    # a is seen twice, then b, c and d once each, none read: LRU evicts a, household b.
+    script = [("w", "a", 1.0), ("w", "a", 2.0), ("w", "b", 3.0), ("w", "c", 4.0), ("w", "d", 5.0)]
+    assert evicted_by("lru", 3, script) == ["a"]
+    assert evicted_by("household", 3, script) == ["b"]
+    assert evicted_by(HouseholdPolicy(sighting_horizon=0.0), 3, script) == ["a"]
+
+
+def test_household_ties_on_one_stamp_follow_reference_then_insertion_order():
+    script = [("w", "a", 1.0), ("w", "b", 1.0), ("w", "c", 1.0), ("w", "d", 1.0)]
+    assert evicted_by("household", 2, script) == ["a", "b"]
+
+
+def test_household_capacity_one_evicts_even_an_often_seen_entry():
+    script = [("w", "a", 1.0), ("w", "a", 2.0), ("w", "a", 3.0), ("w", "b", 4.0)]
+    assert evicted_by("household", 1, script) == ["a"]
+
+
+def test_household_reinserted_entry_does_not_keep_its_old_sightings():
+    script = [
+        *[("w", "a", 1.0)] * 4,  # 4 sightings: 60 s of recency, decaying with a 300 s half-life
+        ("w", "b", 2.0),
+        ("w", "c", 100.0),  # a: 1 + 30 * log2(4 * 0.5 ** (99 / 300)) = 51 > b: 2
+        ("w", "d", 200.0),  # a: 1 + 30 * log2(4 * 0.5 ** (199 / 300)) = 41 < c: 100
+        ("w", "a", 201.0),  # back with one sighting, evicts c (100 < d: 200)
+        ("w", "e", 202.0),  # d: 200 < a: 201
+        ("w", "f", 203.0),  # a: 201 < e: 202, no bonus carried over from its first stay
+    ]
+    assert evicted_by("household", 2, script) == ["b", "a", "c", "d", "a"]

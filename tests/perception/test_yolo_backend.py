@@ -6,16 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from memory_nodes.core.torch_runtime import hide_triton
 from memory_nodes.perception.backends import YoloBackend
 from memory_nodes.perception.observations import ObservationExtractor
 from tests.perception.test_observations import _frame
 
+hide_triton()  # before ultralytics pulls in torch (see core/torch_runtime.py)
 pytest.importorskip("ultralytics")
 
 
 @pytest.fixture(scope="module")
 def untrained_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A segmentation network built from the model YAML that ultralytics ships (no weights)."""
+    hide_triton()
     from ultralytics import YOLO
 
     path = tmp_path_factory.mktemp("yolo") / "untrained_seg.pt"

@@ -45,7 +45,7 @@ def spin_until(node: Node, condition: Callable[[], bool], timeout_s: float) -> b
         executor.remove_node(node)
 
 
-def call_service(node: Node, client: rclpy.client.Client, request: object, timeout_s: float = 10.0):
+def call_service(node: Node, client: rclpy.client.Client, request: object, timeout_s: float = 30.0):
     """Call a service with a deadline; fails the test on timeout."""
     if not spin_until(node, client.service_is_ready, timeout_s):
         pytest.fail(f"service {client.srv_name} not available within {timeout_s} s")
