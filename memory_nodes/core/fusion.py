@@ -31,6 +31,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.object_taxonomy import ReceptacleKind, receptacle_kind
 from memory_nodes.core.scene_graph import (
     DEFAULT_HIT_PROBABILITY,
     EdgeType,
@@ -74,6 +75,9 @@ class FusionConfig:
         for tracker ids that may switch).
     trusted_sources
         Observation sources believed at once.
+    furniture_overlap_margin
+        A furniture observation whose box overlaps the fused box (each grown by this many
+        metres) is a partial view of it: the fused box grows to the union instead of moving.
     """
 
     confirm_frames: int = 2
@@ -85,6 +89,7 @@ class FusionConfig:
     candidate_timeout: float = 30.0
     id_mismatch_blocks: bool = True
     trusted_sources: frozenset[str] = frozenset({"action"})
+    furniture_overlap_margin: float = 0.05
 
     def __post_init__(self) -> None:
         if self.confirm_frames < 1 or self.change_confirmations < 1:
@@ -111,8 +116,25 @@ class _Estimate:
         self.size = (self.weight * self.size + weight * box.size.as_array()) / total
         self.weight = min(total, cap)
 
+    def grow(self, box: Box, cap: float) -> bool:
+        """Become the union with ``box``; True if the box got larger."""
+        lo = np.minimum(self.center - self.size / 2.0, box.min_corner)
+        hi = np.maximum(self.center + self.size / 2.0, box.max_corner)
+        grew = bool(np.any(hi - lo > self.size + 1e-9))
+        self.center, self.size = (lo + hi) / 2.0, hi - lo
+        self.weight = min(self.weight + 1.0, cap)
+        return grew
+
     def box(self) -> Box:
         return Box(Vector3.from_array(self.center), Vector3.from_array(self.size))
+
+
+def _overlaps(a: Box, b: Box, margin: float) -> bool:
+    """The boxes overlap on every axis once each is grown by ``margin``."""
+    return bool(
+        np.all(a.min_corner <= b.max_corner + margin)
+        and np.all(b.min_corner <= a.max_corner + margin)
+    )
 
 
 @dataclass(slots=True)
@@ -300,7 +322,18 @@ class ObjectFusion:
         was_missing = node.status == NodeStatus.MISSING
         distance = obs.box.center.distance_to(node.box.center)
         moved = False
-        if distance > cfg.move_distance:
+        grew = False
+        if (
+            node.layer == Layer.FURNITURE
+            and not was_missing
+            and _overlaps(obs.box, track.estimate.box(), cfg.furniture_overlap_margin)
+        ):
+            # Furniture is seen in parts (a 3 m counter top never fits one frame): an
+            # overlapping box is another part of the same piece, not a move, so the estimate
+            # becomes the union of the parts seen.
+            track.pending_move, track.pending_move_count = None, 0
+            grew = track.estimate.grow(obs.box, cfg.max_fusion_weight)
+        elif distance > cfg.move_distance:
             # A jump: believe it after K consistent sightings, or at once if memory already
             # found the object gone from its old place.
             pending = track.pending_move
@@ -330,10 +363,31 @@ class ObjectFusion:
             )
         if moved:
             result.moved.append(node.node_id)
+        if grew and receptacle_kind(node.node_type) != ReceptacleKind.NONE:
+            self._place_unplaced_over(node, obs.stamp)
         self._update_states(node, track, obs, result, trusted=False)
         self._adopt_external_id(node, obs.object_id, obs.stamp)
         self.graph.record_hit(node.node_id, obs.stamp, provenance, _hit_probability(obs))
         self._update_location(node, track, obs.stamp, result, immediate=moved or was_missing)
+
+    def _place_unplaced_over(self, holder: SceneNode, stamp: float) -> None:
+        """Objects with no receptacle yet that now lie over a grown receptacle get one.
+
+        An apple confirmed before the far end of its counter top was seen had nothing to rest
+        on; without this it would stay unplaced until it is observed again.
+        """
+        lo, hi = holder.box.min_corner - 0.02, holder.box.max_corner + 0.02
+        for other in self.graph.nodes(Layer.OBJECT):
+            if other.status != NodeStatus.PRESENT or other.node_id == holder.node_id:
+                continue
+            centre = other.position.as_array()
+            if not (np.all(centre[:2] >= lo[:2]) and np.all(centre[:2] <= hi[:2])):
+                continue
+            if self.graph.get_location(other.node_id) is not None:
+                continue
+            derived = self.graph.derive_location(other.box, exclude=other.node_id)
+            if derived is not None:
+                self.graph.set_location(other.node_id, derived, stamp)
 
     def _update_states(
         self,

@@ -8,9 +8,10 @@ Every accepted change is committed to the SQLite file before the call returns.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,13 +22,19 @@ from memory_nodes.core.change_detection import (
     ChangeDetector,
     ChangeReport,
 )
-from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.errors import InvalidInputError, NotFoundError
 from memory_nodes.core.fusion import FusionConfig, FusionResult, ObjectFusion
 from memory_nodes.core.scene_graph import GraphChange, SceneGraph
 from memory_nodes.core.store import SceneGraphStore, read_json, write_graphml, write_json
 from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Vector3
 
 SAVE_FORMATS = (".json", ".graphml", ".sqlite", ".db")
+#: Stamps further ahead of the clock than this are a broken sensor clock, not a fast robot.
+MAX_FUTURE_S = 5.0
+#: No household object is larger; a bigger box is a perception failure.
+MAX_OBJECT_EXTENT_M = 50.0
+# Type names: AI2-THOR's CamelCase and detector class names such as "cell phone".
+_TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_ \-]{0,63}$")
 
 
 @dataclass
@@ -72,6 +79,15 @@ class LongTermMemory:
         SQLite file; created if missing, reloaded if present (so a restart resumes).
     fusion_config, change_config
         Settings of association and of negative evidence.
+    clock
+        Seconds since the epoch on the sensors' clock (a ROS node passes its clock). With a
+        clock, stamps more than ``max_future_s`` ahead of it are rejected: one bad stamp would
+        otherwise make an object "seen" for years and break every age query. Without one,
+        stamps are trusted (simulations run on their own time line).
+
+    Every writing call validates its whole input first and raises
+    :class:`~memory_nodes.core.errors.InvalidInputError` before changing anything, so a bad
+    frame leaves memory exactly as it was.
     """
 
     def __init__(
@@ -79,7 +95,14 @@ class LongTermMemory:
         database: str | Path,
         fusion_config: FusionConfig | None = None,
         change_config: ChangeDetectionConfig | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        max_future_s: float = MAX_FUTURE_S,
     ) -> None:
+        if not math.isfinite(max_future_s) or max_future_s < 0:
+            raise InvalidInputError(f"max_future_s must be finite and >= 0, got {max_future_s}")
+        self.clock = clock
+        self.max_future_s = max_future_s
         self.database = Path(database)
         self.database.parent.mkdir(parents=True, exist_ok=True)
         self.fusion_config = fusion_config or FusionConfig()
@@ -100,6 +123,7 @@ class LongTermMemory:
         self, observations: Sequence[ObjectObservation], view: CameraView | None = None
     ) -> FrameUpdate:
         """Fuse one frame's observations; with its depth view, also apply negative evidence."""
+        self._validate(observations, view)
         update = FrameUpdate(self.fusion.integrate_frame(observations))
         if view is not None:
             update.changes = self.detector.process_frame(view, update.fusion.observed)
@@ -108,6 +132,15 @@ class LongTermMemory:
 
     def apply_action_effects(self, effects: Sequence[ObjectObservation]) -> FrameUpdate:
         """What the robot's own actions did: believed at once (fusion trusts source "action")."""
+        self._validate(effects, None)
+        batch = {e.object_id for e in effects if e.object_id}
+        for effect in effects:
+            holder = effect.receptacle_id
+            if holder and holder not in batch and self._find(holder) is None:
+                # Raised before anything changes (as NotFoundError, as it always was).
+                raise NotFoundError(
+                    f"{effect.object_id} was put in/on {holder!r}, which memory does not know"
+                )
         update = FrameUpdate(self.fusion.integrate_frame(effects))
         for effect in effects:
             if self.graph.find_object_by_external_id(effect.object_id) is None:
@@ -130,6 +163,7 @@ class LongTermMemory:
         frame it came from was fused already) and is skipped; action results go through
         :meth:`apply_action_effects`.
         """
+        self._validate(entries, None)
         actions = [e for e in entries if e.source == "action"]
         fresh = []
         for entry in entries:
@@ -142,6 +176,53 @@ class LongTermMemory:
         if fresh:
             update = self.integrate_frame(fresh)
         return update
+
+    def _find(self, ref: str) -> object | None:
+        try:
+            return self.graph.resolve(ref)
+        except (NotFoundError, InvalidInputError):
+            return None
+
+    def _validate(self, observations: Sequence[ObjectObservation], view: CameraView | None) -> None:
+        """Raise InvalidInputError for anything memory must not take in; changes nothing."""
+        for index, obs in enumerate(observations):
+            if not isinstance(obs, ObjectObservation):
+                raise InvalidInputError(
+                    f"item {index} is a {type(obs).__name__}, not an observation"
+                )
+            if not isinstance(obs.object_type, str) or not _TYPE_NAME.fullmatch(obs.object_type):
+                raise InvalidInputError(
+                    f"observation {index}: object type {obs.object_type!r} is not a type name "
+                    "(letters, digits, spaces, '_' or '-', at most 64 characters)"
+                )
+            if max(obs.box.size.x, obs.box.size.y, obs.box.size.z) > MAX_OBJECT_EXTENT_M:
+                raise InvalidInputError(
+                    f"observation {index} ({obs.object_type}): box {obs.box.size} is larger than "
+                    f"{MAX_OBJECT_EXTENT_M} m"
+                )
+            bad_states = {
+                k: v
+                for k, v in obs.states.items()
+                if not isinstance(k, str) or not isinstance(v, str)
+            }
+            if bad_states:
+                raise InvalidInputError(
+                    f"observation {index} ({obs.object_type}): states must map text to text, "
+                    f"got {bad_states!r}"
+                )
+        limit = None if self.clock is None else self.clock() + self.max_future_s
+        stamps = [(o.stamp, f"observation of {o.object_id or o.object_type}") for o in observations]
+        if view is not None:
+            stamps.append((view.stamp, "camera view"))
+            if not math.isfinite(view.stamp):
+                raise InvalidInputError(f"camera view stamp must be finite, got {view.stamp}")
+        if limit is not None:
+            for stamp, what in stamps:
+                if stamp > limit:
+                    raise InvalidInputError(
+                        f"{what} is stamped {stamp - limit + self.max_future_s:.3f} s in the "
+                        f"future (tolerance {self.max_future_s} s): check the sensor clock"
+                    )
 
     def add_room(self, name: str, extent: Box, stamp: float) -> str:
         node_id = self.graph.add_room(name, extent, stamp)

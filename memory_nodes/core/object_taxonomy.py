@@ -89,6 +89,7 @@ _TABLE: dict[str, tuple[bool, ReceptacleKind, Mobility, str]] = {
     "DogBed": (True, _S, _ST, "a bed for a dog"),
     "Drawer": (True, _C, _ST, "a drawer that slides open to store cutlery and small things"),
     "Dresser": (True, _S, _ST, "a dresser, a chest of drawers for clothes"),
+    "Floor": (True, _S, _ST, "the floor of a room"),
     "Fridge": (True, _C, _ST, "a fridge, a refrigerator that keeps food and drinks cold"),
     "GarbageCan": (True, _C, _ST, "a garbage can, a trash bin for waste"),
     "HandTowelHolder": (True, _S, _ST, "a holder for a hand towel"),
@@ -113,6 +114,7 @@ _TABLE: dict[str, tuple[bool, ReceptacleKind, Mobility, str]] = {
     "Blinds": (True, _N, _ST, "window blinds"),
     "Curtains": (True, _N, _ST, "curtains over a window"),
     "DeskLamp": (True, _N, _ST, "a desk lamp that gives light"),
+    "Desktop": (True, _N, _ST, "a desktop computer with a screen"),
     "Faucet": (True, _N, _ST, "a faucet, a tap that gives water"),
     "FloorLamp": (True, _N, _ST, "a floor lamp that gives light"),
     "HousePlant": (True, _N, _ST, "a house plant in a pot"),
@@ -122,6 +124,7 @@ _TABLE: dict[str, tuple[bool, ReceptacleKind, Mobility, str]] = {
     "Poster": (True, _N, _ST, "a poster on the wall"),
     "ShowerCurtain": (True, _N, _ST, "a shower curtain"),
     "ShowerDoor": (True, _N, _ST, "a glass shower door"),
+    "ShowerGlass": (True, _N, _ST, "a glass wall of a shower"),
     "ShowerHead": (True, _N, _ST, "a shower head"),
     "StoveKnob": (True, _N, _ST, "a knob that turns a stove burner on"),
     "Television": (True, _N, _ST, "a television to watch shows"),
@@ -158,6 +161,7 @@ _TABLE: dict[str, tuple[bool, ReceptacleKind, Mobility, str]] = {
     "EggCracked": (False, _N, _FM, "a cracked egg"),
     "Footstool": (False, _N, _MV, "a small footstool"),
     "Fork": (False, _N, _FM, "a fork to eat food with"),
+    "GarbageBag": (False, _N, _MV, "a bag of garbage to take out"),
     "HandTowel": (False, _N, _FM, "a hand towel to dry your hands"),
     "Kettle": (False, _N, _FM, "a kettle to boil water for tea"),
     "KeyChain": (False, _N, _FM, "a key chain with house keys"),
@@ -194,12 +198,17 @@ _TABLE: dict[str, tuple[bool, ReceptacleKind, Mobility, str]] = {
     "TomatoSliced": (False, _N, _FM, "a slice of tomato"),
     "Towel": (False, _N, _FM, "a bath towel to dry yourself"),
     "Vase": (False, _N, _MV, "a vase for flowers"),
+    "VacuumCleaner": (False, _N, _MV, "a vacuum cleaner to clean the floor"),
     "Watch": (False, _N, _FM, "a wrist watch that tells the time"),
     "WateringCan": (False, _N, _MV, "a watering can to water plants"),
     "WineBottle": (False, _N, _FM, "a bottle of wine"),
 }
 
 KNOWN_TYPES: tuple[str, ...] = tuple(sorted(_TABLE))
+
+
+#: Receptacles things hang from rather than rest on: a towel's box surrounds its holder.
+HANGING_RECEPTACLES = frozenset({"HandTowelHolder", "TowelHolder", "ToiletPaperHanger"})
 
 
 def split_type_name(object_type: str) -> str:

@@ -370,9 +370,10 @@ class SceneGraphStore:
             changes = graph.changes_after(self._synced_sequence)
         except KeyError:  # the in-memory log was trimmed past our position: rewrite all
             return self._rewrite(graph)
-        if not changes:
+        touched = graph.take_touched()  # observed again: confidence, counts, provenance
+        if not changes and not touched:
             return 0
-        node_ids = {c.node_id for c in changes if not c.edge_type}
+        node_ids = {c.node_id for c in changes if not c.edge_type} | touched
         edge_keys = {(c.node_id, c.target_id, c.edge_type) for c in changes if c.edge_type}
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -406,8 +407,10 @@ class SceneGraphStore:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            graph.touch(*touched)  # written next time
             raise
-        self._synced_sequence = changes[-1].sequence
+        if changes:
+            self._synced_sequence = changes[-1].sequence
         return len(changes)
 
     def rewrite(self, graph: SceneGraph) -> int:
@@ -423,6 +426,7 @@ class SceneGraphStore:
             target.close()
 
     def _rewrite(self, graph: SceneGraph) -> int:
+        graph.take_touched()  # every node is written
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:

@@ -58,7 +58,8 @@ class MemoryServer(Node):
         declare("marker_period_s", 1.0)
         param = self.get_parameter
         database = os.path.expandvars(os.path.expanduser(param("database_path").value))
-        self.memory = LongTermMemory(database)
+        # The clock lets memory refuse observations stamped in the future (a bad clock).
+        self.memory = LongTermMemory(database, clock=self._now)
         self.sequence = 0
         self.change_detection = bool(param("change_detection").value)
 
