@@ -5,7 +5,8 @@ memory carries over between tasks of the same scene (one home). Session 2 starts
 long-term memory persisted after session 1 (a SQLite file per mode and scene; short-term memory
 does not survive the restart), after a seeded household change (``sim/household_changes.py``)
 has moved, opened, switched, added or removed things. Success is judged on ground truth with
-the task's goal conditions, in order (``GoalChecker``).
+the task's goal conditions, in order (``GoalChecker``, advanced after every action: a later
+condition may undo an earlier one, as "heat the bread, then put it on the table" does).
 
 Reports per task, per category (task set) and per mode and session: success rate, subgoal
 success, actions, path length, memory queries and time, and per session the ratio of the
@@ -23,7 +24,7 @@ import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ from memory_nodes.planning.sim_perception import SimPerception
 from memory_nodes.planning.subgoals import plan_subgoals
 
 MODES = ("no_memory", "oracle", "short_term", "long_term", "memory")
+#: ``wrap_memory(memory, sim, mode=..., scene=..., session=...)`` -> the memory the planner uses.
+MemoryWrapper = Callable[..., TaskMemory]
 #: Memory clock at the start of each session: far apart, as two days are.
 SESSION_START_STAMPS = {1: 0.0, 2: 100_000.0}
 
@@ -106,6 +109,24 @@ class _Simulators:
         self._sims.clear()
 
 
+class _CheckedWorld:
+    """The world as the planner sees it, with the goal checker advanced after every step.
+
+    Conditions are ordered subgoals met one after another during the run (KARMA's "put the
+    bread in the microwave, then on the table, then in the trash"), so checking only the final
+    state would fail every task whose later conditions undo earlier ones.
+    """
+
+    def __init__(self, sim: Any, checker: Any) -> None:
+        self.sim = sim
+        self.checker = checker
+
+    def step(self, action: dict[str, Any]) -> tuple[dict, dict]:
+        metadata, frames = self.sim.step(action)
+        self.checker.update(metadata["objects"])
+        return metadata, frames
+
+
 def run_task(
     task: Any, sim: Any, memory: TaskMemory, *, max_steps: int, start_stamp: float,
     deadline_s: float, perception: SimPerception,
@@ -118,9 +139,10 @@ def run_task(
         task.conditions, available_types=scene_catalog.scene_object_types(task.scene)
     )
     started = time.monotonic()
+    checker = GoalChecker(task.conditions)
     executor = TaskExecutor(
-        sim, memory, max_steps=max_steps, deadline_s=deadline_s, perception=perception,
-        start_stamp=start_stamp,
+        _CheckedWorld(sim, checker), memory, max_steps=max_steps, deadline_s=deadline_s,
+        perception=perception, start_stamp=start_stamp,
     )  # fmt: skip
     try:
         result = executor.run(plan)
@@ -129,7 +151,6 @@ def run_task(
         result = executor.result
         reason, message = "error", f"{type(error).__name__}: {error}"
     metadata, _ = sim.step({"action": "Pass"})
-    checker = GoalChecker(task.conditions)
     checker.update(metadata["objects"])
     row = {
         "task_set": task.task_set,
@@ -152,6 +173,19 @@ def run_task(
     return row, executor.stamp + 10.0
 
 
+def _wrapped(
+    wrap_memory: MemoryWrapper | None,
+    memory: TaskMemory,
+    sim: Any,
+    mode: str,
+    task: Any,
+    session: int,
+) -> TaskMemory:
+    if wrap_memory is None:
+        return memory
+    return wrap_memory(memory, sim, mode=mode, scene=task.scene, session=session)
+
+
 def run_evaluation(
     task_files: Sequence[str | Path],
     modes: Sequence[str] = ("memory", "no_memory"),
@@ -166,6 +200,7 @@ def run_evaluation(
     sessions: Sequence[int] = (1, 2),
     workdir: str | Path | None = None,
     progress: bool = True,
+    wrap_memory: MemoryWrapper | None = None,
 ) -> dict[str, Any]:
     """Run every task in every mode and session; returns the report as a dict.
 
@@ -181,6 +216,11 @@ def run_evaluation(
         Run only the first ``limit`` tasks (over all files).
     workdir
         Where the per-mode, per-scene SQLite memories are written (a temporary folder if None).
+    wrap_memory
+        Called as ``wrap_memory(memory, sim, mode=..., scene=..., session=...)`` once per
+        memory (per mode, session and scene; per task for the oracle); the planner then talks
+        to what it returns (e.g. a recorder of memory traffic). Saving and closing still go to
+        the memory itself.
     """
     from tqdm import tqdm
 
@@ -205,6 +245,7 @@ def run_evaluation(
         for mode in modes:
             for session in sessions:
                 memories: dict[str, TaskMemory] = {}
+                planner_memories: dict[str, TaskMemory] = {}
                 stamps: dict[str, float] = {}
                 for index, task in enumerate(tasks):
                     sim = sims.get(task.scene)
@@ -214,13 +255,18 @@ def run_evaluation(
                     path = workdir / f"{mode}_{task.scene}.sqlite"
                     if mode == "oracle":
                         memory = OracleMemory(sim)
+                        planner_memory = _wrapped(wrap_memory, memory, sim, mode, task, session)
                     else:
                         if task.scene not in memories:
                             memories[task.scene] = make_memory(mode, sim, path)
+                            planner_memories[task.scene] = _wrapped(
+                                wrap_memory, memories[task.scene], sim, mode, task, session
+                            )
                         memory = memories[task.scene]
+                        planner_memory = planner_memories[task.scene]
                     stamp = stamps.get(task.scene, SESSION_START_STAMPS.get(session, 0.0))
                     row, stamps[task.scene] = run_task(
-                        task, sim, memory, max_steps=max_steps, start_stamp=stamp,
+                        task, sim, planner_memory, max_steps=max_steps, start_stamp=stamp,
                         deadline_s=deadline_s, perception=perception,
                     )  # fmt: skip
                     row.update(mode=mode, session=session)

@@ -356,7 +356,12 @@ def condition_holds(condition: Condition, objects: list[dict]) -> bool:
     elif pred == "TOGGLEON":
         result = any(o["isToggled"] for o in subjects)
     elif pred == "TOGGLEOFF":
-        result = any(o["toggleable"] and not o["isToggled"] for o in subjects)
+        # A StoveBurner is not toggleable itself; the StoveKnob that controls it switches it.
+        controlled = {c for o in objects for c in (o.get("controlledObjects") or [])}
+        result = any(
+            (o["toggleable"] or o["objectId"] in controlled) and not o["isToggled"]
+            for o in subjects
+        )
     else:  # NEAR_POINT
         p = condition.point
         result = any(

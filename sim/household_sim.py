@@ -307,16 +307,18 @@ class HouseholdSim:
                     m["fillLiquid"] = "water"
 
     def _update_held_pose(self) -> None:
-        """Keep the held object in front of the agent camera, as AI2-THOR's hand does."""
+        """Keep the held object in front of the agent camera, as AI2-THOR's hand does.
+
+        The hand pitches with the camera, so the object stays at the bottom of the view
+        whatever the horizon instead of covering what the agent looks down at.
+        """
         agent = self.world.agent
         obj = self.world.find_object(agent.held_object_id) if agent.held_object_id else None
         if obj is None:
             agent.held_object_id = None
             return
-        yaw = math.radians(agent.rotation)
-        target = agent.camera_position() + np.array(
-            [0.45 * math.sin(yaw), -0.3, 0.45 * math.cos(yaw)]
-        )
+        world_R_camera = agent.world_R_camera()  # columns: right, down, forward
+        target = agent.camera_position() + world_R_camera @ np.array([0.0, 0.3, 0.45])
         self.world.move_with_contents(obj, target - obj.center)
 
     # ---- argument helpers ----------------------------------------------------------------

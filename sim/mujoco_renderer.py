@@ -25,6 +25,8 @@ import mujoco
 HIDDEN_POS = np.array([0.0, 0.0, -100.0])
 HIDDEN_SIZE = np.array([1e-3, 1e-3, 1e-3])
 PANEL = 0.03
+#: Open containers whose floor is higher than this (metres) are drawn without a floor panel.
+UPPER_CABINET_FLOOR = 1.4
 #: Thinnest base drawn under the contents of a hollow box (see ``content_floors``).
 CONTENT_FLOOR_SLAB = 0.01
 #: Receptacles inside another object's box (a sink's or bathtub's frame) that must show.
@@ -93,16 +95,58 @@ def content_floors(world: World) -> dict[str, float]:
         return {}
     centres = np.array([o.center for o in contents])
     bottoms = np.array([o.aabb_min[1] for o in contents])
+    holders = [{a.object_id for a in world.ancestors(o)} for o in contents]
     out: dict[str, float] = {}
     for obj in items:
-        if obj.meta["openable"]:
-            continue  # closed boxes hide their contents on purpose; open ones are drawn hollow
         lo, hi = obj.aabb_min, obj.aabb_max
         inside = np.all((centres > lo) & (centres < hi), axis=1)
         inside &= np.array([o is not obj for o in contents])
+        if obj.meta["openable"]:
+            # A closed box hides what it holds on purpose, but not what merely pokes into its
+            # AABB from a neighbour (an apple in a sink basin that overlaps the cabinet below).
+            inside &= np.array([obj.object_id not in h for h in holders])
         if inside.any():
             out[obj.object_id] = float(bottoms[inside].min())
     return out
+
+
+def _subtract(rect: list[float], hole: list[float]) -> list[list[float]]:
+    """``rect`` minus ``hole`` (both min_x, max_x, min_z, max_z) as up to four rectangles."""
+    x0, x1, z0, z1 = rect
+    h0, h1, k0, k1 = max(hole[0], x0), min(hole[1], x1), max(hole[2], z0), min(hole[3], z1)
+    if h0 >= h1 or k0 >= k1:
+        return [rect]
+    pieces = [[x0, h0, z0, z1], [h1, x1, z0, z1], [h0, h1, z0, k0], [h0, h1, k1, z1]]
+    return [r for r in pieces if r[1] - r[0] > 1e-3 and r[3] - r[2] > 1e-3]
+
+
+def _slab_pieces(world: World, obj) -> list[list[float]] | None:
+    """Floor-plan rectangles to draw a counter-top slab with, or None to draw its box.
+
+    An L- or U-shaped slab is drawn as its arms (:meth:`World.slab_arms`), and a slab is cut
+    open above the sinks and basins set into it (its AABB covers them, AI2-THOR's mesh has a
+    hole there), keeping the largest pieces that fit the object's geoms.
+    """
+    size = obj.size
+    if not (size[1] < 0.1 and obj.aabb_min[1] > 0.5 and not obj.meta["pickupable"]):
+        return None
+    lo, hi = obj.aabb_min, obj.aabb_max
+    arms = world.slab_arms(obj)
+    rects = arms if arms is not None else [[lo[0], hi[0], lo[2], hi[2]]]
+    holes = [
+        [o.aabb_min[0], o.aabb_max[0], o.aabb_min[2], o.aabb_max[2]]
+        for o in world.objects.values()
+        if (o.object_type in BASIN_TYPES or o.object_type in ("Sink", "Bathtub"))
+        and not o.hidden
+        and o.aabb_max[1] <= hi[1] + 0.05
+        and o.aabb_min[1] < lo[1]
+    ]
+    if not holes and arms is None:
+        return None
+    for hole in holes:
+        rects = [piece for rect in rects for piece in _subtract(rect, hole)]
+    rects.sort(key=lambda r: -(r[1] - r[0]) * (r[3] - r[2]))
+    return rects[:GEOMS_PER_OBJECT]
 
 
 @dataclass
@@ -270,8 +314,30 @@ class SceneRenderer:
             door_c = c.copy()
             door_c[other] = c[other] - h[other] + PANEL / 2
             door_c[axis] = c[axis] + sign * (h[axis] + h[other])
+            if c[1] - h[1] > UPPER_CABINET_FLOOR:
+                # Above eye level the floor panel would hide what lies on it from the
+                # agent below (a plate in FloorPlan1's upper cabinet), which AI2-THOR's
+                # agent sees and takes: leave it out.
+                return [(back_c, back_h), (door_c, door_h)]
             return [(back_c, back_h), (bottom_c, bottom_h), (door_c, door_h)]
-        if content_floor is None or obj.meta["openable"]:
+        arms = _slab_pieces(world, obj)
+        if arms:  # a counter top: its arms and the rim around its sinks, no floor, no basin
+            top = obj.aabb_max[1] if content_floor is None else min(obj.aabb_max[1], content_floor)
+            bottom = min(obj.aabb_min[1], top - CONTENT_FLOOR_SLAB)
+            return [
+                (
+                    np.array([(a[0] + a[1]) / 2, (top + bottom) / 2, (a[2] + a[3]) / 2]),
+                    np.array([(a[1] - a[0]) / 2, (top - bottom) / 2, (a[3] - a[2]) / 2]),
+                )
+                for a in arms
+            ]
+        if content_floor is None:
+            return [(c, h)]
+        if obj.meta["openable"]:  # closed, with a neighbour's contents reaching into it
+            top = min(c[1] + h[1], content_floor)
+            bottom = min(c[1] - h[1], top - CONTENT_FLOOR_SLAB)
+            c, h = c.copy(), h.copy()
+            c[1], h[1] = (top + bottom) / 2, (top - bottom) / 2
             return [(c, h)]
         # Hollow: a base up to the contents, and two full-height end walls just outside the
         # ends of the longer horizontal axis (a sink's rim, a sofa's arms, a shelving unit's

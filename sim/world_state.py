@@ -24,6 +24,10 @@ WALL_HEIGHT = 2.8
 NON_OBSTACLE_TYPES = frozenset(
     {"Floor", "Window", "Painting", "LightSwitch", "Blinds", "Mirror", "Poster", "ShowerHead"}
 )
+#: Objects thinner than this (metres) do not block placing something over them.
+FLAT_THICKNESS = 0.04
+#: Depth of one counter run (metres): see ``World._floor_footprints``.
+SLAB_RUN_DEPTH = 0.65
 #: Receptacles whose contents sit inside them rather than on top.
 INSIDE_RECEPTACLE_TYPES = frozenset(
     {
@@ -52,6 +56,17 @@ INSIDE_RECEPTACLE_TYPES = frozenset(
 HEAT_SOURCE_TYPES = frozenset({"Microwave", "StoveBurner", "Toaster"})
 #: Slice counts for SliceObject (EggCracked replaces an Egg).
 SLICE_COUNTS = {"Apple": 3, "Bread": 6, "Lettuce": 5, "Potato": 4, "Tomato": 5, "Egg": 1}
+
+
+def _is_long_slab(obj: SimObject) -> bool:
+    """A thin, raised slab deeper than two counter runs both ways (an L- or U-shaped top)."""
+    size = obj.size
+    return bool(
+        size[1] < 0.1
+        and obj.aabb_min[1] > 0.5
+        and min(size[0], size[2]) > 2 * SLAB_RUN_DEPTH
+        and not obj.meta["pickupable"]
+    )
 
 
 def slice_type(object_type: str) -> str:
@@ -107,6 +122,20 @@ class SimObject:
     @property
     def aabb_max(self) -> np.ndarray:
         return self.center + self.size / 2
+
+    def turn_quarter(self) -> None:
+        """Turn a quarter turn about the vertical through the AABB centre (x and z swap)."""
+        m, centre = self.meta, self.center
+        size = self.size[[2, 1, 0]]
+        box = m["axisAlignedBoundingBox"]
+        box["size"] = _dict(size)
+        box["cornerPoints"] = _corner_points(centre, size)
+        if m.get("objectOrientedBoundingBox"):
+            rel = np.asarray(m["objectOrientedBoundingBox"]["cornerPoints"], dtype=float) - centre
+            turned = np.stack([rel[:, 2], rel[:, 1], -rel[:, 0]], axis=1) + centre
+            m["objectOrientedBoundingBox"]["cornerPoints"] = turned.tolist()
+        if m.get("rotation"):
+            m["rotation"]["y"] = (float(m["rotation"]["y"]) + 90.0) % 360.0
 
     def translate(self, delta: np.ndarray) -> None:
         """Move pose, AABB and OOBB together so the metadata stays self-consistent."""
@@ -326,10 +355,16 @@ class World:
         Candidates lie on a 5 cm lattice over the receptacle's footprint, tried nearest to
         ``near`` first (AI2-THOR also places at the spot closest to the agent that fits). An
         object wider than a surface it goes *on* is centred on it and overhangs (a pot on a
-        stove burner, as AI2-THOR allows); what goes *inside* must fit.
+        stove burner, as AI2-THOR allows); what goes *inside* must fit, turned a quarter turn
+        if only that way (a loaf into a narrow microwave): then ``obj`` is turned
+        (:meth:`SimObject.turn_quarter`) before the centre is returned.
         """
         size, r_min, r_max = obj.size, receptacle.aabb_min, receptacle.aabb_max
         inside = receptacle.object_type in INSIDE_RECEPTACLE_TYPES
+        room = (r_max - r_min)[[0, 2]]
+        if inside and np.any(size[[0, 2]] > room) and np.all(size[[2, 0]] <= room):
+            obj.turn_quarter()
+            size = obj.size
         half = size[[0, 2]] / 2
         lo = r_min[[0, 2]] + half
         hi = r_max[[0, 2]] - half
@@ -349,6 +384,18 @@ class World:
         zs = np.arange(lo[1], hi[1] + 1e-6, 0.05) if hi[1] > lo[1] else np.array([lo[1]])
         gx, gz = np.meshgrid(xs, zs, indexing="ij")
         cand = np.stack([gx.ravel(), gz.ravel()], axis=1)
+        tiles = self.slab_tiles(receptacle)
+        if tiles:  # an L-shaped counter: on its arms, not in the air between them
+            t = np.asarray(tiles)
+            on_arm = (
+                (cand[:, None, 0] >= t[None, :, 0])
+                & (cand[:, None, 0] <= t[None, :, 1])
+                & (cand[:, None, 1] >= t[None, :, 2])
+                & (cand[:, None, 1] <= t[None, :, 3])
+            )
+            cand = cand[on_arm.any(axis=1)]
+            if len(cand) == 0:
+                return None
         target = (r_min[[0, 2]] + r_max[[0, 2]]) / 2 if near is None else near[[0, 2]]
         order = np.lexsort(
             (cand[:, 1], cand[:, 0], np.round(np.linalg.norm(cand - target, axis=1), 6))
@@ -363,6 +410,9 @@ class World:
             and i != obj.object_id
             and not self.objects[i].hidden
             and np.any(self.objects[i].size[[0, 2]] < receptacle.size[[0, 2]])
+            # Flat things (a fork in the sink, a card on the table) end up under what is put
+            # there, as AI2-THOR's physics lets a bowl rest on a spoon.
+            and self.objects[i].size[1] >= FLAT_THICKNESS
         ]
         s_lo = np.array([s.aabb_min[[0, 2]] for s in siblings]).reshape(-1, 2)
         s_hi = np.array([s.aabb_max[[0, 2]] for s in siblings]).reshape(-1, 2)
@@ -387,11 +437,95 @@ class World:
                 continue
             lo, hi = o.aabb_min, o.aabb_max
             if lo[1] < 1.5 and hi[1] > 0.15:
-                rows.append([lo[0], hi[0], lo[2], hi[2]])
+                rows += self._floor_footprints(o)
         boxes = np.array(rows, dtype=float).reshape(-1, 4)
         if len(self.walls):
             boxes = np.concatenate([boxes, self.walls], axis=0)
         return boxes
+
+    def _floor_footprints(self, obj: SimObject) -> list[list[float]]:
+        """Footprints one obstacle blocks: its AABB's, or a long slab's tiles (``slab_tiles``)."""
+        tiles = self.slab_tiles(obj)
+        if tiles is None:
+            lo, hi = obj.aabb_min, obj.aabb_max
+            return [[lo[0], hi[0], lo[2], hi[2]]]
+        return tiles
+
+    def slab_tiles(self, obj: SimObject) -> list[list[float]] | None:
+        """Grid tiles (min_x, max_x, min_z, max_z) an L- or U-shaped slab really covers.
+
+        A counter top that runs along two or three walls is one object whose AABB spans the
+        kitchen floor between its arms (FloorPlan3's covers nearly the whole room). For a
+        thin, raised slab deeper than two counter runs both ways, only the tiles of its AABB
+        that something fixed under or on it overlaps (cabinets, drawers, a stove, a sink) are
+        its arms. None for any other object.
+        """
+        lo, hi = obj.aabb_min, obj.aabb_max
+        if not _is_long_slab(obj):
+            return None
+        others = np.array(
+            [
+                [o.aabb_min[0], o.aabb_max[0], o.aabb_min[2], o.aabb_max[2]]
+                for o in self.objects.values()
+                if o is not obj
+                and not o.hidden
+                and not o.meta["pickupable"]  # what the agent moves must not move the arms
+                and o.object_type not in NON_OBSTACLE_TYPES
+                and not (o.size[1] < 0.1 and o.aabb_min[1] > 0.5)  # other slabs
+            ]
+        ).reshape(-1, 4)
+        g = self.grid_size
+        tiles = []
+        for x0 in np.arange(lo[0], hi[0], g):
+            for z0 in np.arange(lo[2], hi[2], g):
+                x1, z1 = min(x0 + g, hi[0]), min(z0 + g, hi[2])
+                overlaps = (
+                    (others[:, 0] < x1)
+                    & (others[:, 1] > x0)
+                    & (others[:, 2] < z1)
+                    & (others[:, 3] > z0)
+                )
+                if overlaps.any():
+                    tiles.append([float(x0), float(x1), float(z0), float(z1)])
+        return tiles
+
+    def slab_arms(self, obj: SimObject, max_arms: int = 3) -> list[list[float]] | None:
+        """Up to ``max_arms`` boxes (min_x, max_x, min_z, max_z) drawing a long slab's arms.
+
+        One box per AABB edge strip (one counter run deep) holding tiles of
+        :meth:`slab_tiles`, spanning those tiles along the edge; the largest first. None for
+        any object that is not a long slab.
+        """
+        tiles = self.slab_tiles(obj)
+        if tiles is None:
+            return None
+        lo, hi, d = obj.aabb_min, obj.aabb_max, SLAB_RUN_DEPTH
+        strips = [
+            [lo[0], lo[0] + d, lo[2], hi[2]],
+            [hi[0] - d, hi[0], lo[2], hi[2]],
+            [lo[0], hi[0], lo[2], lo[2] + d],
+            [lo[0], hi[0], hi[2] - d, hi[2]],
+        ]
+        arms = []
+        for k, strip in enumerate(strips):
+            inside = [
+                t
+                for t in tiles
+                if t[0] >= strip[0] - 1e-6
+                and t[1] <= strip[1] + 1e-6
+                and t[2] >= strip[2] - 1e-6
+                and t[3] <= strip[3] + 1e-6
+            ]
+            if not inside:
+                continue
+            arm = list(strip)
+            if k < 2:  # runs along z
+                arm[2], arm[3] = min(t[2] for t in inside), max(t[3] for t in inside)
+            else:
+                arm[0], arm[1] = min(t[0] for t in inside), max(t[1] for t in inside)
+            arms.append(arm)
+        arms.sort(key=lambda a: -(a[1] - a[0]) * (a[3] - a[2]))
+        return arms[:max_arms]
 
     def on_walkable_floor(self, x: float, z: float) -> bool:
         """True inside a room or doorway of a house (always true in a single-room scene)."""

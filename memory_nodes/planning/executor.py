@@ -170,6 +170,9 @@ class TaskExecutor:
         self.known: dict[str, ObjectObservation | ObjectRecord] = {}
         self.inside: dict[str, str] = {}  # object -> container the robot put it in
         self.excluded: set[str] = set()
+        self._tried_cells: dict[str, set] = {}  # object -> cells approached without success
+        self._seen_empty: set[str] = set()  # objects whose remembered place was seen empty
+        self._looked_at: dict[str, list[np.ndarray]] = {}  # object -> places looked at
         self.metadata, _ = self._step({"action": "Pass"})
         if grid is None:
             meta, _ = self._step({"action": "GetReachablePositions"})
@@ -341,14 +344,49 @@ class TaskExecutor:
         return out
 
     def _refind(self, types: tuple[str, ...], object_id: str, why: str) -> str:
-        """Memory was wrong about ``object_id``: tell it, forget the binding, search again."""
+        """Memory was wrong about ``object_id``: tell it, forget the binding, search again.
+
+        The object is excluded from the new search only when memory still places it where it
+        was not found (a memory that cannot learn, or an object that cannot be used); else
+        it may well be found elsewhere (the egg left in the sink is back in the fridge).
+        """
         self.memory.report_missing(object_id, self.stamp)
-        self.excluded.add(object_id)
+        still_there = any(r.object_id == object_id for t in types for r in self.memory.where_is(t))
+        if not still_there and (earlier := self._earlier_place(object_id)) is not None:
+            self.result.replans += 1
+            self.known[object_id] = earlier  # one look where it usually rests
+            self.inside.pop(object_id, None)
+            if earlier.receptacle_id:
+                self.inside[object_id] = earlier.receptacle_id
+            self._seen_empty.discard(object_id)
+            self._tried_cells.pop(object_id, None)
+            return object_id
+        if still_there or "not where remembered" not in why:
+            self.excluded.add(object_id)
+        self.known.pop(object_id, None)
         self.bound.pop(types, None)
         self.result.replans += 1
         if self.result.replans > self.max_replans * 4:
             raise _SubgoalFailedError(FailureReason.NOT_FOUND, f"too many re-plans ({why})")
         return self.find(types)
+
+    def _earlier_place(self, object_id: str) -> ObjectRecord | None:
+        """The newest earlier resting place memory has for the object, not yet looked at.
+
+        Optional: memories with a history offer ``earlier_places(object_id)``.
+        """
+        places = getattr(self.memory, "earlier_places", None)
+        if places is None:
+            return None
+        looked = self._looked_at.setdefault(object_id, [])
+        if object_id in self.known:
+            looked.append(self._position(self.known[object_id]))
+        for record in places(object_id):
+            position = self._position(record)
+            if all(np.linalg.norm(position - q) > 0.25 for q in looked):
+                looked.append(position)
+                return record
+        return None
 
     # ---- moving -----------------------------------------------------------------------------
     def in_reach(self, object_id: str) -> bool:
@@ -370,20 +408,31 @@ class TaskExecutor:
                 return object_id
             if self._open_hiding_container(object_id):
                 return object_id
+            # Hidden from where we stood (a shelf above it, a counter in front): more poses;
+            # seen empty: memory was wrong, search at once.
+            if object_id not in self._seen_empty and self.approach(object_id, max_poses=4):
+                return object_id
             object_id = self._refind(types, object_id, f"{object_id} not where remembered")
         raise _SubgoalFailedError(FailureReason.NOT_VISIBLE, f"could not get {types} in view")
 
     def approach(self, object_id: str, max_poses: int = 3) -> bool:
-        """Walk to standing poses of the object until it is in reach; False if none works."""
+        """Walk to standing poses of the object until it is in reach; False if none works.
+
+        Stops after the first look that sees the remembered place empty (``_seen_empty``):
+        a stale memory costs one look, then a search.
+        """
         if self.in_reach(object_id):
+            self._tried_cells.pop(object_id, None)
             return True
         item = self.known.get(object_id)
         if item is None:
             return False
         a, b = map_to_unity(item.box.min_corner), map_to_unity(item.box.max_corner)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
-        poses = standing_poses(self.grid, lo, hi)
-        tried: set = set()
+        # Low objects far from any cell (a plunger by the wall, keys on a low table) are
+        # only within reach at the limit itself.
+        poses = standing_poses(self.grid, lo, hi) or standing_poses(self.grid, lo, hi, margin=0.0)
+        tried = self._tried_cells.setdefault(object_id, set())
         for _ in range(max_poses):
             options = [p for p in poses if p.cell not in tried][:24]
             if not options:
@@ -401,14 +450,46 @@ class TaskExecutor:
             for action in actions_to_horizon(horizon, wanted):
                 self.act({"action": action})
             if self.in_reach(object_id):
+                self._tried_cells.pop(object_id, None)
                 return True
+            if self._place_seen_empty(item):
+                self._seen_empty.add(object_id)
+                return False
             for other in sorted(HORIZONS, key=lambda v: abs(v - wanted))[1:3]:
                 _, horizon = self.navigator.state(self.metadata)
                 for action in actions_to_horizon(horizon, other):
                     self.act({"action": action})
                 if self.in_reach(object_id):
+                    self._tried_cells.pop(object_id, None)
                     return True
         return False
+
+    def _place_seen_empty(
+        self, item: ObjectObservation | ObjectRecord, margin: float = 0.02, min_pixels: int = 16
+    ) -> bool:
+        """The newest frame sees the remembered centre of ``item``, unoccluded, without it.
+
+        Only when the object would cover at least ``min_pixels`` there: a watch across the
+        room is too small to be missed for sure, so its absence proves nothing.
+        """
+        frame = self.percept.frame
+        if frame is None or self.percept.find(item.object_id) is not None:
+            return False
+        world_T_camera = np.asarray(frame.world_T_camera, dtype=float)
+        in_camera = world_T_camera[:3, :3].T @ (self._position(item) - world_T_camera[:3, 3])
+        depth_expected = float(in_camera[2])
+        if not 0.1 < depth_expected <= DEFAULT_REACH:
+            return False
+        k = frame.intrinsics
+        u = k.fx * in_camera[0] / depth_expected + k.cx
+        v = k.fy * in_camera[1] / depth_expected + k.cy
+        if not (0 <= u < k.width and 0 <= v < k.height):
+            return False
+        dims = np.sort(item.box.size.as_array())[1:]  # the two largest extents
+        if k.fx * k.fy * dims[0] * dims[1] / depth_expected**2 < min_pixels:
+            return False
+        depth_seen = float(frame.depth[int(v), int(u)])
+        return bool(np.isfinite(depth_seen) and depth_seen >= depth_expected - margin)
 
     def _open_hiding_container(self, object_id: str) -> bool:
         """The object may be behind a closed door memory knows of: open it and look."""
@@ -487,6 +568,11 @@ class TaskExecutor:
                 return object_id  # seen and has no such state: not openable/toggleable
             if states.get(key) == wanted:
                 return object_id
+        if key == "isToggled":
+            switch = self._switch_of(object_id)
+            if switch != object_id:
+                self._toggle_switch(action, switch, object_id, wanted)
+                return object_id
         if kind == SubgoalKind.SLICE and object_id.split("|")[0] != "Egg":
             held = self.held or ""
             if held.split("|")[0] not in ("Knife", "ButterKnife"):
@@ -507,6 +593,41 @@ class TaskExecutor:
             self._report(object_id, action, {"isDirty": "true"})
         return object_id
 
+    def _switch_of(self, object_id: str) -> str:
+        """What to toggle to switch ``object_id``: itself, or the control that switches it.
+
+        A StoveBurner is not toggleable in AI2-THOR; the StoveKnob whose ``controlledObjects``
+        lists it is (appliance wiring is part of the scene, not something perception finds).
+        """
+        objects = self.metadata.get("objects") or []
+        target = next((o for o in objects if o["objectId"] == object_id), None)
+        if target is None or target.get("toggleable"):
+            return object_id
+        control = next(
+            (o for o in objects if object_id in (o.get("controlledObjects") or [])), None
+        )
+        return control["objectId"] if control is not None else object_id
+
+    def _toggle_switch(self, action: str, switch: str, controlled: str, wanted: str) -> None:
+        """Toggle ``switch`` (seen near ``controlled`` or remembered), then report both."""
+        if switch not in self.known:
+            seen = self.percept.find(switch)
+            remembered = [
+                r for r in self.memory.where_is(switch.split("|")[0]) if r.object_id == switch
+            ]
+            if seen is not None or remembered:
+                self.known[switch] = seen if seen is not None else remembered[0]
+            elif not self.approach(controlled) or self.percept.find(switch) is None:
+                raise _SubgoalFailedError(FailureReason.NOT_VISIBLE, f"{switch} not in view")
+            else:
+                self.known[switch] = self.percept.find(switch)
+        meta = self._act_on(action, switch)
+        if not meta["lastActionSuccess"] and "already" in meta["errorMessage"]:
+            return
+        self._require(meta, switch)
+        self._report(switch, action, {"isToggled": wanted})
+        self._report(controlled, action, {"isToggled": wanted})
+
     def _require(self, meta: dict, object_id: str) -> str:
         if not meta["lastActionSuccess"]:
             raise _SubgoalFailedError(FailureReason.ACTION_FAILED, meta["errorMessage"] or "failed")
@@ -524,8 +645,19 @@ class TaskExecutor:
             ):
                 object_id = self._refind(types, object_id, "not in reach for pickup")
                 continue
+            resting = self.percept.find(object_id)
             meta = self._act_on("PickupObject", object_id)
             if meta["lastActionSuccess"]:
+                if resting is not None:  # where it rested: its usual place, in memory's history
+                    self.memory.report_action_effect(
+                        ActionEffect(
+                            object_id=object_id,
+                            object_type=resting.object_type,
+                            action="Observed",
+                            stamp=self.stamp - 0.5,
+                            observation=resting,
+                        )
+                    )
                 self._report(object_id, "PickupObject", {"isPickedUp": "true"}, "", "")
                 self.inside.pop(object_id, None)
                 if self.held != object_id:

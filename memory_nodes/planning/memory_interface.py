@@ -23,9 +23,11 @@ Implementations, from nothing to everything:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from memory_nodes.core.change_detection import CameraView, ChangeDetector
 from memory_nodes.core.errors import NotFoundError
@@ -71,7 +73,11 @@ class ActionEffect:
 class TaskMemory(Protocol):
     """The planner's view of memory. A ROS-backed memory implements it with service calls:
     ``where_is`` -> a query service, ``report_missing``/``report_action_effect`` -> topics or
-    services, ``observe`` -> nothing (perception talks to memory itself)."""
+    services, ``observe`` -> nothing (perception talks to memory itself).
+
+    A memory with a history may also offer ``earlier_places(object_id) -> list[ObjectRecord]``
+    (where the object rested before, newest first); the executor looks there before it
+    searches."""
 
     name: str
     num_queries: int
@@ -191,6 +197,41 @@ class LongTermMemory:
     def where_is(self, object_type: str) -> list[ObjectRecord]:
         return objects_by_type(self.graph, object_type)
 
+    def earlier_places(self, object_id: str, min_distance: float = 0.25) -> list[ObjectRecord]:
+        """Where ``object_id`` rested before its newest place, newest first (its history).
+
+        Things go back to their usual places (the egg the robot left in the sink is back in
+        the fridge the next day), so when the newest place is seen empty these are worth a
+        look each before a search. Places within ``min_distance`` of a newer one, and places
+        with no receptacle or in the hand, are skipped.
+        """
+        node = self.graph.find_object_by_external_id(object_id)
+        if node is None:
+            return []
+        record = self.graph.to_record(node.node_id)
+        seen = [node.position.as_array()]
+        out: list[ObjectRecord] = []
+        for snapshot in reversed(node.history):
+            if snapshot.status != NodeStatus.PRESENT or not snapshot.parent_id:
+                continue
+            if snapshot.states.get("isPickedUp") == "true":
+                continue
+            position = snapshot.position.as_array()
+            if any(float(np.linalg.norm(position - q)) < min_distance for q in seen):
+                continue
+            seen.append(position)
+            parent = self.graph.find_node(snapshot.parent_id)
+            out.append(
+                replace(
+                    record,
+                    world_T_object=Pose(snapshot.position, node.world_T_object.orientation),
+                    box=Box(snapshot.position, node.box.size),
+                    receptacle_id=(parent.external_id or parent.node_id) if parent else "",
+                    receptacle_relation=snapshot.relation,
+                )
+            )
+        return out
+
     def report_missing(self, object_id: str, stamp: float) -> None:
         node = self.graph.find_object_by_external_id(object_id)
         if node is None:
@@ -291,6 +332,12 @@ class LayeredMemory:
         for record in records:
             self.answers_by_source[record.memory_source.value] += 1
         return records
+
+    def earlier_places(self, object_id: str) -> list[ObjectRecord]:
+        """Earlier resting places of an object, newest first (long-term memory's history)."""
+        if self.long_term is None:
+            return []
+        return self.long_term.earlier_places(object_id)
 
     def report_missing(self, object_id: str, stamp: float) -> None:
         if self.short_term is not None:

