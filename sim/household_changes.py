@@ -97,6 +97,7 @@ class HouseholdChangeProcess:
             centre = world.find_placement(obj, target)
             if centre is not None:
                 world.place(obj, target, centre)
+                self.sim.settle_object(obj, target)
                 return target
         return None
 

@@ -43,6 +43,10 @@ DEFAULT_INIT = {
     "rotateStepDegrees": 90.0,
 }
 HORIZON_LIMITS = (-30.0, 60.0)
+#: A put object starts settling this far (m) above its placed pose.
+SETTLE_LIFT = 0.02
+#: Largest move (m, per axis) settling may make; beyond it the placed pose is kept.
+SETTLE_TOLERANCE = 0.02
 
 
 class ActionFailedError(Exception):
@@ -121,6 +125,8 @@ class HouseholdSim:
             "EmptyLiquidFromObject": lambda a: self._fill(a, False),
             "RemoveFromScene": self._remove,
             "SimulateHouseholdChanges": self._household_changes,
+            "GetWorldState": lambda a: self.get_state(),
+            "SetWorldState": lambda a: self.set_state(a["state"], a.get("objectIds")),
         }
         self.reset(scene, seed=seed, **init)
 
@@ -176,6 +182,85 @@ class HouseholdSim:
         except ActionFailedError as failure:
             return self._finish(action, False, str(failure), failure.error_code)
         return self._finish(action, True, "", "", result)
+
+    def get_state(self) -> dict[str, Any]:
+        """A snapshot of everything that changes in a scene: objects (in order) and the agent.
+
+        The snapshot is plain data (what the pipe carries); :meth:`set_state` restores it, so
+        an evaluation can give several agents the very same world.
+        """
+        agent = self.world.agent
+        return _roundtrip(
+            {
+                "sceneName": self.world.scene_name,
+                "objects": [
+                    {"meta": o.meta, "hidden": o.hidden} for o in self.world.objects.values()
+                ],
+                "agent": {
+                    "x": agent.x,
+                    "z": agent.z,
+                    "rotation": agent.rotation,
+                    "horizon": agent.horizon,
+                    "standing": agent.standing,
+                    "heldObjectId": agent.held_object_id,
+                },
+            }
+        )
+
+    def set_state(self, state: dict[str, Any], object_ids: list[str] | None = None) -> None:
+        """Restore a :meth:`get_state` snapshot of the loaded scene, whole or in part.
+
+        With ``object_ids``, only those objects go back to their snapshot pose, relation and
+        states (objects absent from the snapshot, such as slices cut since, are removed; ones
+        gone since are brought back) and the agent stays; contents of a restored receptacle
+        move with it. This is how a world is "tidied back" without the agent acting.
+        """
+        if state.get("sceneName") != self.world.scene_name:
+            raise ActionFailedError(
+                f"state of {state.get('sceneName')} cannot be set in {self.world.scene_name}",
+                "InvalidArgument",
+            )
+        world = self.world
+        saved = {o["meta"]["objectId"]: o for o in state["objects"]}
+        if object_ids is None:
+            world.objects = {
+                oid: SimObject(_roundtrip(o["meta"]), bool(o["hidden"])) for oid, o in saved.items()
+            }
+            a = state["agent"]
+            agent = world.agent
+            agent.x, agent.z = float(a["x"]), float(a["z"])
+            agent.rotation, agent.horizon = float(a["rotation"]), float(a["horizon"])
+            agent.standing, agent.held_object_id = bool(a["standing"]), a["heldObjectId"]
+            return
+        for oid in object_ids:
+            current = world.find_object(oid)
+            if oid not in saved:
+                if current is not None:
+                    world.remove_object(current)
+                continue
+            meta = _roundtrip(saved[oid]["meta"])
+            if world.agent.held_object_id == oid:
+                world.agent.held_object_id = None
+            if current is None:
+                current = SimObject(meta, bool(saved[oid]["hidden"]))
+                current.meta["receptacleObjectIds"] = [] if meta["receptacle"] else None
+                world.objects[oid] = current
+            else:
+                world.detach(current)
+                children = current.meta.get("receptacleObjectIds")
+                for child in world.descendants(current):
+                    child.translate(
+                        _vec3(meta["axisAlignedBoundingBox"]["center"]) - current.center
+                    )
+                current.meta = meta
+                current.hidden = bool(saved[oid]["hidden"])
+                meta["receptacleObjectIds"] = children
+            meta["parentReceptacles"] = None
+            meta["isPickedUp"] = False
+            parents = saved[oid]["meta"].get("parentReceptacles") or []
+            parent = world.find_object(parents[0]) if parents else None
+            if parent is not None and not current.hidden:
+                world.attach(current, parent)
 
     def close(self) -> None:
         if self.renderer is not None:
@@ -457,6 +542,40 @@ class HouseholdSim:
         self.world.agent.held_object_id = None
         held.meta["isPickedUp"] = False
         self.world.place(held, receptacle, centre)
+        self.settle_object(held, receptacle)
+
+    def settle_object(
+        self, obj: SimObject, receptacle: SimObject, drop_height: float | None = None
+    ) -> bool:
+        """Let a just-placed object come to rest on its receptacle with MuJoCo physics.
+
+        The object (a free body, see :meth:`SceneRenderer.settle`) falls from its placed pose
+        lifted by :data:`SETTLE_LIFT`, or from ``drop_height`` (its centre's y when dropped
+        from the hand), onto the surface it was placed on: the receptacle's footprint at the
+        height of the object's placed bottom. The resting pose is kept only if it moved less
+        than :data:`SETTLE_TOLERANCE` along each axis and its centre stays over the receptacle;
+        otherwise the placed pose stays, so receptacle relations never change. Contents move
+        with the object. Returns whether the settled pose was taken.
+        """
+        placed = obj.center
+        start = placed.copy()
+        start[1] = placed[1] + SETTLE_LIFT if drop_height is None else max(drop_height, placed[1])
+        lo, hi = receptacle.aabb_min, receptacle.aabb_max
+        rest = self.renderer.settle(
+            self.world,
+            obj.object_id,
+            float(obj.aabb_min[1]),
+            (float(lo[0]), float(hi[0]), float(lo[2]), float(hi[2])),
+            start,
+        )
+        if rest is None or not np.all(np.isfinite(rest)):
+            return False
+        if np.any(np.abs(rest - placed) > SETTLE_TOLERANCE):
+            return False
+        if np.any(rest[[0, 2]] < lo[[0, 2]]) or np.any(rest[[0, 2]] > hi[[0, 2]]):
+            return False
+        self.world.move_with_contents(obj, rest - placed)
+        return True
 
     def _drop(self, action: dict) -> None:
         held = self._held()
@@ -477,9 +596,11 @@ class HouseholdSim:
         for receptacle in below:
             centre = self.world.find_placement(held, receptacle, near=held.center)
             if centre is not None:
+                drop_height = float(held.center[1])
                 self.world.agent.held_object_id = None
                 held.meta["isPickedUp"] = False
                 self.world.place(held, receptacle, centre)
+                self.settle_object(held, receptacle, drop_height)
                 return
         raise ActionFailedError("No valid positions to place object found")
 
@@ -597,6 +718,10 @@ class HouseholdSim:
 
         process = HouseholdChangeProcess(self, seed=int(action.get("seed", 0)))
         return [c.to_dict() for c in process.run(int(action.get("numChanges", 5)))]
+
+
+def _vec3(d: dict[str, float]) -> np.ndarray:
+    return np.array([d["x"], d["y"], d["z"]], dtype=float)
 
 
 def is_inside_receptacle_type(object_type: str) -> bool:

@@ -1,11 +1,15 @@
 """Headless MuJoCo rendering of a household scene: RGB, metric depth and instance segmentation.
 
-Every object is drawn as boxes built from its AABB, all attached to MuJoCo's world body, so a
-scene is one body however many objects it holds and moving an object only rewrites its geoms'
-positions and sizes. Openable objects own three geoms (a closed box, or a back panel, a bottom
-panel and a swung door when open); any other box that holds something within its bounds (a
-sink, a bowl, a shelving unit, a sofa) is drawn hollow, a base and two end walls, so what it
-holds stays visible.
+Every object is drawn as boxes built from its AABB. Static structure and furniture are geoms of
+MuJoCo's world body; an openable's door is a body on a ``hinge`` joint (a drawer's front on a
+``slide`` joint) whose joint position follows ``isOpen``/``openness``; pickupable objects are
+bodies with a ``freejoint`` posed from their metadata, which :meth:`SceneRenderer.settle`
+lets fall and come to rest on a support surface with a fixed number of physics steps. A scene
+has at most :data:`MAX_BODIES` bodies: when doors and pickupables would exceed it, the smallest
+pickupables stay world-body geoms (placed, not settled). Openable objects own three geoms (a
+closed box, or a back panel and a bottom panel when open) plus the door; any other box that
+holds something within its bounds (a sink, a bowl, a shelving unit, a sofa) is drawn hollow, a
+base and two end walls, so what it holds stays visible.
 """
 
 from __future__ import annotations
@@ -32,6 +36,17 @@ CONTENT_FLOOR_SLAB = 0.01
 #: Receptacles inside another object's box (a sink's or bathtub's frame) that must show.
 BASIN_TYPES = frozenset({"SinkBasin", "BathtubBasin"})
 GEOMS_PER_OBJECT = 3
+#: Most bodies one scene model may hold (the world body included).
+MAX_BODIES = 150
+#: Physics settling: fixed timestep (s) and number of ``mj_step`` calls per placement.
+PHYSICS_TIMESTEP = 0.002
+SETTLE_STEPS = 300
+#: A closed door lies this far (m) inside its object's box, so the closed box hides it.
+DOOR_INSET = 0.001
+#: Thickness (m) of the temporary support box an object settles on.
+SUPPORT_DEPTH = 0.2
+#: Geom group that is never rendered (the support box used while settling).
+HIDDEN_GROUP = 3
 NEAR_PLANE, FAR_PLANE = 0.05, 30.0
 STRUCTURE_COLOURS = {
     "Wall": (200, 196, 186),
@@ -108,6 +123,74 @@ def content_floors(world: World) -> dict[str, float]:
         if inside.any():
             out[obj.object_id] = float(bottoms[inside].min())
     return out
+
+
+def _from_mj(v: np.ndarray) -> np.ndarray:
+    """MuJoCo (x, y, z up) -> AI2-THOR (x, y up, z); the swap is its own inverse."""
+    return np.asarray(v, dtype=float)[..., [0, 2, 1]]
+
+
+@dataclass
+class DoorGeometry:
+    """A door panel in AI2-THOR axes: its joint frame, closed pose and fully open position.
+
+    ``pivot`` is the body origin (the hinge line, or the closed panel's centre for a slide),
+    ``local`` the closed panel's centre relative to it, ``half`` its closed half size,
+    ``joint`` ``"hinge"`` (vertical axis) or ``"slide"`` (along ``axis``, a unit vector), and
+    ``open_qpos`` the joint position at ``openness`` 1 (radians or metres).
+    """
+
+    pivot: np.ndarray
+    local: np.ndarray
+    half: np.ndarray
+    joint: str
+    axis: np.ndarray
+    open_qpos: float
+
+    def box(self, openness: float) -> tuple[np.ndarray, np.ndarray]:
+        """(centre, half size) of the panel at ``openness`` (0 closed .. 1 open)."""
+        q = self.open_qpos * float(openness)
+        if self.joint == "slide":
+            return self.pivot + self.local + q * self.axis, self.half.copy()
+        # Rotation about the vertical; AI2-THOR's y is MuJoCo's z (right-handed there).
+        local_mj = _to_mj(self.local)
+        cos, sin = np.cos(q), np.sin(q)
+        rot = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
+        centre = self.pivot + _from_mj(rot @ local_mj)
+        half_mj = np.abs(rot) @ _to_mj(self.half)
+        return centre, _from_mj(half_mj)
+
+
+def door_geometry(world: World, obj) -> DoorGeometry:
+    """Door of an openable object: a panel across the front that faces the room centre.
+
+    The front is the side along the thinner horizontal axis facing the room centre. Closed, the
+    panel lies just inside the front face (the closed box hides it); a hinged door turns a
+    quarter turn about the vertical edge at the low end of the other axis and ends up
+    perpendicular to the front, a drawer's front slides out by the drawer's depth.
+    """
+    c, h = obj.center, np.maximum(obj.size / 2, 0.005)
+    room = world.interior_centre(c)
+    axis = 0 if h[0] <= h[2] else 2
+    other = 2 - axis
+    sign = 1.0 if room[axis] >= c[axis] else -1.0
+    half = h - DOOR_INSET
+    half[axis] = PANEL / 2
+    front = c[axis] + sign * (h[axis] - DOOR_INSET - PANEL / 2)
+    unit_axis, unit_other = np.zeros(3), np.zeros(3)
+    unit_axis[axis], unit_other[other] = sign, 1.0
+    if obj.object_type == "Drawer":
+        pivot = c.copy()
+        pivot[axis] = front
+        return DoorGeometry(pivot, np.zeros(3), half, "slide", unit_axis, 2 * float(h[axis]))
+    pivot = c.copy()
+    pivot[other] = c[other] - h[other] + PANEL / 2
+    pivot[axis] = front
+    local = np.zeros(3)
+    local[other] = c[other] - pivot[other]
+    u, v = _to_mj(unit_other), _to_mj(unit_axis)
+    angle = float(np.arctan2(u[0] * v[1] - u[1] * v[0], u @ v))
+    return DoorGeometry(pivot, local, half, "hinge", np.array([0.0, 1.0, 0.0]), angle)
 
 
 def _subtract(rect: list[float], hole: list[float]) -> list[list[float]]:
@@ -187,12 +270,34 @@ class SceneRenderer:
             pos = " ".join(f"{v:.4f}" for v in _to_mj(np.array(c)))
             size = " ".join(f"{v:.4f}" for v in _to_mj(np.array(s)))
             geoms.append(f'<geom type="box" pos="{pos}" size="{size}" rgba="{r} {g} {b} 1"/>')
-        for oid in self._object_ids:
+        self._doors, self._free = self._plan_bodies(world)
+        bodies = []
+        inertial = '<inertial pos="0 0 0" mass="0.2" diaginertia="1e-3 1e-3 1e-3"/>'
+        for k, oid in enumerate(self._object_ids):
             r, g, b = (v / 255 for v in type_colour(world.objects[oid].object_type))
-            for _ in range(GEOMS_PER_OBJECT):
-                geoms.append(f'<geom type="box" size=".001 .001 .001" rgba="{r} {g} {b} 1"/>')
+            own = [
+                f'<geom name="o{k}_{j}" type="box" size=".001 .001 .001" rgba="{r} {g} {b} 1"/>'
+                for j in range(GEOMS_PER_OBJECT)
+            ]
+            if oid in self._free:
+                bodies.append(f'<body name="b{k}"><freejoint/>{inertial}{"".join(own)}</body>')
+                continue
+            geoms.extend(own)
+            if oid in self._doors:
+                door = door_geometry(world, world.objects[oid])
+                axis = " ".join(f"{v:.6f}" for v in _to_mj(door.axis))
+                bodies.append(
+                    f'<body name="d{k}"><joint name="j{k}" type="{door.joint}" axis="{axis}"/>'
+                    f'{inertial}<geom name="o{k}_door" type="box" size=".001 .001 .001" '
+                    f'rgba="{r} {g} {b} 1"/></body>'
+                )
+        geoms.append(
+            f'<geom name="support" type="box" size=".001 .001 .001" pos="0 0 -100" '
+            f'group="{HIDDEN_GROUP}" rgba="0 0 0 0"/>'
+        )
         xml = f"""
 <mujoco>
+  <option timestep="{PHYSICS_TIMESTEP}"><flag midphase="disable"/></option>
   <statistic extent="1" center="0 0 1"/>
   <visual>
     <global fovy="{self.field_of_view}" offwidth="{self.width}" offheight="{self.height}"/>
@@ -204,11 +309,14 @@ class SceneRenderer:
     <light directional="true" pos="0 0 3" dir="0.3 0.2 -1" castshadow="false"
            diffuse="0.35 0.35 0.35" specular="0 0 0"/>
     {"".join(geoms)}
+    {"".join(bodies)}
   </worldbody>
 </mujoco>"""
         self._model = mujoco.MjModel.from_xml_string(xml)
         self._model.geom_contype[:] = 0
         self._model.geom_conaffinity[:] = 0
+        # Geom poses are rewritten at run time: make mj_kinematics apply every geom's offset.
+        self._model.geom_sameframe[:] = 0
         self._data = mujoco.MjData(self._model)
         # Low-level rendering: one pass gives segmentation and depth together, a second RGB.
         self._gl = mujoco.GLContext(self.width, self.height)
@@ -218,6 +326,7 @@ class SceneRenderer:
         self._context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR
         self._scene = mujoco.MjvScene(self._model, maxgeom=self._model.ngeom + 16)
         self._option = mujoco.MjvOption()
+        self._option.geomgroup[HIDDEN_GROUP] = 0
         self._rect = mujoco.MjrRect(0, 0, self.width, self.height)
         for flag in (
             mujoco.mjtRndFlag.mjRND_SHADOW,
@@ -237,14 +346,63 @@ class SceneRenderer:
             floor_ids = [o for o in self._object_ids if world.objects[o].object_type == "Floor"]
             if floor_ids:
                 names[-1] = floor_ids[0]
-        self._geom_names = names + [o for o in self._object_ids for _ in range(GEOMS_PER_OBJECT)]
-        unique = list(dict.fromkeys(self._geom_names))
-        self._colours = instance_colours(unique)
-        lut = np.zeros((len(self._geom_names) + 1, 3), dtype=np.uint8)
+        logical = names + [o for o in self._object_ids for _ in range(GEOMS_PER_OBJECT)]
+        self._colours = instance_colours(list(dict.fromkeys(logical)))
+        # Geom ids: structure first, then each object's three boxes, its door, the support.
+        m = self._model
+        gid = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_GEOM, i): i for i in range(m.ngeom)}
+        self._obj_geoms = np.array(
+            [
+                [gid[f"o{k}_{j}"] for j in range(GEOMS_PER_OBJECT)]
+                for k in range(len(self._object_ids))
+            ],
+            dtype=np.int64,
+        ).reshape(-1, GEOMS_PER_OBJECT)
+        self._support_geom = gid["support"]
+        self._geom_names: list[str | None] = [None] * m.ngeom
+        for i, name in enumerate(names):
+            self._geom_names[i] = name
+        for k, oid in enumerate(self._object_ids):
+            for g in self._obj_geoms[k]:
+                self._geom_names[g] = oid
+            if oid in self._doors:
+                self._geom_names[gid[f"o{k}_door"]] = oid
+        self._door_parts = {
+            k: (
+                mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"d{k}"),
+                int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"j{k}")]),
+                mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"j{k}"),
+                gid[f"o{k}_door"],
+            )
+            for k, oid in enumerate(self._object_ids)
+            if oid in self._doors
+        }
+        body_id = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, i): i for i in range(m.nbody)}
+        self._free_qpos = {
+            k: int(m.jnt_qposadr[m.body_jntadr[body_id[f"b{k}"]]])
+            for k, oid in enumerate(self._object_ids)
+            if oid in self._free
+        }
+        lut = np.zeros((m.ngeom + 1, 3), dtype=np.uint8)
         for i, name in enumerate(self._geom_names):
-            lut[i + 1] = self._colours[name]
+            if name is not None:
+                lut[i + 1] = self._colours[name]
         self._seg_lut = lut  # index geom id + 1; row 0 is the background
-        self._geom_index = {name: i for i, name in enumerate(self._geom_names)}
+
+    @staticmethod
+    def _plan_bodies(world: World) -> tuple[set[str], set[str]]:
+        """Object ids that get a door body and those that become free bodies.
+
+        Openables that are not pickupable get a door; visible pickupables become free bodies,
+        largest first while the scene stays within :data:`MAX_BODIES` (the world body and the
+        doors included); the smallest beyond that stay world-body geoms.
+        """
+        objects = [o for o in world.objects.values() if not o.hidden and o.object_type != "Floor"]
+        doors = {o.object_id for o in objects if o.meta["openable"] and not o.meta["pickupable"]}
+        free = [o for o in objects if o.meta["pickupable"]]
+        free.sort(key=lambda o: (-round(float(np.prod(o.size)), 9), o.object_id))
+        budget = max(MAX_BODIES - 1 - len(doors), 0)
+        return doors, {o.object_id for o in free[:budget]}
 
     @staticmethod
     def _single_room_structure(world: World) -> tuple[list[str], list[tuple]]:
@@ -281,9 +439,12 @@ class SceneRenderer:
 
     # ---- per-frame sync ----------------------------------------------------------------------
     def _object_boxes(
-        self, world: World, oid: str, content_floor: float | None = None
+        self, world: World, oid: str, content_floor: float | None = None, with_door: bool = True
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Up to three (centre, half size) boxes in AI2-THOR axes for one object.
+
+        An open openable's last box is its door at the current ``openness``
+        (:func:`door_geometry`); ``with_door=False`` leaves it out (the door body draws it).
 
         ``content_floor`` is the lowest bottom of what lies in this object's box
         (:func:`content_floors`); such a box is drawn hollow instead of solid, so it does not
@@ -298,7 +459,6 @@ class SceneRenderer:
             # Front faces the room centre along the thinner horizontal axis.
             room = world.interior_centre(c)
             axis = 0 if h[0] <= h[2] else 2
-            other = 2 - axis
             sign = 1.0 if room[axis] >= c[axis] else -1.0
             back_c, back_h = c.copy(), h.copy()
             # Back and bottom panels lie just outside the box, so contents resting on the
@@ -308,18 +468,13 @@ class SceneRenderer:
             bottom_c, bottom_h = c.copy(), h.copy()
             bottom_c[1] = c[1] - h[1] - PANEL / 2
             bottom_h[1] = PANEL / 2
-            door_h = h.copy()
-            door_h[other] = PANEL / 2
-            door_h[axis] = h[other]
-            door_c = c.copy()
-            door_c[other] = c[other] - h[other] + PANEL / 2
-            door_c[axis] = c[axis] + sign * (h[axis] + h[other])
+            door = [door_geometry(world, obj).box(obj.meta["openness"])] if with_door else []
             if c[1] - h[1] > UPPER_CABINET_FLOOR:
                 # Above eye level the floor panel would hide what lies on it from the
                 # agent below (a plate in FloorPlan1's upper cabinet), which AI2-THOR's
                 # agent sees and takes: leave it out.
-                return [(back_c, back_h), (door_c, door_h)]
-            return [(back_c, back_h), (bottom_c, bottom_h), (door_c, door_h)]
+                return [(back_c, back_h), *door]
+            return [(back_c, back_h), (bottom_c, bottom_h), *door]
         arms = _slab_pieces(world, obj)
         if arms:  # a counter top: its arms and the rim around its sinks, no floor, no basin
             top = obj.aabb_max[1] if content_floor is None else min(obj.aabb_max[1], content_floor)
@@ -356,25 +511,124 @@ class SceneRenderer:
         return boxes
 
     def sync(self, world: World) -> None:
-        """Copy object poses into the model; rebuild only when objects were added/removed."""
+        """Copy object poses into the model; rebuild only when objects were added/removed.
+
+        World-body geoms get their poses directly, free bodies their ``freejoint`` position
+        (the AABB centre, unrotated) with their boxes relative to it, doors their joint
+        position from ``openness``; then ``mj_kinematics`` computes the drawn poses.
+        """
         if list(world.objects) != self._object_ids:
             self._build(world)
-        m = self._model
-        base = self._num_structure
-        pos = np.tile(HIDDEN_POS, (len(self._object_ids) * GEOMS_PER_OBJECT, 1))
-        size = np.tile(HIDDEN_SIZE, (len(self._object_ids) * GEOMS_PER_OBJECT, 1))
+        m, d = self._model, self._data
+        n = len(self._object_ids)
+        pos = np.tile(HIDDEN_POS, (n, GEOMS_PER_OBJECT, 1))
+        size = np.tile(HIDDEN_SIZE, (n, GEOMS_PER_OBJECT, 1))
         floors = content_floors(world)
         for k, oid in enumerate(self._object_ids):
-            for j, (c, h) in enumerate(self._object_boxes(world, oid, floors.get(oid))):
-                pos[k * GEOMS_PER_OBJECT + j] = _to_mj(c)
-                size[k * GEOMS_PER_OBJECT + j] = _to_mj(h)
-        m.geom_pos[base:] = pos
-        m.geom_size[base:] = size
-        m.geom_rbound[base:] = np.linalg.norm(size, axis=1)
-        # World-body geoms are static to MuJoCo's kinematics, so their poses are written here.
-        self._data.geom_xpos[:base] = m.geom_pos[:base]
-        self._data.geom_xpos[base:] = pos
-        self._data.geom_xmat[:] = np.eye(3).ravel()
+            obj = world.objects[oid]
+            door = k in self._door_parts
+            boxes = self._object_boxes(world, oid, floors.get(oid), with_door=not door)
+            for j, (c, h) in enumerate(boxes):
+                pos[k, j] = _to_mj(c)
+                size[k, j] = _to_mj(h)
+            if k in self._free_qpos:
+                origin = _to_mj(obj.center)
+                adr = self._free_qpos[k]
+                d.qpos[adr : adr + 3] = origin
+                d.qpos[adr + 3 : adr + 7] = (1.0, 0.0, 0.0, 0.0)
+                pos[k] -= origin
+            if door:
+                self._sync_door(world, obj, k, boxes)
+        ids = self._obj_geoms.ravel()
+        size = size.reshape(-1, 3)
+        m.geom_pos[ids] = pos.reshape(-1, 3)
+        m.geom_size[ids] = size
+        m.geom_rbound[ids] = np.linalg.norm(size, axis=1)
+        mujoco.mj_kinematics(m, d)
+
+    def _sync_door(self, world: World, obj, k: int, boxes: list) -> None:
+        """Pose object ``k``'s door body and set its joint from ``isOpen``/``openness``.
+
+        Closed, the panel spans the height of the drawn box (a box cut down for a neighbour's
+        contents keeps its door inside it); hidden objects hide their door.
+        """
+        m, d = self._model, self._data
+        body, qadr, joint, geom = self._door_parts[k]
+        door = door_geometry(world, obj)
+        local, half = door.local.copy(), door.half.copy()
+        is_open = bool(obj.meta["isOpen"])
+        if not boxes:
+            local, half = HIDDEN_POS - _to_mj(door.pivot), HIDDEN_SIZE
+            local, half = _from_mj(local), _from_mj(half)
+        elif not is_open:
+            c, h = boxes[0]
+            local[1] = c[1] - door.pivot[1]
+            half[1] = max(h[1] - DOOR_INSET, 0.0005)
+        m.body_pos[body] = _to_mj(door.pivot)
+        m.jnt_axis[joint] = _to_mj(door.axis)
+        m.geom_pos[geom] = _to_mj(local)
+        m.geom_size[geom] = _to_mj(half)
+        m.geom_rbound[geom] = float(np.linalg.norm(half))
+        openness = float(obj.meta.get("openness") or 0.0) if is_open else 0.0
+        d.qpos[qadr] = door.open_qpos * openness
+
+    def joint_position(self, object_id: str) -> float | None:
+        """Current position of an object's door joint (radians or metres), None if it has none."""
+        k = self._object_ids.index(object_id) if object_id in self._object_ids else -1
+        if k not in self._door_parts:
+            return None
+        return float(self._data.qpos[self._door_parts[k][1]])
+
+    def is_free_body(self, object_id: str) -> bool:
+        """Whether the object is simulated as a free body (else it is a world-body geom)."""
+        return object_id in self._free
+
+    def settle(
+        self,
+        world: World,
+        object_id: str,
+        support_top: float,
+        footprint: tuple[float, float, float, float],
+        start: np.ndarray,
+    ) -> np.ndarray | None:
+        """Let a free body fall from ``start`` onto a support and return where it rests.
+
+        The support is a box whose top is ``support_top`` over ``footprint`` (min_x, max_x,
+        min_z, max_z); the object is its full AABB box. Only these two collide, so settling
+        never disturbs other objects. The data are reset first and :data:`SETTLE_STEPS` steps
+        of :data:`PHYSICS_TIMESTEP` follow, so the result depends only on the inputs. Returns
+        the resting AABB centre (AI2-THOR axes; rotation is dropped), or None when the object
+        is not a free body. Poses of the model are left for the next :meth:`sync`.
+        """
+        if list(world.objects) != self._object_ids:
+            self._build(world)
+        if object_id not in self._free:
+            return None
+        k = self._object_ids.index(object_id)
+        obj = world.objects[object_id]
+        m, d = self._model, self._data
+        body_geom, support = int(self._obj_geoms[k, 0]), self._support_geom
+        half = _to_mj(np.maximum(obj.size / 2, 0.005))
+        x0, x1, z0, z1 = footprint
+        support_c = np.array([(x0 + x1) / 2, support_top - SUPPORT_DEPTH / 2, (z0 + z1) / 2])
+        support_h = _to_mj(np.array([(x1 - x0) / 2, SUPPORT_DEPTH / 2, (z1 - z0) / 2]))
+        for g, c, h in ((body_geom, np.zeros(3), half), (support, _to_mj(support_c), support_h)):
+            m.geom_pos[g], m.geom_size[g] = c, h
+            m.geom_aabb[g] = (0.0, 0.0, 0.0, *h)
+            m.geom_rbound[g] = float(np.linalg.norm(h))
+            m.geom_contype[g] = m.geom_conaffinity[g] = 1
+        mujoco.mj_resetData(m, d)
+        adr = self._free_qpos[k]
+        d.qpos[adr : adr + 3] = _to_mj(start)
+        d.qpos[adr + 3 : adr + 7] = (1.0, 0.0, 0.0, 0.0)
+        for _ in range(SETTLE_STEPS):
+            mujoco.mj_step(m, d)
+        rest = _from_mj(d.qpos[adr : adr + 3].copy())
+        for g in (body_geom, support):
+            m.geom_contype[g] = m.geom_conaffinity[g] = 0
+        m.geom_pos[support], m.geom_size[support] = HIDDEN_POS, HIDDEN_SIZE
+        mujoco.mj_resetData(m, d)
+        return rest
 
     # ---- rendering ---------------------------------------------------------------------------
     def intrinsics(self) -> np.ndarray:
@@ -450,5 +704,6 @@ class SceneRenderer:
         out: dict[str, int] = {}
         for geom in np.flatnonzero(counts[1:]).tolist():
             name = self._geom_names[geom]
-            out[name] = out.get(name, 0) + int(counts[geom + 1])
+            if name is not None:
+                out[name] = out.get(name, 0) + int(counts[geom + 1])
         return out
