@@ -1,15 +1,34 @@
 """Task evaluation of memory modes on KARMA-format household tasks, over two sessions.
 
-Session 1 starts with empty memory; each task starts from its FloorPlan's initial state and
-memory carries over between tasks of the same scene (one home). Session 2 starts from the
-long-term memory persisted after session 1 (a SQLite file per mode and scene; short-term memory
-does not survive the restart), after a seeded household change (``sim/household_changes.py``)
-has moved, opened, switched, added or removed things. Success is judged on ground truth with
-the task's goal conditions, in order (``GoalChecker``, advanced after every action: a later
-condition may undo an earlier one, as "heat the bread, then put it on the table" does).
+Two protocols (``protocol=``):
 
-Reports per task, per category (task set) and per mode and session: success rate, subgoal
-success, actions, path length, memory queries and time, and per session the ratio of the
+``persistent`` (default): the home persists as a real one does. Within a scene the world is
+never reset between tasks or sessions. Session 1 runs the scene's tasks in order on the
+original scene with empty memory; then the robot is away: a seeded household change
+(``sim/household_changes.py``, seed ``seed * 1000 + scene index``) is applied to the world as
+session 1 left it, memory is written to SQLite and loaded again (a restart: short-term memory
+is lost), and session 2 runs the same tasks again. When a task's goal already holds further in
+the session-2 world than it did at that task's start in session 1 (the robot achieved it the
+day before), the evaluation first undoes it, without robot actions: the task's subject objects
+go back to their pose, relation and states at that task's start in session 1 (slices cut since
+vanish, the whole object returns), as when a fresh apple sits in the fruit bowl the next day.
+Each mode runs on its own simulator with identical seeds. Modes whose session-2 knowledge
+comes from their own session 1 (``memory``, ``long_term``) continue from their own session-1
+end state; the other modes (``no_memory``, ``oracle``, ``short_term``) start session 2 from the
+reference mode's session-1 end state (the first persistent mode run, else the first mode), so
+with the same seed their session-2 worlds are the reference's, object for object
+(``HouseholdSim.set_state``).
+
+``reset``: the older protocol; every task starts from its FloorPlan's initial state and the
+household change (seed ``seed * 1000 + task index``) is applied to that state in session 2.
+
+Success is judged on ground truth with the task's goal conditions, in order (``GoalChecker``,
+advanced after every action: a later condition may undo an earlier one, as "heat the bread,
+then put it on the table" does).
+
+Reports per task, per category (task set) and per mode and session: success rate (over all
+tasks and over the feasible ones, whose FloorPlan has every named object), subgoal success,
+actions, path length, memory queries and time, and per session and category the ratio of the
 no-memory agent's actions to each memory mode's actions.
 
 Usage: ``python -m memory_nodes.evaluation --tasks FILE... --modes memory no_memory --seed 0
@@ -48,6 +67,14 @@ MODES = ("no_memory", "oracle", "short_term", "long_term", "memory")
 MemoryWrapper = Callable[..., TaskMemory]
 #: Memory clock at the start of each session: far apart, as two days are.
 SESSION_START_STAMPS = {1: 0.0, 2: 100_000.0}
+PROTOCOLS = ("persistent", "reset")
+#: Modes whose session-2 knowledge comes from their own session 1 (memory survives a restart).
+PERSISTENT_MODES = ("memory", "long_term")
+SESSION_2_COUNTERPART = (
+    "same tasks; a goal that already holds further than at the task's session-1 start is "
+    "first undone by the evaluation (no robot actions): the task's subject objects return to "
+    "their pose, relation and states at that task's session-1 start"
+)
 
 
 def make_memory(mode: str, sim: Any, path: Path) -> TaskMemory:
@@ -77,6 +104,11 @@ def _summary(rows: list[dict]) -> dict[str, float]:
         "mean_path_length": mean("path_length"),
         "mean_memory_queries": mean("memory_queries"),
         "mean_time_s": mean("time_s"),
+        "success_rate_feasible": (
+            float(np.mean([r["success"] for r in rows if r.get("feasible", True)]))
+            if any(r.get("feasible", True) for r in rows)
+            else 0.0
+        ),
     }
 
 
@@ -157,6 +189,7 @@ def run_task(
         "task_id": task.task_id,
         "scene": task.scene,
         "goal": task.goal_text,
+        "feasible": not task.missing_objects(),
         "success": bool(checker.success),
         "subgoal_success": float(checker.progress),
         "plan_success": bool(result.success),
@@ -186,6 +219,50 @@ def _wrapped(
     return wrap_memory(memory, sim, mode=mode, scene=task.scene, session=session)
 
 
+def _scene_state_progress(sim: Any, task: Any) -> int:
+    """How many of ``task``'s ordered goal conditions hold in the world as it is now."""
+    from sim.goal_conditions import GoalChecker
+
+    checker = GoalChecker(task.conditions)
+    return checker.update(sim.step({"action": "Pass"})[0]["objects"])
+
+
+def _subject_object_ids(task: Any, *states: dict[str, Any]) -> list[str]:
+    """Ids of objects (in ``states``) that a condition of ``task`` is about, slices included."""
+    from sim.goal_conditions import with_sliced_forms
+
+    types = set()
+    for condition in task.conditions:
+        types |= set(with_sliced_forms(condition.subject))
+    ids: dict[str, None] = {}
+    for state in states:
+        for item in state["objects"]:
+            if item["meta"]["objectType"] in types:
+                ids[item["meta"]["objectId"]] = None
+    return list(ids)
+
+
+def _undo_goal(sim: Any, task: Any, start: tuple[dict, int]) -> list[str]:
+    """Undo what the goal of ``task`` already has in the world (see the module docstring).
+
+    ``start`` is the world state and goal progress at the task's session-1 start; returns the
+    ids of the objects put back (none when the goal holds no further than it did then).
+    """
+    state, progress = start
+    if _scene_state_progress(sim, task) <= progress:
+        return []
+    ids = _subject_object_ids(task, state, sim.get_state())
+    sim.set_state(state, ids)
+    return ids
+
+
+def _new_sim(scene: str, width: int, height: int, seed: int) -> Any:
+    from sim.household_sim import HouseholdSim
+
+    return HouseholdSim(scene, width=width, height=height, seed=seed,
+                        renderDepthImage=True, renderInstanceSegmentation=True)  # fmt: skip
+
+
 def run_evaluation(
     task_files: Sequence[str | Path],
     modes: Sequence[str] = ("memory", "no_memory"),
@@ -201,6 +278,7 @@ def run_evaluation(
     workdir: str | Path | None = None,
     progress: bool = True,
     wrap_memory: MemoryWrapper | None = None,
+    protocol: str = "persistent",
 ) -> dict[str, Any]:
     """Run every task in every mode and session; returns the report as a dict.
 
@@ -211,7 +289,7 @@ def run_evaluation(
     modes
         Memory modes from :data:`MODES`.
     seed
-        Seeds the household changes before session 2 (task ``k`` uses ``seed * 1000 + k``).
+        Seeds the household changes before session 2 (per scene, or per task with ``reset``).
     limit
         Run only the first ``limit`` tasks (over all files).
     workdir
@@ -221,6 +299,8 @@ def run_evaluation(
         memory (per mode, session and scene; per task for the oracle); the planner then talks
         to what it returns (e.g. a recorder of memory traffic). Saving and closing still go to
         the memory itself.
+    protocol
+        ``"persistent"`` (the home persists; see the module docstring) or ``"reset"``.
     """
     from tqdm import tqdm
 
@@ -229,6 +309,8 @@ def run_evaluation(
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
     tasks = [t for path in task_files for t in load_tasks(path)]
     tasks = tasks[:limit] if limit is not None else tasks
     tmp = None
@@ -237,10 +319,109 @@ def run_evaluation(
         workdir = tmp.name
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    settings: dict[str, Any] = dict(
+        seed=seed, num_changes=num_changes, protocol=protocol, width=width, height=height,
+        max_steps=max_steps,
+    )  # fmt: skip
+    bar = tqdm(total=len(tasks) * len(modes) * len(sessions), disable=not progress, desc="eval")
+    try:
+        run = _run_persistent if protocol == "persistent" else _run_reset
+        rows, extra = run(
+            tasks, modes, seed, sessions, workdir, bar, wrap_memory, width=width, height=height,
+            max_steps=max_steps, deadline_s=deadline_s, num_changes=num_changes,
+        )  # fmt: skip
+        settings.update(extra)
+    finally:
+        bar.close()
+        if tmp is not None:
+            tmp.cleanup()
+    return summarise(rows, modes, sessions, **settings)
+
+
+def _memory_for(
+    mode: str, sim: Any, path: Path, wrap_memory: MemoryWrapper | None, task: Any, session: int
+) -> tuple[TaskMemory, TaskMemory]:
+    memory = make_memory(mode, sim, path)
+    return memory, _wrapped(wrap_memory, memory, sim, mode, task, session)
+
+
+def _run_persistent(
+    tasks: list[Any], modes: Sequence[str], seed: int, sessions: Sequence[int], workdir: Path,
+    bar: Any, wrap_memory: MemoryWrapper | None, *, width: int, height: int, max_steps: int,
+    deadline_s: float, num_changes: int,
+) -> tuple[list[dict], dict[str, Any]]:  # fmt: skip
+    """The persistent-home protocol: per scene, session 1 for every mode, then session 2."""
+    reference = next((m for m in modes if m in PERSISTENT_MODES), modes[0])
+    ordered = [reference, *(m for m in modes if m != reference)]
+    lineage = {m: m if m in PERSISTENT_MODES or m == reference else reference for m in modes}
+    perception = SimPerception()
+    rows: list[dict] = []
+    scenes = list(dict.fromkeys(t.scene for t in tasks))
+    for scene_index, scene in enumerate(scenes):
+        scene_tasks = [(i, t) for i, t in enumerate(tasks) if t.scene == scene]
+        sims = {mode: _new_sim(scene, width, height, seed) for mode in ordered}
+        starts: dict[str, dict[int, tuple[dict, int]]] = defaultdict(dict)
+        end_states: dict[str, dict] = {}
+        try:
+            for session in sessions:
+                for mode in ordered:
+                    sim = sims[mode]
+                    if session >= 2:
+                        if lineage[mode] != mode and lineage[mode] in end_states:
+                            sim.set_state(end_states[lineage[mode]])
+                        sim.step({"action": "SimulateHouseholdChanges", "numChanges": num_changes,
+                                  "seed": seed * 1000 + scene_index})  # fmt: skip
+                    path = workdir / f"{mode}_{scene}.sqlite"
+                    memory = planner_memory = None
+                    stamp = SESSION_START_STAMPS.get(session, 0.0)
+                    for index, task in scene_tasks:
+                        undone: list[str] = []
+                        if session == 1:
+                            starts[mode][index] = (
+                                sim.get_state(),
+                                _scene_state_progress(sim, task),
+                            )
+                        elif index in starts[lineage[mode]]:
+                            undone = _undo_goal(sim, task, starts[lineage[mode]][index])
+                        if mode == "oracle" or memory is None:
+                            memory, planner_memory = _memory_for(
+                                mode, sim, path, wrap_memory, task, session
+                            )
+                        row, stamp = run_task(
+                            task, sim, planner_memory, max_steps=max_steps, start_stamp=stamp,
+                            deadline_s=deadline_s, perception=perception,
+                        )  # fmt: skip
+                        row.update(mode=mode, session=session, goal_undone=bool(undone),
+                                   undone_objects=undone)  # fmt: skip
+                        rows.append(row)
+                        if isinstance(memory, LayeredMemory):
+                            memory.save()
+                        bar.update(1)
+                    if isinstance(memory, LayeredMemory):
+                        memory.close()  # the restart: only what is in SQLite survives
+                    if session == 1:
+                        end_states[mode] = sim.get_state()
+        finally:
+            for sim in sims.values():
+                sim.close()
+    extra = {
+        "reference_mode": reference,
+        "session_2_world_from": lineage,
+        "session_2_counterpart": SESSION_2_COUNTERPART,
+        "household_change_seed": "seed * 1000 + scene index (order of first appearance)",
+    }
+    return rows, extra
+
+
+def _run_reset(
+    tasks: list[Any], modes: Sequence[str], seed: int, sessions: Sequence[int], workdir: Path,
+    bar: Any, wrap_memory: MemoryWrapper | None, *, width: int, height: int, max_steps: int,
+    deadline_s: float, num_changes: int,
+) -> tuple[list[dict], dict[str, Any]]:  # fmt: skip
+    """The older protocol: every task starts from its FloorPlan's initial state."""
     sims = _Simulators(width, height, seed)
     perception = SimPerception()
     rows: list[dict] = []
-    bar = tqdm(total=len(tasks) * len(modes) * len(sessions), disable=not progress, desc="eval")
     try:
         for mode in modes:
             for session in sessions:
@@ -278,11 +459,25 @@ def run_evaluation(
                     if isinstance(memory, LayeredMemory):
                         memory.close()
     finally:
-        bar.close()
         sims.close()
-        if tmp is not None:
-            tmp.cleanup()
-    return summarise(rows, modes, sessions, seed=seed, num_changes=num_changes)
+    return rows, {"household_change_seed": "seed * 1000 + task index"}
+
+
+def _action_ratios(rows: list[dict], mode: str) -> dict[str, float]:
+    """No-memory actions over ``mode``'s actions: over all tasks, and where both succeeded."""
+    base = {(r["task_set"], r["task_id"]): r for r in rows if r["mode"] == "no_memory"}
+    other = [r for r in rows if r["mode"] == mode and (r["task_set"], r["task_id"]) in base]
+    out: dict[str, float] = {}
+    total = sum(r["actions"] for r in other)
+    if total:
+        key = f"action_ratio_no_memory_to_{mode}"
+        out[key] = sum(base[(r["task_set"], r["task_id"])]["actions"] for r in other) / total
+    both = [r for r in other if r["success"] and base[(r["task_set"], r["task_id"])]["success"]]
+    total = sum(r["actions"] for r in both)
+    if total:
+        key = f"action_ratio_no_memory_to_{mode}_both_succeeded"
+        out[key] = sum(base[(r["task_set"], r["task_id"])]["actions"] for r in both) / total
+    return out
 
 
 def summarise(
@@ -294,6 +489,7 @@ def summarise(
         mode_rows = [r for r in rows if r["mode"] == mode]
         entry: dict[str, Any] = {"overall": _summary(mode_rows)}
         entry["success_rate"] = entry["overall"].get("success_rate", 0.0)
+        entry["success_rate_feasible"] = entry["overall"].get("success_rate_feasible", 0.0)
         for session in sessions:
             session_rows = [r for r in mode_rows if r["session"] == session]
             categories = defaultdict(list)
@@ -304,20 +500,26 @@ def summarise(
                 "by_category": {k: _summary(v) for k, v in sorted(categories.items())},
             }
         by_mode[mode] = entry
-    ratios: dict[str, dict[str, float]] = {}
+    ratios: dict[str, dict[str, Any]] = {}
     if "no_memory" in modes:
         for session in sessions:
-            base = [r for r in rows if r["mode"] == "no_memory" and r["session"] == session]
-            out = {}
+            session_rows = [r for r in rows if r["session"] == session]
+            out: dict[str, Any] = {}
             for mode in modes:
-                if mode == "no_memory":
-                    continue
-                other = [r for r in rows if r["mode"] == mode and r["session"] == session]
-                total = sum(r["actions"] for r in other)
-                if total:
-                    out[f"action_ratio_no_memory_to_{mode}"] = (
-                        sum(r["actions"] for r in base) / total
-                    )
+                if mode != "no_memory":
+                    out.update(_action_ratios(session_rows, mode))
+            categories = sorted({r["task_set"] for r in session_rows})
+            out["by_category"] = {
+                category: {
+                    k: v
+                    for mode in modes
+                    if mode != "no_memory"
+                    for k, v in _action_ratios(
+                        [r for r in session_rows if r["task_set"] == category], mode
+                    ).items()
+                }
+                for category in categories
+            }
             ratios[f"session_{session}"] = out
     return {
         "settings": {"modes": list(modes), "sessions": list(sessions), **settings},
@@ -341,19 +543,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-changes", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the SQLite memories")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--protocol", choices=PROTOCOLS, default="persistent",
+        help="persistent: the home persists across tasks and sessions; reset: the older one",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
     report = run_evaluation(
         args.tasks, args.modes, args.seed, limit=args.limit, width=args.width,
         height=args.height, max_steps=args.max_steps, num_changes=args.num_changes,
-        workdir=args.workdir, progress=not args.no_progress,
+        workdir=args.workdir, progress=not args.no_progress, protocol=args.protocol,
     )  # fmt: skip
     text = json.dumps(report, indent=2, sort_keys=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text + "\n")
     summary = {
-        mode: {k: v for k, v in entry.items() if k == "success_rate"}
+        mode: {k: v for k, v in entry.items() if k.startswith("success_rate")}
         for mode, entry in report["modes"].items()
     }
     print(json.dumps({"success": summary, "action_ratios": report["action_ratios"]}, indent=2))

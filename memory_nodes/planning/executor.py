@@ -37,6 +37,7 @@ from memory_nodes.planning.sim_perception import Percept, SimPerception, map_to_
 from memory_nodes.planning.subgoals import (
     INTERACTION_ACTIONS,
     OPENABLE_RECEPTACLE_TYPES,
+    SLICED_FORMS,
     STATE_CHECKS,
     Subgoal,
     SubgoalKind,
@@ -162,6 +163,8 @@ class TaskExecutor:
         self.deadline_s = deadline_s
         self.perception = perception or SimPerception()
         self.stamp = float(start_stamp)
+        self._start = float(start_stamp)
+        self.destinations: dict[tuple[str, ...], set[str]] = {}
         self.max_replans = max_replans
         self._clock = clock
         self._started = clock()
@@ -221,6 +224,12 @@ class TaskExecutor:
     def run(self, plan: SubgoalPlan | Sequence[Subgoal]) -> TaskResult:
         """Execute every subgoal in order; stops at the first that fails."""
         subgoals = plan.subgoals if isinstance(plan, SubgoalPlan) else list(plan)
+        picked: tuple[str, ...] | None = None
+        for subgoal in subgoals:  # where the plan puts each object it picks up
+            if subgoal.kind == SubgoalKind.PICKUP:
+                picked = subgoal.target
+            elif subgoal.kind == SubgoalKind.PUT and picked is not None:
+                self.destinations.setdefault(picked, set()).update(subgoal.target)
         queries_before = self.memory.num_queries
         result = self.result
         if isinstance(plan, SubgoalPlan) and plan.unsupported:
@@ -279,6 +288,10 @@ class TaskExecutor:
         current = self.bound.get(types)
         if current is not None and current not in exclude:
             return current
+        # Already in hand (a task left unfinished before): no need to look for another.
+        in_hand = self.percept.find(held) if held is not None and held not in exclude else None
+        if in_hand is not None and in_hand.object_id.split("|")[0] in types:
+            return self._bind(types, in_hand)
         agent = self._agent_xyz()
         in_view = [
             o
@@ -289,9 +302,20 @@ class TaskExecutor:
         if not candidates:
             for object_type in types:
                 candidates += [
-                    r
+                    self._unless_delivered(types, r)
                     for r in self.memory.where_is(object_type)
                     if r.object_id not in exclude and r.object_id != held
+                ]
+        # No whole apple left (sliced in an earlier task): its pieces stand for it, as the
+        # goal checker accepts them.
+        pieces = tuple(
+            SLICED_FORMS[t] for t in types if t in SLICED_FORMS and SLICED_FORMS[t] not in types
+        )
+        if not candidates and pieces:
+            candidates = [o for o in self.percept.observed(pieces) if o.object_id not in exclude]
+            for object_type in pieces if not candidates else ():
+                candidates += [
+                    r for r in self.memory.where_is(object_type) if r.object_id not in exclude
                 ]
         if candidates:
             best = min(
@@ -302,7 +326,7 @@ class TaskExecutor:
         self.result.searches += 1
         search, self.metadata = self.explorer.search(
             self.metadata,
-            types,
+            types + pieces,
             self.budget_left,
             likely=self._likely_places(types),
             containers=self._remembered_containers(types),
@@ -315,6 +339,20 @@ class TaskExecutor:
                 )
             raise _SubgoalFailedError(FailureReason.NOT_FOUND, search.message or "not found")
         return self._bind(types, search.found)
+
+    def _unless_delivered(self, types: tuple[str, ...], record: ObjectRecord) -> ObjectRecord:
+        """Where to look for ``record``'s object when the task is to bring it where it is.
+
+        Memory placing the object, from before this task, in a receptacle the plan puts it
+        into means someone took it out since (nobody asks for what is done already): its
+        earlier resting place, when memory has one, is the better first look.
+        """
+        receptacle = record.receptacle_id.split("|")[0] if record.receptacle_id else ""
+        if receptacle not in self.destinations.get(types, ()) or record.last_seen >= self._start:
+            return record
+        places = getattr(self.memory, "earlier_places", None)
+        earlier = places(record.object_id) if places is not None else []
+        return earlier[0] if earlier else record
 
     def _bind(self, types: tuple[str, ...], item: ObjectObservation | ObjectRecord) -> str:
         self.bound[types] = item.object_id
@@ -573,6 +611,8 @@ class TaskExecutor:
             if switch != object_id:
                 self._toggle_switch(action, switch, object_id, wanted)
                 return object_id
+        if kind == SubgoalKind.SLICE and any(f"|{p}_" in object_id for p in SLICED_FORMS.values()):
+            return object_id  # a piece: sliced already
         if kind == SubgoalKind.SLICE and object_id.split("|")[0] != "Egg":
             held = self.held or ""
             if held.split("|")[0] not in ("Knife", "ButterKnife"):

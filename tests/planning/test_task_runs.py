@@ -74,5 +74,23 @@ def test_memory_uses_fewer_actions_than_no_memory_after_a_restart(tmp_path):
                for m in ("memory", "no_memory")}  # fmt: skip
     assert actions["memory"] < actions["no_memory"]
     assert report["action_ratios"]["session_2"]["action_ratio_no_memory_to_memory"] > 1.0
+    by_category = report["action_ratios"]["session_2"]["by_category"]["Tiny"]
+    assert by_category["action_ratio_no_memory_to_memory"] > 1.0
     assert report["modes"]["memory"]["session_2"]["success_rate"] >= 0.5
     assert "success_rate" in report["modes"]["no_memory"]
+    assert "success_rate_feasible" in report["modes"]["memory"]
+    # The home persisted: goals met in session 1 were undone before session 2 (not by the
+    # robot), the same way in both modes because no_memory continues memory's world.
+    assert report["settings"]["protocol"] == "persistent"
+    assert report["settings"]["session_2_world_from"]["no_memory"] == "memory"
+    session_1_done = {r["task_id"] for r in report["tasks"]
+                      if r["mode"] == "memory" and r["session"] == 1 and r["success"]}  # fmt: skip
+    undone = {m: {r["task_id"]: r["undone_objects"] for r in session_2 if r["mode"] == m}
+              for m in ("memory", "no_memory")}  # fmt: skip
+    assert undone["memory"] == undone["no_memory"]
+    assert session_1_done and all(undone["memory"][t] for t in session_1_done)
+
+
+def test_an_unknown_protocol_is_refused_before_any_run(tmp_path):
+    with pytest.raises(ValueError, match="protocol"):
+        run_evaluation([], ["memory"], protocol="daily", progress=False, workdir=tmp_path)
