@@ -55,6 +55,21 @@ def call_service(node: Node, client: rclpy.client.Client, request: object, timeo
     return future.result()
 
 
+def memory_server_stack(tmp_path: Path) -> Path:
+    """A stack file running one memory server on a database in ``tmp_path``."""
+    params = tmp_path / "memory_server.yaml"
+    params.write_text(
+        "memory_server:\n  ros__parameters:\n"
+        f"    database_path: {tmp_path / 'memory.sqlite'}\n"
+        "    change_detection: false\n"
+    )
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "stack:\n  nodes:\n    - executable: memory_server\n      parameters: memory_server.yaml\n"
+    )
+    return stack
+
+
 class StackProcess:
     """``memstack up`` as a child process, stopped (and checked for orphans) at teardown."""
 

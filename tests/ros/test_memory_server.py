@@ -12,7 +12,7 @@ from memory_interfaces.srv import GetSceneGraph, LoadMemory, QueryObjects, SaveM
 
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.nodes import conversions
-from tests.ros.conftest import call_service, spin_until
+from tests.ros.conftest import call_service, memory_server_stack, spin_until
 
 KITCHEN = [
     ("Fridge|1", "Fridge", (2.0, 0.0, 0.9), (0.8, 0.8, 1.8)),
@@ -20,20 +20,6 @@ KITCHEN = [
     ("Apple|1", "Apple", (0.2, 1.5, 0.95), (0.08, 0.08, 0.08)),
     ("Knife|1", "Knife", (0.5, 1.4, 0.92), (0.25, 0.03, 0.02)),
 ]
-
-
-def _stack(tmp_path: Path) -> Path:
-    params = tmp_path / "memory_server.yaml"
-    params.write_text(
-        "memory_server:\n  ros__parameters:\n"
-        f"    database_path: {tmp_path / 'memory.sqlite'}\n"
-        "    change_detection: false\n"
-    )
-    stack = tmp_path / "stack.yaml"
-    stack.write_text(
-        "stack:\n  nodes:\n    - executable: memory_server\n      parameters: memory_server.yaml\n"
-    )
-    return stack
 
 
 def _frame(stamp: float, items=KITCHEN, source: str = "gt_mask", **extra) -> ObjectObservationArray:
@@ -56,7 +42,7 @@ def _frame(stamp: float, items=KITCHEN, source: str = "gt_mask", **extra) -> Obj
 def test_memory_server_fuses_frames_answers_persists_and_reloads(
     ros_node, start_stack, tmp_path: Path
 ) -> None:
-    stack = start_stack(_stack(tmp_path))
+    stack = start_stack(memory_server_stack(tmp_path))
     observations = ros_node.create_publisher(ObjectObservationArray, "observations", 10)
     effects = ros_node.create_publisher(ObjectObservationArray, "action_effects", 10)
     updates: list[SceneGraphUpdate] = []
@@ -124,7 +110,7 @@ def test_memory_server_fuses_frames_answers_persists_and_reloads(
     # A restart of the process reloads the committed memory from SQLite.
     code, _ = stack.stop(signal.SIGINT)
     assert code == 0, stack.output
-    start_stack(_stack(tmp_path))
+    start_stack(memory_server_stack(tmp_path))
     query = ros_node.create_client(QueryObjects, "/memory_server/query_objects")
     assert spin_until(ros_node, query.service_is_ready, 20.0)
     inside = _ask(receptacle_id="Fridge|1").records

@@ -26,25 +26,11 @@ from memory_nodes.core.long_term import LongTermMemory
 from memory_nodes.core.store import graph_to_json
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.nodes import conversions
-from tests.ros.conftest import call_service, spin_until
+from tests.ros.conftest import call_service, memory_server_stack, spin_until
 
 NUM_FRAMES = 40
 KILL_AFTER = 30
 START = 1_700_000_000.0
-
-
-def _stack(tmp_path: Path) -> Path:
-    params = tmp_path / "memory_server.yaml"
-    params.write_text(
-        "memory_server:\n  ros__parameters:\n"
-        f"    database_path: {tmp_path / 'memory.sqlite'}\n"
-        "    change_detection: false\n"
-    )
-    stack = tmp_path / "stack.yaml"
-    stack.write_text(
-        "stack:\n  nodes:\n    - executable: memory_server\n      parameters: memory_server.yaml\n"
-    )
-    return stack
 
 
 def _frame(index: int) -> ObjectObservationArray:
@@ -103,7 +89,7 @@ def test_kill_9_mid_stream_keeps_every_committed_change_and_restarts(
     ros_node, start_stack, tmp_path: Path
 ) -> None:
     database = tmp_path / "memory.sqlite"
-    stack = start_stack(_stack(tmp_path))
+    stack = start_stack(memory_server_stack(tmp_path))
     observations = ros_node.create_publisher(ObjectObservationArray, "observations", 50)
     announced: list[int] = []
 
@@ -147,7 +133,7 @@ def test_kill_9_mid_stream_keeps_every_committed_change_and_restarts(
     assert exports.index(stored) >= exports.index(served.data)
 
     # A restarted server resumes from the file and answers from it.
-    start_stack(_stack(tmp_path))
+    start_stack(memory_server_stack(tmp_path))
     query = ros_node.create_client(QueryObjects, "/memory_server/query_objects")
     response = _call_until_answered(ros_node, query, QueryObjects.Request(), 30.0)
     assert response.success and len(response.records) == stored_objects
