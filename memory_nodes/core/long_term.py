@@ -7,6 +7,7 @@ Every accepted change is committed to the SQLite file before the call returns.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -26,7 +27,7 @@ from memory_nodes.core.errors import InvalidInputError, NotFoundError
 from memory_nodes.core.fusion import FusionConfig, FusionResult, ObjectFusion
 from memory_nodes.core.scene_graph import GraphChange, SceneGraph
 from memory_nodes.core.store import SceneGraphStore, read_json, write_graphml, write_json
-from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Vector3
+from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Pose, Vector3
 
 SAVE_FORMATS = (".json", ".graphml", ".sqlite", ".db")
 #: Stamps further ahead of the clock than this are a broken sensor clock, not a fast robot.
@@ -141,6 +142,7 @@ class LongTermMemory:
                 raise NotFoundError(
                     f"{effect.object_id} was put in/on {holder!r}, which memory does not know"
                 )
+        effects = [self._at_receptacle(effect) for effect in effects]
         update = FrameUpdate(self.fusion.integrate_frame(effects))
         for effect in effects:
             if self.graph.find_object_by_external_id(effect.object_id) is None:
@@ -176,6 +178,23 @@ class LongTermMemory:
         if fresh:
             update = self.integrate_frame(fresh)
         return update
+
+    def _at_receptacle(self, effect: ObjectObservation) -> ObjectObservation:
+        """A put reported where the object was last seen (in the hand's path) lands in/on its
+        receptacle: without this, memory would keep it at its old place and later, seeing that
+        place empty, call it missing."""
+        holder = self._find(effect.receptacle_id) if effect.receptacle_id else None
+        if holder is None or holder.box.contains(effect.box.center, margin=0.05):
+            return effect
+        center, size = holder.box.center.as_array(), effect.box.size.as_array()
+        if effect.receptacle_relation != "inside":  # on its top face
+            center[2] = holder.box.max_corner[2] + size[2] / 2.0
+        position = Vector3.from_array(center)
+        return dataclasses.replace(
+            effect,
+            world_T_object=Pose(position, effect.world_T_object.orientation),
+            box=Box(position, effect.box.size),
+        )
 
     def _find(self, ref: str) -> object | None:
         try:

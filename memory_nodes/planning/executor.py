@@ -561,13 +561,18 @@ class TaskExecutor:
         relation: str = "",
     ) -> None:
         obs = self.percept.find(object_id)
+        # Memory takes states as text, AI2-THOR's way ("true"/"false"), never Python bools.
+        text_states = {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in (states or {}).items()
+        }
         self.memory.report_action_effect(
             ActionEffect(
                 object_id=object_id,
                 object_type=object_id.split("|")[0] if "|" in object_id else object_id,
                 action=action,
                 stamp=self.stamp,
-                states=states or {},
+                states=text_states,
                 receptacle_id=receptacle_id,
                 receptacle_relation=relation,
                 observation=obs,
