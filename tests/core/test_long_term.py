@@ -102,3 +102,16 @@ def test_save_then_load_restores_memory_and_a_bad_file_loses_nothing(
 def test_graphml_export_is_written(memory, tmp_path: Path) -> None:
     path = memory.save(tmp_path / "memory.graphml")
     assert "<graphml" in path.read_text()
+
+
+def test_a_put_reported_where_the_object_was_seen_lands_in_its_receptacle(memory) -> None:
+    # The robot last saw the apple on the counter; its PutObject names the fridge.
+    put = _obs(
+        "Apple|1", "Apple", (0.2, 1.5, 0.95), (0.08, 0.08, 0.08), 15.0,
+        source="action", receptacle_id="Fridge|1", receptacle_relation="inside",
+    )  # fmt: skip
+    memory.apply_action_effects([put])
+    apple = memory.query(ObjectQuery(object_type="Apple"), now=16.0)[0]
+    fridge = memory.query(ObjectQuery(object_type="Fridge"), now=16.0)[0]
+    assert fridge.box.contains(apple.world_T_object.position)
+    assert (apple.receptacle_id, apple.receptacle_relation) == ("Fridge|1", "inside")
