@@ -175,9 +175,6 @@ class ProcessStack:
             self.processes[spec.label] = process
             _log(f"started {spec.label} ({spec.executable}, pid {process.pid})")
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
     def supervise(self) -> int:
         """Wait for a stop request (exit 0) or a node that dies (exit 1)."""
         while not self._stop.wait(0.2):

@@ -196,10 +196,5 @@ class SimPerception:
                 states[obs.object_id] = obs_states
             # else: a robot's state classifier reports only nearby objects (AI2-THOR's
             # ``visible``), but the camera sees farther: keep the position, without states.
-            # Fusion counts distinct frames by source_frame_id, so it must name this frame,
-            # not only the camera's TF frame.
-            frame_key = f"{obs.source_frame_id}@{stamp:.3f}"
-            observations.append(
-                dataclasses.replace(obs, states=obs_states, source_frame_id=frame_key)
-            )
+            observations.append(dataclasses.replace(obs, states=obs_states))
         return Percept(stamp, observations, frame, pose, held_id, states)
