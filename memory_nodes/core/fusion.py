@@ -23,6 +23,7 @@ node, moved: memory re-identifies it instead of keeping a stale copy and a new o
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -160,6 +161,9 @@ class _Track:
     pending_move: _Estimate | None = None
     pending_move_count: int = 0
     pending_states: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Stamp of the newest evidence for each held state value: frames older than it arrive
+    # late (queued in perception) and must not roll back what the robot just did.
+    state_stamps: dict[str, float] = field(default_factory=dict)
     pending_location: tuple[tuple[str, EdgeType] | None, int] | None = None
 
 
@@ -400,8 +404,11 @@ class ObjectFusion:
         accepted: dict[str, str] = {}
         for key, value in sorted(obs.states.items()):
             current = node.states.get(key)
+            if not trusted and obs.stamp < track.state_stamps.get(key, -math.inf):
+                continue
             if current == value:
                 track.pending_states.pop(key, None)
+                track.state_stamps[key] = max(obs.stamp, track.state_stamps.get(key, obs.stamp))
                 continue
             if current is None or trusted:  # nothing to contradict, or the robot did it
                 accepted[key] = value
@@ -417,6 +424,7 @@ class ObjectFusion:
             self.graph.update_node(node.node_id, obs.stamp, states=accepted, reason="state")
             for key, value in accepted.items():
                 track.pending_states.pop(key, None)
+                track.state_stamps[key] = obs.stamp
                 result.state_changes.append((node.node_id, key, value))
 
     def _update_location(

@@ -246,3 +246,21 @@ def test_different_simulator_ids_never_associate() -> None:
 
 def _fields(obs: ObjectObservation) -> dict:
     return {name: getattr(obs, name) for name in obs.__dataclass_fields__}
+
+
+def test_frames_older_than_the_robots_action_do_not_undo_its_state() -> None:
+    """Frames taken before the robot closed the fridge can reach memory after the close; they
+    show it open, but they are older than what the robot did and must not reopen it."""
+    fusion = ObjectFusion(SceneGraph())
+    for frame in range(2):
+        fusion.integrate_frame([observe("Fridge|1", frame, states={"isOpen": "true"})])
+    fusion.integrate_frame([observe("Fridge|1", 10, states={"isOpen": "false"}, source="action")])
+    fridge = fusion.graph.find_object_by_external_id("Fridge|1")
+    for late in (9.5, 9.7, 9.9):
+        stale = observe("Fridge|1", 0, states={"isOpen": "true"})
+        fusion.integrate_frame([dataclasses.replace(stale, stamp=late)])
+    assert fridge.states["isOpen"] == "false"
+    # Newer frames still count: two consistent ones reopen it.
+    for frame in (11, 12):
+        fusion.integrate_frame([observe("Fridge|1", frame, states={"isOpen": "true"})])
+    assert fridge.states["isOpen"] == "true"
