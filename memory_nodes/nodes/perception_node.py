@@ -5,7 +5,8 @@ Subscribes (names are parameters; defaults follow common RGB-D driver topics)
     or 16UC1 millimetres), ``camera/color/camera_info`` (CameraInfo), the camera pose
     (``camera/pose``, PoseStamped of the optical frame in the world; or ``odom`` plus the
     ``base_T_camera`` parameter on a robot), and with the mask backend
-    ``camera/instance_mask`` (Image 32SC1) + ``camera/instance_labels`` (InstanceLabels).
+    ``camera/instance_mask`` (Image 32SC1) + ``camera/instance_labels`` (InstanceLabels; its
+    ``states_json`` become the observations' states).
 Publishes
     ``observations`` (ObjectObservationArray) and ``labelled_cloud`` (PointCloud2 with x, y, z,
     label, object_id) for the octree, plus ``labelled_cloud_labels`` naming the label ids.
@@ -13,6 +14,7 @@ Publishes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -151,6 +153,7 @@ class PerceptionNode(Node):
         try:
             frame = self._frame(msgs)
             result = self.extractor.extract(frame)
+            states = instance_states(msgs["labels"]) if "labels" in msgs else {}
         except (InvalidInputError, ValueError) as error:
             self.frames_rejected += 1
             self.get_logger().warning(f"frame rejected: {error}")
@@ -158,7 +161,11 @@ class PerceptionNode(Node):
         self.frames_processed += 1
         header = Header(stamp=msgs["color"].header.stamp, frame_id=conversions.WORLD_FRAME)
         out = ObjectObservationArray(header=header)
-        out.observations = [conversions.observation_to_msg(o) for o in result.observations]
+        observations = [
+            dataclasses.replace(o, states=states[o.object_id]) if o.object_id in states else o
+            for o in result.observations
+        ]
+        out.observations = [conversions.observation_to_msg(o) for o in observations]
         self.observation_pub.publish(out)
         self.cloud_pub.publish(
             cloud_to_msg(
@@ -198,6 +205,32 @@ class PerceptionNode(Node):
             instance_ids=instance_ids,
             instance_labels=labels,
         )
+
+
+def instance_states(msg: InstanceLabels) -> dict[str, dict[str, str]]:
+    """Label -> the states the source reports for it; raises InvalidInputError if malformed."""
+    if not msg.states_json:
+        return {}
+    if len(msg.states_json) != len(msg.labels):
+        raise InvalidInputError(
+            f"InstanceLabels has {len(msg.states_json)} states_json for {len(msg.labels)} labels"
+        )
+    states: dict[str, dict[str, str]] = {}
+    for label, text in zip(msg.labels, msg.states_json, strict=True):
+        if not text:
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise InvalidInputError(f"states of {label!r} are not JSON: {text[:60]!r}") from None
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise InvalidInputError(
+                f"states of {label!r} must map strings to strings: {text[:60]!r}"
+            )
+        states[label] = value
+    return states
 
 
 NODE_CLASS = PerceptionNode

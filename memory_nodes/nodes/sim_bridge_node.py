@@ -7,7 +7,8 @@ one frame, every topic with the same stamp:
 
     camera/color/image_raw (rgb8), camera/depth/image_raw (32FC1 metres),
     camera/color/camera_info, camera/pose (PoseStamped, optical frame in map),
-    camera/instance_mask (32SC1) + camera/instance_labels (InstanceLabels), odom (Odometry)
+    camera/instance_mask (32SC1) + camera/instance_labels (InstanceLabels, with the states of
+    each instance as a state classifier would report them), odom (Odometry)
 
 Ground truth for evaluation goes to ``ground_truth/objects`` (std_msgs/String, the metadata
 objects as JSON) and is never used by memory. Actions come in through ``~/execute``
@@ -36,7 +37,12 @@ from memory_nodes.core.types import CameraIntrinsics, Pose
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import numpy_to_image
 from memory_nodes.nodes.runtime import run_node
-from memory_nodes.planning.sim_perception import agent_pose, instance_image, map_T_camera
+from memory_nodes.planning.sim_perception import (
+    agent_pose,
+    instance_image,
+    map_T_camera,
+    observable_states,
+)
 
 
 def unity_T_camera(metadata: dict[str, Any]) -> np.ndarray:
@@ -63,9 +69,12 @@ def unity_T_camera(metadata: dict[str, Any]) -> np.ndarray:
 
 
 #: Object fields a robot's state classifier reports (no positions: perception gives those).
+#: The capability flags say which states a type has at all: without them a closed fridge and a
+#: counter top (no isOpen) look alike to the planner.
 OBSERVABLE_FIELDS = ("objectId", "objectType", "visible", "isOpen", "isToggled", "isSliced",
                      "isDirty", "isCooked", "isFilledWithLiquid", "isPickedUp",
-                     "temperature")  # fmt: skip
+                     "temperature", "openable", "toggleable", "sliceable", "dirtyable",
+                     "cookable", "canFillWithLiquid", "pickupable")  # fmt: skip
 ROBOT_KEYS = ("lastActionSuccess", "errorMessage", "lastAction", "agent", "inventoryObjects",
               "gridSize", "sceneName", "fov", "cameraPosition")  # fmt: skip
 
@@ -230,8 +239,15 @@ class SimBridgeNode(Node):
             PoseStamped(header=world, pose=conversions.pose_to_msg(world_T_camera))
         )
         self.mask_pub.publish(numpy_to_image(ids, "32SC1", camera))
+        by_id = {obj["objectId"]: obj for obj in metadata.get("objects", [])}
+        states = [
+            json.dumps(observable_states(by_id[name]), sort_keys=True) if name in by_id else ""
+            for name in labels.values()
+        ]
         self.labels_pub.publish(
-            InstanceLabels(header=camera, ids=list(labels), labels=list(labels.values()))
+            InstanceLabels(
+                header=camera, ids=list(labels), labels=list(labels.values()), states_json=states
+            )
         )
         odom = Odometry(header=world, child_frame_id="base_link")
         odom.pose.pose = conversions.pose_to_msg(agent_pose(metadata))

@@ -67,6 +67,8 @@ def test_objects_the_robot_sees_reach_both_memories_at_their_true_places(
     assert spin_until(ros_node, lambda: bool(_records(long_term, "Fridge")), 20.0), stack.output
     fridge = _records(long_term, "Fridge")[0]
     assert fridge.object_id == FRIDGE and fridge.memory_source == "long_term"
+    # The bridge's state classifier stand-in reaches memory through perception.
+    assert {(kv.key, kv.value) for kv in fridge.states} >= {("isOpen", "false")}
     assert _records(short_term, "Fridge")[0].memory_source == "short_term"
 
     assert spin_until(ros_node, lambda: bool(truth), 10.0)
