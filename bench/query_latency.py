@@ -4,9 +4,13 @@ The memory server runs in its own process (``memstack up``), the client in this 
 the local-only DDS profile with a private domain id. Memory is filled in one step: a generated
 scene graph (rooms of furniture with objects on and in it) is written as the JSON export and
 loaded with ``LoadMemory``. For each query kind (by type, near a point, in a receptacle) the
-client measures ``--calls`` round trips and reports p50/p99. Two references make the numbers
-comparable on a noisy machine: the same queries in-process on the same graph, and a
-QueryObjects round trip that matches nothing (transport and executor cost, no work).
+client measures ``--calls`` round trips in each answer form, nested ``records`` and the
+``compact`` table, and reports p50/p99. The calls of all kinds and forms take turns, so machine
+noise hits them alike. Two references make the numbers comparable on a noisy machine: the same
+queries in-process on the same graph, and a QueryObjects round trip that matches nothing
+(transport and executor cost, no work); ``vs_reference`` divides by the latter. ``conversion``
+splits the cost of one answer of each form into building, serialising and deserialising the
+message (in-process, no transport).
 
 Usage: ``python bench/query_latency.py --json [--objects 10000] [--calls 300]``.
 """
@@ -46,6 +50,7 @@ from memory_nodes.core.types import Box, Pose, Vector3  # noqa: E402
 OBJECT_TYPES = tuple(t for t in KNOWN_TYPES if not is_furniture(t))
 FURNITURE_TYPES = ("CounterTop", "DiningTable", "Shelf", "Cabinet", "Drawer", "Fridge")
 TARGET_P99_MS = 5.0
+ANSWER_FORMS = ("records", "compact")
 
 
 def generate_graph(num_objects: int, seed: int = 0) -> tuple[SceneGraph, dict[str, Any]]:
@@ -106,6 +111,20 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+def _time_rotation(
+    calls_by_key: dict[str, Callable[[], Any]], calls: int, warmup: int = 10
+) -> dict[str, list[float]]:
+    """``calls`` timed calls of each entry, taking turns, after ``warmup`` rounds."""
+    samples: dict[str, list[float]] = {key: [] for key in calls_by_key}
+    for round_index in range(warmup + calls):
+        for key, call in calls_by_key.items():
+            start = time.perf_counter()
+            call()
+            if round_index >= warmup:
+                samples[key].append(time.perf_counter() - start)
+    return samples
+
+
 def _time_calls(call: Callable[[], Any], calls: int, warmup: int = 10) -> list[float]:
     for _ in range(warmup):
         call()
@@ -117,23 +136,71 @@ def _time_calls(call: Callable[[], Any], calls: int, warmup: int = 10) -> list[f
     return samples
 
 
+def _object_query(fields: dict[str, Any]) -> ObjectQuery:
+    return ObjectQuery(
+        object_type=fields.get("object_type", ""),
+        near=Vector3(*fields["near"]) if "near" in fields else None,
+        radius=fields.get("radius", 0.0),
+        receptacle=fields.get("receptacle_id", ""),
+        max_results=fields.get("max_results", 0),
+    )
+
+
 def in_process(graph_file: Path, probes: dict[str, Any], calls: int, folder: Path) -> dict:
     memory = LongTermMemory(folder / "in_process.sqlite")
     try:
         memory.load(graph_file)
         results = {}
         for name, fields in probes.items():
-            query = ObjectQuery(
-                object_type=fields.get("object_type", ""),
-                near=Vector3(*fields["near"]) if "near" in fields else None,
-                radius=fields.get("radius", 0.0),
-                receptacle=fields.get("receptacle_id", ""),
-                max_results=fields.get("max_results", 0),
-            )
+            query = _object_query(fields)
             count = len(memory.query(query, now=2000.0))
             results[name] = percentiles(
                 _time_calls(lambda q=query: memory.query(q, now=2000.0), calls)
-            ) | {"records": count}
+            ) | {"num_records": count}
+        return results
+    finally:
+        memory.close()
+
+
+def conversion(graph_file: Path, probes: dict[str, Any], calls: int, folder: Path) -> dict:
+    """Median ms per answer of each message step, for the records and the compact form."""
+    from memory_interfaces.srv import QueryObjects
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from memory_nodes.nodes import conversions
+
+    def _median_ms(call: Callable[[], Any]) -> float:
+        return float(np.median(_time_calls(call, max(calls // 10, 20), warmup=2)) * 1e3)
+
+    memory = LongTermMemory(folder / "conversion.sqlite")
+    try:
+        memory.load(graph_file)
+        results = {}
+        for name, fields in probes.items():
+            records = memory.query(_object_query(fields), now=2000.0)
+            cache = conversions.RecordMessageCache()
+            nested, table = QueryObjects.Response(), QueryObjects.Response()
+            nested.records = cache.to_msgs(records)
+            table.table = conversions.records_to_table(records)
+            nested_bytes, table_bytes = serialize_message(nested), serialize_message(table)
+            results[name] = {
+                "num_records": len(records),
+                "records_build_ms": _median_ms(
+                    lambda r=records: [conversions.record_to_msg(x) for x in r]
+                ),
+                "records_build_cached_ms": _median_ms(lambda r=records, c=cache: c.to_msgs(r)),
+                "records_serialise_ms": _median_ms(lambda m=nested: serialize_message(m)),
+                "records_deserialise_ms": _median_ms(
+                    lambda b=nested_bytes: deserialize_message(b, QueryObjects.Response)
+                ),
+                "records_bytes": len(nested_bytes),
+                "compact_build_ms": _median_ms(lambda r=records: conversions.records_to_table(r)),
+                "compact_serialise_ms": _median_ms(lambda m=table: serialize_message(m)),
+                "compact_deserialise_ms": _median_ms(
+                    lambda b=table_bytes: deserialize_message(b, QueryObjects.Response)
+                ),
+                "compact_bytes": len(table_bytes),
+            }
         return results
     finally:
         memory.close()
@@ -194,22 +261,36 @@ def across_processes(graph_file: Path, probes: dict[str, Any], calls: int, folde
         }
         requests = {"reference_empty_answer": QueryObjects.Request(object_type="NoSuchType")}
         for name, fields in probes.items():
-            request = QueryObjects.Request()
-            if "near" in fields:
-                request.use_near = True
-                request.near = Point(x=fields["near"][0], y=fields["near"][1], z=fields["near"][2])
-                request.radius = fields["radius"]
-            request.object_type = fields.get("object_type", "")
-            request.receptacle_id = fields.get("receptacle_id", "")
-            request.max_results = fields.get("max_results", 0)
-            requests[name] = request
-        for name, request in requests.items():
+            for form in ANSWER_FORMS:
+                request = QueryObjects.Request(compact=form == "compact")
+                if "near" in fields:
+                    request.use_near = True
+                    x, y, z = fields["near"]
+                    request.near = Point(x=x, y=y, z=z)
+                    request.radius = fields["radius"]
+                request.object_type = fields.get("object_type", "")
+                request.receptacle_id = fields.get("receptacle_id", "")
+                request.max_results = fields.get("max_results", 0)
+                requests[f"{name}/{form}"] = request
+        counts = {}
+        for key, request in requests.items():
             answer = _call(query, request)
             if not answer.success:
-                raise RuntimeError(f"{name}: {answer.message}")
-            results[name] = percentiles(_time_calls(lambda r=request: _call(query, r), calls)) | {
-                "records": len(answer.records)
-            }
+                raise RuntimeError(f"{key}: {answer.message}")
+            counts[key] = len(answer.table.object_ids if request.compact else answer.records)
+        samples = _time_rotation(
+            {k: (lambda r=r: _call(query, r)) for k, r in requests.items()}, calls
+        )
+        reference = percentiles(samples.pop("reference_empty_answer"))
+        results["reference_empty_answer"] = reference
+        for key, timings in samples.items():
+            name, form = key.split("/")
+            row = percentiles(timings)
+            row["vs_reference_p50"] = row["p50_ms"] / reference["p50_ms"]
+            row["vs_reference_p99"] = row["p99_ms"] / reference["p99_ms"]
+            results.setdefault(name, {"num_records": counts[key]})[form] = row
+            if counts[key] != results[name]["num_records"]:
+                raise RuntimeError(f"{name}: the answer forms hold different numbers of records")
         return results
     finally:
         node.destroy_node()
@@ -248,20 +329,28 @@ def main(argv: list[str] | None = None) -> int:
             "calls": args.calls,
             "target_p99_ms": TARGET_P99_MS,
             "in_process": in_process(graph_file, probes, args.calls, folder),
+            "conversion": conversion(graph_file, probes, args.calls, folder),
         }
         if not args.skip_ros:
-            report["across_processes"] = across_processes(graph_file, probes, args.calls, folder)
+            across = across_processes(graph_file, probes, args.calls, folder)
+            report["across_processes"] = across
             report["p99_target_met"] = {
-                name: report["across_processes"][name]["p99_ms"] < TARGET_P99_MS for name in probes
+                name: {form: across[name][form]["p99_ms"] < TARGET_P99_MS for form in ANSWER_FORMS}
+                for name in probes
             }
     if args.json:
         print(json.dumps(report, indent=1, sort_keys=True))
     else:
-        for where in ("in_process", "across_processes"):
-            for name, row in report.get(where, {}).items():
-                if isinstance(row, dict):
-                    print(f"{where:17} {name:24} p50 {row['p50_ms']:7.3f} ms  "
-                          f"p99 {row['p99_ms']:7.3f} ms  ({row['records']} records)")  # fmt: skip
+        for name, row in report["in_process"].items():
+            print(f"in_process  {name:24}          p50 {row['p50_ms']:7.3f} ms  "
+                  f"p99 {row['p99_ms']:7.3f} ms  ({row['num_records']} records)")  # fmt: skip
+        for name, row in report.get("across_processes", {}).items():
+            if not isinstance(row, dict):
+                continue
+            forms = [("", row)] if "p50_ms" in row else [(f, row[f]) for f in ANSWER_FORMS]
+            for form, cell in forms:
+                print(f"across      {name:24} {form:8} p50 {cell['p50_ms']:7.3f} ms  "
+                          f"p99 {cell['p99_ms']:7.3f} ms")  # fmt: skip
     return 0
 
 

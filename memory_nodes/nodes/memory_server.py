@@ -62,6 +62,7 @@ class MemoryServer(Node):
         self.memory = LongTermMemory(database, clock=self._now)
         self.sequence = 0
         self.change_detection = bool(param("change_detection").value)
+        self.record_msgs = conversions.RecordMessageCache()
 
         self.update_pub = self.create_publisher(SceneGraphUpdate, "scene_graph/updates", 10)
         self.marker_pub = self.create_publisher(MarkerArray, "scene_graph/markers", 1)
@@ -187,7 +188,7 @@ class MemoryServer(Node):
         except (MemoryStackError, ValueError, KeyError) as error:
             response.success, response.message = False, str(error)
             return response
-        response.records = [conversions.record_to_msg(r) for r in records]
+        conversions.fill_query_answer(response, records, request.compact, self.record_msgs)
         response.success = True
         response.message = f"{len(records)} from long-term memory"
         return response

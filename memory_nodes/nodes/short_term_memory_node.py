@@ -147,7 +147,9 @@ class ShortTermMemoryNode(Node):
             return response
         if request.max_results:
             entries = entries[: request.max_results]
-        response.records = [conversions.record_to_msg(entry.to_record()) for entry in entries]
+        # No message cache: the cache holds a few dozen entries, rewritten at frame rate.
+        records = [entry.to_record() for entry in entries]
+        conversions.fill_query_answer(response, records, request.compact)
         response.success = True
         response.message = f"{len(entries)} from short-term memory"
         return response
