@@ -5,8 +5,8 @@ Subscribes (names are parameters)
     optional int32 ``label`` / ``object_id``, points in the world frame) paired by stamp with
     ``camera/pose`` (PoseStamped of the optical frame: the ray origin), plus
     ``labelled_cloud_labels`` (String JSON ``{"labels": [...], "objects": [...]}`` naming the
-    per-frame label and object numbers). The JSON carries no stamp, so it is paired with the
-    clouds in arrival order (perception publishes it right after its cloud).
+    per-frame label and object numbers, with the cloud's ``"stamp": {"sec", "nanosec"}``), all
+    three paired by stamp.
     ``input: depth``: ``camera/depth/image_raw`` (32FC1 metres, 16UC1/mono16 millimetres) +
     ``camera/color/camera_info`` + ``camera/pose``, back-projected here (no semantics).
 Publishes
@@ -34,12 +34,12 @@ import math
 import os
 import sys
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, PoseStamped
 from memory_interfaces.srv import LoadMemory, QuerySpace, SaveMemory
 from nav_msgs.msg import OccupancyGrid
@@ -248,11 +248,11 @@ class OctreeNode(Node):
         self.frames_rejected = 0
         self.insert_seconds = 0.0
 
-        streams = ["cloud", "pose"] if self.input == "cloud" else ["depth", "info", "pose"]
-        self.sync = StampSynchronizer(streams, slop=float(param("sync_slop_s").value))
         self.use_label_names = self.input == "cloud" and bool(param("labels_topic").value)
-        self._pending: deque[dict[str, Any]] = deque()
-        self._label_msgs: deque[dict[str, Any]] = deque(maxlen=1)
+        streams = ["cloud", "pose"] if self.input == "cloud" else ["depth", "info", "pose"]
+        if self.use_label_names:
+            streams.append("names")
+        self.sync = StampSynchronizer(streams, slop=float(param("sync_slop_s").value))
         sensor = qos_profile_sensor_data
         if self.input == "cloud":
             self.create_subscription(
@@ -309,17 +309,8 @@ class OctreeNode(Node):
         def _callback(msg: Any) -> None:
             stamp = conversions.stamp_from_msg(msg.header.stamp)
             complete = self.sync.add(stream, stamp, msg)
-            if complete is None:
-                return
-            if not self.use_label_names:
-                self._insert(complete, None)
-            elif self._label_msgs:
-                self._insert(complete, self._label_msgs.popleft())
-            else:
-                # Its names follow; a newer frame arriving first means they were lost.
-                while self._pending:
-                    self._insert(self._pending.popleft(), None)
-                self._pending.append(complete)
+            if complete is not None:
+                self._insert(complete, complete.get("names"))
 
         return _callback
 
@@ -330,14 +321,14 @@ class OctreeNode(Node):
                 raise ValueError("expected a JSON object")
             labels = [str(v) for v in names.get("labels", [])]
             objects = [str(v) for v in names.get("objects", [])]
-        except (ValueError, TypeError) as error:
-            self.get_logger().warning(f"label names rejected (not the expected JSON): {error}")
+            stamp = names["stamp"]
+            stamp = conversions.stamp_from_msg(Time(sec=stamp["sec"], nanosec=stamp["nanosec"]))
+        except (ValueError, TypeError, KeyError, AssertionError) as error:
+            self._reject("label names (JSON with labels, objects and the cloud's stamp)", error)
             return
-        entry = {"labels": labels, "objects": objects}
-        if self._pending:
-            self._insert(self._pending.popleft(), entry)
-        else:
-            self._label_msgs.append(entry)
+        complete = self.sync.add("names", stamp, {"labels": labels, "objects": objects})
+        if complete is not None:
+            self._insert(complete, complete["names"])
 
     def _reject(self, what: str, error: Exception) -> None:
         # Every early rejection is told; a publisher that keeps sending garbage is sampled.
@@ -539,7 +530,6 @@ class OctreeNode(Node):
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         cells = self.octree.num_cells
         self.octree.reset()
-        self._pending.clear()
         self.version += 1
         response.success = True
         response.message = f"forgot {cells} cells"
@@ -593,7 +583,6 @@ class OctreeNode(Node):
         self.octree.reset()
         self._publish_changes(self.octree)
         self.octree = loaded
-        self._pending.clear()
         self.version += 1
         extent_lo = loaded.origin
         objects = loaded.objects_in_box(extent_lo, extent_lo + loaded.extent_size)

@@ -9,7 +9,8 @@ Subscribes (names are parameters; defaults follow common RGB-D driver topics)
     ``states_json`` become the observations' states).
 Publishes
     ``observations`` (ObjectObservationArray) and ``labelled_cloud`` (PointCloud2 with x, y, z,
-    label, object_id) for the octree, plus ``labelled_cloud_labels`` naming the label ids.
+    label, object_id) for the octree, plus ``labelled_cloud_labels`` naming the label ids
+    (JSON, with the cloud's stamp).
 """
 
 from __future__ import annotations
@@ -177,7 +178,9 @@ class PerceptionNode(Node):
         )
         pose = conversions.pose_to_msg(Pose.from_matrix(frame.world_T_camera))
         self.camera_pose_pub.publish(PoseStamped(header=header, pose=pose))
-        names = {"labels": result.label_names, "objects": result.object_keys}
+        # The stamp pairs the names with their cloud in the octree node.
+        stamp = {"sec": header.stamp.sec, "nanosec": header.stamp.nanosec}
+        names = {"labels": result.label_names, "objects": result.object_keys, "stamp": stamp}
         self.cloud_labels_pub.publish(String(data=json.dumps(names)))
         stats = result.stats
         if stats.invalid_depth:

@@ -156,12 +156,14 @@ def test_octree_node_maps_answers_publishes_persists_and_survives_bad_clouds(
     wall, apple, ahead = (2.05, 0.05, 1.05), (1.45, 0.55, 1.05), (1.05, 0.05, 1.05)
     unseen = (0.0, 5.0, 5.0)
     points, labels, objects = _room_cloud()
-    names = String(data=json.dumps({"labels": ["", "Wall", "Apple"], "objects": ["", "Apple|1"]}))
 
     def _publish(cloud: PointCloud2, stamp: float) -> None:
         cloud.header = Header(stamp=conversions.stamp_to_msg(stamp), frame_id="map")
+        # The names name the label numbers of the cloud with the same stamp.
+        when = {"sec": cloud.header.stamp.sec, "nanosec": cloud.header.stamp.nanosec}
+        names = {"labels": ["", "Wall", "Apple"], "objects": ["", "Apple|1"], "stamp": when}
+        names_pub.publish(String(data=json.dumps(names)))
         cloud_pub.publish(cloud)
-        names_pub.publish(names)
         pose_pub.publish(_pose(stamp))
         spin_until(ros_node, lambda: False, 0.05)
 
@@ -207,6 +209,7 @@ def test_octree_node_maps_answers_publishes_persists_and_survives_bad_clouds(
     _publish(broken, time.time())
     _publish(cloud_to_msg(header, np.full((50, 3), np.nan)), time.time() + 0.1)
     _publish(cloud_to_msg(header, np.empty((0, 3))), time.time() + 0.2)
+    names_pub.publish(String(data=json.dumps({"labels": ["", "Wall"]})))  # no stamp: refused
     assert _state(wall) == 1
 
     # Save, reset, load: the same map comes back byte for byte.
