@@ -11,7 +11,12 @@ event: the short-term cache starts empty there, long-term memory keeps what it h
 are ordered by scene, then session; every scene's clock is shifted by ``SCENE_CLOCK_OFFSET``
 so that the whole trace stays in time order.
 
-    MUJOCO_GL=egl python bench/record_stm_traces.py --out bench/data/ --limit 6
+    MUJOCO_GL=egl python bench/record_stm_traces.py --out bench/data/             # all tasks
+    MUJOCO_GL=egl python bench/record_stm_traces.py --out /tmp/traces/ --limit 3  # a quick look
+
+The evaluation runs the persistent-home protocol (``run_evaluation``'s default): a scene's
+world is never reset between its tasks or sessions. To record while the planner is being
+changed, record from a frozen checkout (see bench/README_stm.md).
 
 Not a test: pytest never runs it.
 """

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from memory_nodes.core.policies import (
     HouseholdPolicy,
     ReplacementPolicy,
+    TypeKnowledge,
     available_policies,
     make_policy,
 )
@@ -48,6 +49,9 @@ TRACE_VERSION = 1
 CAPACITIES = (16, 32, 64, 128)
 BASELINES = ("fifo", "lru", "lfu", "mem4nav", "karma")
 OWN_POLICY = "household"
+#: Metres within which a long-term record states the same place as a cache entry: the planner
+#: walks to either and finds the object within arm's reach.
+AGREE_DISTANCE = 0.5
 
 # ------------------------------------------------------------------------------ trace format
 
@@ -269,12 +273,18 @@ class ReplayResult:
     hits: int = 0
     stale_answers: int = 0
     long_term_answers: int = 0
+    stale_long_term_answers: int = 0
     unanswered: int = 0
     evictions: int = 0
 
     @property
     def hit_rate(self) -> float:
         return self.hits / self.reads if self.reads else 0.0
+
+    def __add__(self, other: ReplayResult) -> ReplayResult:
+        return ReplayResult(
+            *(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__)
+        )
 
 
 def _observations(events: list[dict]) -> Iterator[ObjectObservation | None]:
@@ -290,7 +300,7 @@ def _observations(events: list[dict]) -> Iterator[ObjectObservation | None]:
             box=Box(position, Vector3(0.1, 0.1, 0.1)),
             stamp=float(event["t"]),
             states=dict(event.get("states", {})),
-            source="trace",
+            source=event.get("source", "trace"),
         )
 
 
@@ -307,25 +317,38 @@ def replay(
     entries go to long-term memory and a fresh cache and policy take over. A ``missing`` event
     (the robot looked and the object was not there) takes the object out of both memories, as
     ``LayeredMemory.report_missing`` does.
+
+    Staleness is judged the same way for every policy, from the trace's truth versions, which
+    no policy sees: an answer is stale when the object changed after the write the answer
+    comes from (short-term: the entry's last write; long-term: the write it consolidated).
     """
     long_term: dict[str, ObjectRecord] = {}
     long_term_version: dict[str, int] = {}
     written_version: dict[str, int] = {}
     robot = Vector3()
+    # What the robot learned about object types outlives a restart of its short-term memory.
+    knowledge = TypeKnowledge()
 
     def consolidate(entry: CacheEntry, reason: EvictionReason | None = None) -> None:
         long_term[entry.object_id] = entry.to_record()
         long_term_version[entry.object_id] = written_version[entry.object_id]
 
+    def long_term_agrees(entry: CacheEntry) -> bool:
+        # From what memory holds, never from the truth versions (the policy must not see them).
+        record = long_term.get(entry.object_id)
+        return (
+            record is not None
+            and record.world_T_object.position.distance_to(entry.world_T_object.position)
+            <= AGREE_DISTANCE
+            and all(record.states.get(k) == v for k, v in entry.states.items())
+        )
+
     def new_cache() -> ObjectStateCache:
         policy: ReplacementPolicy
         if policy_name == OWN_POLICY:
+            options = {"knowledge": knowledge, **(household_options or {})}
             policy = HouseholdPolicy(
-                robot_position=lambda: robot,
-                long_term_agrees=lambda e: (
-                    long_term_version.get(e.object_id) == written_version[e.object_id]
-                ),
-                **(household_options or {}),
+                robot_position=lambda: robot, long_term_agrees=long_term_agrees, **options
             )
         else:
             policy = make_policy(policy_name)
@@ -350,6 +373,7 @@ def replay(
         if event["op"] == "missing":
             cache.remove(event["object_id"])
             long_term.pop(event["object_id"], None)
+            long_term_version.pop(event["object_id"], None)
             continue
         if event["op"] != "read":
             continue
@@ -363,15 +387,49 @@ def replay(
                 result.stale_answers += 1
         else:
             result.long_term_answers += 1
+            if long_term_version[event["object_id"]] < event["truth_version"]:
+                result.stale_long_term_answers += 1
     result.evictions = evictions + cache.stats.evictions
     return result
 
 
+RECORDED_PREFIX = "stm_recorded_"
+POOLED_TRACE = "stm_recorded_pooled"
+#: A capacity no trace reaches: the hit rate of a cache that never evicts.
+UNBOUNDED = 1_000_000
+
+
+def _row(trace: str, policy: str, capacity: int, result: ReplayResult, seconds: float) -> dict:
+    return {
+        "trace": trace,
+        "policy": policy,
+        "capacity": capacity,
+        "reads": result.reads,
+        "hit_rate": round(result.hit_rate, 4),
+        "hits": result.hits,
+        "stale_answers": result.stale_answers,
+        "stale_long_term_answers": result.stale_long_term_answers,
+        "long_term_lookups_saved": result.hits,
+        "unanswered": result.unanswered,
+        "evictions": result.evictions,
+        "seconds": round(seconds, 3),
+    }
+
+
 def run(data_dir: Path, policies: list[str], capacities: tuple[int, ...]) -> list[dict]:
+    """Rows per trace, policy and capacity, a summary per trace and capacity, and the same for
+    all recorded traces pooled (their reads summed: one read is worth less than in any one)."""
     rows: list[dict] = []
+    pooled: dict[int, dict[str, ReplayResult]] = {c: {} for c in capacities}
+    pooled_unbounded = ReplayResult()
     for path in trace_files(data_dir):
+        name = trace_name(path)
+        recorded = name.startswith(RECORDED_PREFIX)
         _header, events = read_trace(path)
         observations = list(_observations(events))
+        unbounded = replay(events, observations, "lru", UNBOUNDED)
+        if recorded:
+            pooled_unbounded += unbounded
         for capacity in capacities:
             per_policy = {}
             for policy_name in policies:
@@ -379,26 +437,32 @@ def run(data_dir: Path, policies: list[str], capacities: tuple[int, ...]) -> lis
                 result = replay(events, observations, policy_name, capacity)
                 per_policy[policy_name] = result
                 rows.append(
-                    {
-                        "trace": trace_name(path),
-                        "policy": policy_name,
-                        "capacity": capacity,
-                        "reads": result.reads,
-                        "hit_rate": round(result.hit_rate, 4),
-                        "stale_answers": result.stale_answers,
-                        "long_term_lookups_saved": result.hits,
-                        "unanswered": result.unanswered,
-                        "evictions": result.evictions,
-                        "seconds": round(time.perf_counter() - started, 3),
-                    }
+                    _row(name, policy_name, capacity, result, time.perf_counter() - started)
                 )
-            rows.append(_summary(trace_name(path), capacity, per_policy))
+                if recorded:
+                    total = pooled[capacity].get(policy_name, ReplayResult())
+                    pooled[capacity][policy_name] = total + result
+            rows.append(_summary(name, capacity, per_policy, unbounded))
+    if pooled_unbounded.reads:
+        for capacity in capacities:
+            for policy_name, result in pooled[capacity].items():
+                rows.append(_row(POOLED_TRACE, policy_name, capacity, result, 0.0))
+            rows.append(_summary(POOLED_TRACE, capacity, pooled[capacity], pooled_unbounded))
     return rows
 
 
-def _summary(trace: str, capacity: int, results: dict[str, ReplayResult]) -> dict:
+def _summary(
+    trace: str, capacity: int, results: dict[str, ReplayResult], unbounded: ReplayResult
+) -> dict:
     best = max(results, key=lambda name: (results[name].hit_rate, -results[name].stale_answers))
-    row: dict = {"trace": trace, "capacity": capacity, "best_policy": best}
+    row: dict = {
+        "trace": trace,
+        "capacity": capacity,
+        "best_policy": best,
+        # No policy can do better than a cache that never evicts.
+        "unbounded_hit_rate": round(unbounded.hit_rate, 4),
+        "unbounded_stale_answers": unbounded.stale_answers,
+    }
     baselines = [name for name in BASELINES if name in results]
     if OWN_POLICY in results and baselines:
         best_baseline = max(

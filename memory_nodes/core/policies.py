@@ -27,9 +27,10 @@ Policies by name (see :func:`make_policy`):
     KARMA's released code: keep the newest entries by insertion/update time, i.e. evict the entry
     written longest ago.
 ``household``
-    Ours, see :class:`HouseholdPolicy`: expected value of keeping an entry from read demand (its
-    own and its type's), task relevance, how fast its type goes stale, distance to the robot,
-    whether long-term memory already holds the same fact, and how often the robot sees it.
+    Ours, see :class:`HouseholdPolicy`: write recency plus the expected worth of keeping an
+    entry, from how often the planner asks about its type and how fast that type changes (both
+    learned online, :class:`TypeKnowledge`), its own reads, task relevance, distance to the
+    robot and whether long-term memory already holds the same fact.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.object_taxonomy import is_furniture
 from memory_nodes.core.types import Vector3
 
 if TYPE_CHECKING:
@@ -234,10 +236,135 @@ class _Decayed:
         self.stamp = max(now, self.stamp)
 
 
+class TypeKnowledge:
+    """What the robot has learned about object types from its own cache traffic.
+
+    Two estimates per type, learned from past events only:
+
+    - **read probability**: of the entries of this type inserted into the cache, the share
+      the planner read before they left (a prior of ``prior_read`` worth ``prior_weight``
+      insertions for a type never seen);
+    - **change rate**: changes seen between two sightings of one object, per second the
+      objects of this type were watched (a prior of ``prior_rate(type)`` worth
+      ``prior_seconds``). A change is a state that differs or, for objects that are not
+      furniture, a move of more than ``move_tolerance`` metres; a furniture position estimate
+      shifts with the viewpoint (a partly seen counter top), so only its states count.
+
+    Counts fade with every insertion (``memory`` insertions halve them), so a new home or new
+    tasks shift the estimates. The knowledge is meant to outlive a cache: a robot restart loses
+    the entries, not what it learned about object types.
+
+    Parameters
+    ----------
+    prior_read
+        Read probability of a type never seen: most types are never asked about.
+    prior_weight
+        Insertions the read prior is worth: two entries of a type tell more than the prior.
+    prior_rate
+        Object type -> changes per second before anything is seen; default
+        :func:`default_change_rate`.
+    prior_seconds
+        Seconds of watching the rate prior is worth (half an hour).
+    move_tolerance
+        Metres an object that is not furniture must move to count as changed: above the
+        position noise of small objects in the recorded traces (at most 0.14 m), below the
+        distance a put-away object travels.
+    memory
+        Insertions (of any type) after which old counts weigh half: a few scenes' worth.
+    """
+
+    def __init__(
+        self,
+        *,
+        prior_read: float = 0.1,
+        prior_weight: float = 2.0,
+        prior_rate: Callable[[str], float] | None = None,
+        prior_seconds: float = 1800.0,
+        move_tolerance: float = 0.3,
+        memory: float = 500.0,
+    ) -> None:
+        if not (math.isfinite(prior_read) and 0.0 <= prior_read <= 1.0):
+            raise InvalidInputError(f"prior_read must be in [0, 1], got {prior_read!r}")
+        for label, value in (
+            ("prior_weight", prior_weight),
+            ("prior_seconds", prior_seconds),
+            ("move_tolerance", move_tolerance),
+            ("memory", memory),
+        ):
+            if not (math.isfinite(value) and value > 0.0):
+                raise InvalidInputError(f"type knowledge {label} must be positive, got {value!r}")
+        self.prior_read = prior_read
+        self.prior_weight = prior_weight
+        self.prior_rate = prior_rate if prior_rate is not None else default_change_rate
+        self.prior_seconds = prior_seconds
+        self.move_tolerance = move_tolerance
+        self.memory = memory
+        self._clock = 0.0  # insertions so far: the time base of the fading counts
+        self._inserted: dict[str, _Decayed] = {}
+        self._read: dict[str, _Decayed] = {}
+        self._watched: dict[str, _Decayed] = {}  # seconds between sightings
+        self._changes: dict[str, _Decayed] = {}
+
+    def note_insert(self, object_type: str) -> None:
+        """An entry of this type entered the cache."""
+        self._clock += 1.0
+        _bump(self._inserted, object_type, self._clock, 1.0, self.memory)
+
+    def note_first_read(self, object_type: str) -> None:
+        """An entry of this type was read for the first time since it entered the cache."""
+        _bump(self._read, object_type, self._clock, 1.0, self.memory)
+
+    def note_sighting(
+        self,
+        object_type: str,
+        seconds: float,
+        moved: float,
+        states_changed: bool,
+    ) -> None:
+        """An object was seen again ``seconds`` after the previous sighting.
+
+        ``moved`` is the distance between the two observed positions in metres.
+        """
+        if seconds <= 0.0:
+            return
+        _bump(self._watched, object_type, self._clock, seconds, self.memory)
+        moved_away = moved > self.move_tolerance and not is_furniture(object_type)
+        if states_changed or moved_away:
+            _bump(self._changes, object_type, self._clock, 1.0, self.memory)
+
+    def read_probability(self, object_type: str) -> float:
+        """Estimated chance that a cached entry of this type is read before it leaves."""
+        inserted = self._count(self._inserted, object_type)
+        read = self._count(self._read, object_type)
+        estimate = (read + self.prior_read * self.prior_weight) / (inserted + self.prior_weight)
+        return min(1.0, estimate)
+
+    def change_rate(self, object_type: str) -> float:
+        """Estimated changes per second of an object of this type."""
+        changes = self._count(self._changes, object_type)
+        watched = self._count(self._watched, object_type)
+        prior = self.prior_rate(object_type) * self.prior_seconds
+        return (changes + prior) / (watched + self.prior_seconds)
+
+    def _count(self, table: dict[str, _Decayed], object_type: str) -> float:
+        counter = table.get(object_type)
+        return counter.at(self._clock, self.memory) if counter is not None else 0.0
+
+
+def _bump(
+    table: dict[str, _Decayed], key: str, now: float, amount: float, half_life: float
+) -> None:
+    counter = table.get(key)
+    if counter is None:
+        table[key] = _Decayed(amount, now)
+    else:
+        counter.add(amount, now, half_life)
+
+
 class HouseholdPolicy(ReplacementPolicy):
     """Keep the entries a household robot will be asked about and can still trust.
 
-    Two ideas, each from what a household robot knows:
+    Three ideas, each from what a household robot knows:
 
     1. **Reads, not writes, earn protection.** Perception re-observes furniture and clutter all
        the time; what matters is what the planner asks for. Entries never read since insertion
@@ -245,13 +372,20 @@ class HouseholdPolicy(ReplacementPolicy):
        and are evicted first, as long as protected entries fill no more than
        ``protected_share`` of the cache (a segmented LRU). Noise (one-off detections, objects
        glimpsed in passing) then cycles through probation without pushing out the working set.
-    2. **Write recency shifted by value and sightings.** Within a segment the victim is the
-       entry with the oldest ``last write time + horizon * value + sighting_horizon *
-       log2(sightings)`` (GreedyDual-like: value and sightings buy seconds of recency; both at
-       their floor give KARMA's newest-written order). ``sightings`` is the entry's writes
-       decayed with ``sighting_half_life`` (1 for an entry seen once): what the robot keeps
-       seeing from many viewpoints (counters, sinks, tables) is what the planner asks about
-       when it looks for receptacles, while a one-off detection keeps plain write recency. Where
+    2. **The planner asks about types, and some types change.** :class:`TypeKnowledge` learns
+       online, per object type, the share of cached entries the planner read before they
+       left (it asks "where is a counter top", not about cabinets) and how often objects of
+       the type change between two sightings. It outlives the cache (pass one instance to
+       every policy of a robot): a restart loses entries, not experience.
+    3. **Write recency shifted by value.** Within a segment the victim is the entry with the
+       oldest ``last write time + horizon * value + type_horizon * read_probability(type) *
+       validity(at now + type_horizon) + sighting_horizon * log2(sightings)`` (GreedyDual-like:
+       worth buys seconds of recency; with no worth this is KARMA's newest-written order). The
+       type term keeps an entry about one more task's length if its type is asked about, and
+       only as far as its fact will still hold by then, which keeps stale answers down.
+       ``sightings`` (off by default) is the entry's writes decayed with
+       ``sighting_half_life``: what perception keeps seeing, which on the recorded traces
+       predicted reads worse than the type term (bench/README_stm.md). Where
 
        ``value = relevance(type) * demand * validity * nearness * agreement``
 
@@ -259,8 +393,9 @@ class HouseholdPolicy(ReplacementPolicy):
          ``type_weight`` times its type's read rate (decayed reads per decayed write of that
          type), so a fresh object of a type the task keeps asking about outlives clutter;
        - ``validity``: ``exp(-change_rate(type) * seconds since last write)``, the chance the
-         fact still holds (people move pickupable objects; furniture stays), which also keeps
-         stale answers down;
+         fact still holds; the rate is learned (:meth:`TypeKnowledge.change_rate`, with
+         :func:`default_change_rate` as its prior: people move pickupable objects, furniture
+         stays) unless ``change_rate`` fixes it;
        - ``nearness``: ``1 / (1 + distance / near_scale)`` to the robot when ``robot_position``
          is given: the robot is asked about, and re-observes, what is around it;
        - ``agreement``: ``agree_discount`` when ``long_term_agrees(entry)`` says long-term memory
@@ -272,8 +407,8 @@ class HouseholdPolicy(ReplacementPolicy):
         Object type -> task relevance weight (>= 0); a dict or a callable. Default 1 for all.
         Types missing from a dict get ``default_relevance``.
     change_rate
-        Object type -> expected unobserved changes per second; default
-        :func:`default_change_rate`.
+        Object type -> expected unobserved changes per second, fixed; default: learned by
+        ``knowledge``.
     robot_position
         Returns the robot's position in the world frame, or None when unknown.
     long_term_agrees
@@ -288,10 +423,16 @@ class HouseholdPolicy(ReplacementPolicy):
     min_validity
         Validity below which a read entry loses its protection.
     sighting_horizon
-        Seconds of recency each doubling of an entry's decayed sightings is worth; 0 turns the
-        term off.
+        Seconds of recency each doubling of an entry's decayed sightings is worth; 0 (the
+        default) turns the term off.
     sighting_half_life
         Seconds for the sighting count to halve.
+    knowledge
+        What the robot learned about object types; share one instance across caches and
+        restarts. A fresh one by default.
+    type_horizon
+        Seconds of recency a type the planner always asks about is worth: about one household
+        task (the planner asks again within a task, after a failed look or for the next step).
     """
 
     name = "household"
@@ -311,8 +452,10 @@ class HouseholdPolicy(ReplacementPolicy):
         protected_share: float = 0.5,
         min_validity: float = 0.8,
         default_relevance: float = 1.0,
-        sighting_horizon: float = 30.0,
+        sighting_horizon: float = 0.0,
         sighting_half_life: float = 300.0,
+        knowledge: TypeKnowledge | None = None,
+        type_horizon: float = 300.0,
     ) -> None:
         for label, value in (
             ("half_life", half_life),
@@ -327,6 +470,7 @@ class HouseholdPolicy(ReplacementPolicy):
             ("agree_discount", agree_discount),
             ("default_relevance", default_relevance),
             ("sighting_horizon", sighting_horizon),
+            ("type_horizon", type_horizon),
         ):
             if not (math.isfinite(value) and value >= 0.0):
                 raise InvalidInputError(f"household {label} must be >= 0, got {value!r}")
@@ -335,7 +479,13 @@ class HouseholdPolicy(ReplacementPolicy):
                 f"household protected_share must be in [0, 1], got {protected_share!r}"
             )
         self._relevance = _as_lookup(relevance, lambda _type: default_relevance)
-        self._change_rate = _as_lookup(change_rate, default_change_rate)
+        self.knowledge = knowledge if knowledge is not None else TypeKnowledge()
+        # Without fixed rates, how often a type changes is learned from what the robot sees.
+        self._change_rate = (
+            _as_lookup(change_rate, default_change_rate)
+            if change_rate is not None
+            else self.knowledge.change_rate
+        )
         self.robot_position = robot_position
         self.long_term_agrees = long_term_agrees
         self.half_life = half_life
@@ -347,24 +497,43 @@ class HouseholdPolicy(ReplacementPolicy):
         self.min_validity = min_validity
         self.sighting_horizon = sighting_horizon
         self.sighting_half_life = sighting_half_life
+        self.type_horizon = type_horizon
+        self._last_fact: dict[str, tuple[Vector3, dict[str, str], float]] = {}
         self._sightings: dict[str, _Decayed] = {}
         self._reads: dict[str, _Decayed] = {}
         self._type_reads: dict[str, _Decayed] = {}
         self._type_writes: dict[str, _Decayed] = {}
 
     def on_insert(self, entry: CacheEntry, now: float) -> None:
+        self.knowledge.note_insert(entry.object_type)
         self._bump(self._type_writes, entry.object_type, now)
         self._sightings[entry.object_id] = _Decayed(1.0, now)
+        self._remember_fact(entry)
 
     def on_update(self, entry: CacheEntry, now: float, changed: bool) -> None:
+        previous = self._last_fact.get(entry.object_id)
+        # The robot's own action effects are known changes; they teach nothing about what
+        # changes unobserved.
+        if previous is not None and entry.source != "action":
+            position, states, stamp = previous
+            self.knowledge.note_sighting(
+                entry.object_type,
+                entry.last_written - stamp,
+                position.distance_to(entry.world_T_object.position),
+                any(states.get(k) != v for k, v in entry.states.items()),
+            )
+        self._remember_fact(entry)
         self._bump(self._type_writes, entry.object_type, now)
         self._bump(self._sightings, entry.object_id, now, half_life=self.sighting_half_life)
 
     def on_access(self, entry: CacheEntry, now: float) -> None:
+        if entry.access_count == 1:
+            self.knowledge.note_first_read(entry.object_type)
         self._bump(self._reads, entry.object_id, now)
         self._bump(self._type_reads, entry.object_type, now)
 
     def on_remove(self, object_id: str) -> None:
+        self._last_fact.pop(object_id, None)
         self._reads.pop(object_id, None)
         self._sightings.pop(object_id, None)
 
@@ -375,7 +544,9 @@ class HouseholdPolicy(ReplacementPolicy):
         self._type_reads.clear()
         self._type_writes.clear()
         self._sightings.clear()
+        self._last_fact.clear()
         for entry in entries.values():
+            self._remember_fact(entry)
             self._sightings[entry.object_id] = _Decayed(
                 float(max(1, entry.write_count)), entry.last_written
             )
@@ -387,6 +558,13 @@ class HouseholdPolicy(ReplacementPolicy):
                 self._type_writes, entry.object_type, entry.last_written, float(entry.write_count)
             )
 
+    def _remember_fact(self, entry: CacheEntry) -> None:
+        self._last_fact[entry.object_id] = (
+            entry.world_T_object.position,
+            dict(entry.states),
+            entry.last_written,
+        )
+
     def _bump(
         self,
         table: dict[str, _Decayed],
@@ -395,11 +573,7 @@ class HouseholdPolicy(ReplacementPolicy):
         amount: float = 1.0,
         half_life: float | None = None,
     ) -> None:
-        counter = table.get(key)
-        if counter is None:
-            table[key] = _Decayed(amount, now)
-        else:
-            counter.add(amount, now, half_life if half_life is not None else self.half_life)
+        _bump(table, key, now, amount, half_life if half_life is not None else self.half_life)
 
     def type_read_rate(self, object_type: str, now: float) -> float:
         """Decayed reads per decayed write of a type: how much the robot asks about it."""
@@ -444,7 +618,11 @@ class HouseholdPolicy(ReplacementPolicy):
         seen = self._sightings.get(entry.object_id)
         count = seen.at(now, self.sighting_half_life) if seen is not None else 1.0
         sightings = self.sighting_horizon * math.log2(max(1.0, count))
-        return entry.last_written + self.horizon * self.value(entry, now, robot) + sightings
+        asked = self.type_horizon * self.knowledge.read_probability(entry.object_type)
+        # The bonus keeps the entry for about another type_horizon: it is worth what is still
+        # true by then.
+        asked *= self.validity(entry, now + self.type_horizon)
+        return entry.last_written + self.horizon * self.value(entry, now, robot) + sightings + asked
 
     def eviction_key(self, entry: CacheEntry, now: float, step: int) -> tuple[float, ...]:
         robot = self.robot_position() if self.robot_position is not None else None
@@ -474,7 +652,7 @@ class HouseholdPolicy(ReplacementPolicy):
     def __repr__(self) -> str:
         return (
             f"HouseholdPolicy(half_life={self.half_life}, horizon={self.horizon}, "
-            f"protected_share={self.protected_share}, "
+            f"protected_share={self.protected_share}, type_horizon={self.type_horizon}, "
             f"sighting_horizon={self.sighting_horizon})"
         )
 

@@ -9,7 +9,9 @@ from memory_nodes.core.policies import (
     HouseholdPolicy,
     Mem4NavPolicy,
     ReplacementPolicy,
+    TypeKnowledge,
     available_policies,
+    default_change_rate,
     make_policy,
     register_policy,
 )
@@ -17,18 +19,28 @@ from memory_nodes.core.short_term import ObjectStateCache
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 
 
-def observe(object_id: str, t: float, object_type: str = "Apple", x: float = 0.0):
+def observe(
+    object_id: str,
+    t: float,
+    object_type: str = "Apple",
+    x: float = 0.0,
+    states: dict[str, str] | None = None,
+    source: str = "",
+):
     pose = Pose(Vector3(x, 0.0, 0.0))
-    return ObjectObservation(object_id, object_type, pose, Box(pose.position), stamp=t)
+    return ObjectObservation(
+        object_id, object_type, pose, Box(pose.position), stamp=t, states=states or {},
+        source=source,
+    )  # fmt: skip
 
 
-def evicted_by(policy, capacity: int, script: list[tuple[str, str, float]]) -> list[str]:
-    """Run (op, object_id, t) steps; return evicted ids in order."""
+def evicted_by(policy, capacity: int, script: list[tuple]) -> list[str]:
+    """Run (op, object_id, t[, object_type]) steps; return evicted ids in order."""
     evicted: list[str] = []
     cache = ObjectStateCache(capacity, policy, on_evict=lambda e, _r: evicted.append(e.object_id))
-    for op, object_id, t in script:
+    for op, object_id, t, *object_type in script:
         if op == "w":
-            cache.put(observe(object_id, t))
+            cache.put(observe(object_id, t, *object_type))
         else:
             cache.get(object_id, now=t)
     return evicted
@@ -200,8 +212,8 @@ def test_household_keeps_often_seen_entries_over_newer_one_off_sightings():
     # a is seen twice, then b, c and d once each, none read: LRU evicts a, household b.
     script = [("w", "a", 1.0), ("w", "a", 2.0), ("w", "b", 3.0), ("w", "c", 4.0), ("w", "d", 5.0)]
     assert evicted_by("lru", 3, script) == ["a"]
-    assert evicted_by("household", 3, script) == ["b"]
-    assert evicted_by(HouseholdPolicy(sighting_horizon=0.0), 3, script) == ["a"]
+    assert evicted_by(HouseholdPolicy(sighting_horizon=30.0), 3, script) == ["b"]
+    assert evicted_by("household", 3, script) == ["a"]  # the sighting term is off by default
 
 
 def test_household_ties_on_one_stamp_follow_reference_then_insertion_order():
@@ -224,4 +236,170 @@ def test_household_reinserted_entry_does_not_keep_its_old_sightings():
         ("w", "e", 202.0),  # d: 200 < a: 201
         ("w", "f", 203.0),  # a: 201 < e: 202, no bonus carried over from its first stay
     ]
-    assert evicted_by("household", 2, script) == ["b", "a", "c", "d", "a"]
+    policy = HouseholdPolicy(sighting_horizon=30.0, type_horizon=0.0)
+    assert evicted_by(policy, 2, script) == ["b", "a", "c", "d", "a"]
+
+
+# ------------------------------------------------------------------ type knowledge, type term
+
+
+def test_type_knowledge_read_probability_starts_at_the_prior_and_follows_reads():
+    knowledge = TypeKnowledge(prior_read=0.1, prior_weight=2.0, memory=1e9)
+    assert knowledge.read_probability("CounterTop") == pytest.approx(0.1)
+    for _ in range(3):
+        knowledge.note_insert("CounterTop")
+        knowledge.note_first_read("CounterTop")
+        knowledge.note_insert("Cabinet")
+    assert knowledge.read_probability("CounterTop") == pytest.approx((3 + 0.2) / (3 + 2))
+    assert knowledge.read_probability("Cabinet") == pytest.approx(0.2 / (3 + 2))
+
+
+def test_type_knowledge_forgets_old_insertions():
+    knowledge = TypeKnowledge(memory=2.0)
+    knowledge.note_insert("Mug")
+    knowledge.note_first_read("Mug")
+    read_at_once = knowledge.read_probability("Mug")
+    for _ in range(20):
+        knowledge.note_insert("Mug")  # never read again
+    assert knowledge.read_probability("Mug") < knowledge.prior_read < read_at_once
+
+
+def test_type_knowledge_change_rate_ignores_furniture_moves_but_not_its_states():
+    knowledge = TypeKnowledge(prior_rate=lambda _type: 0.0, prior_seconds=100.0)
+    knowledge.note_sighting("CounterTop", 100.0, moved=2.0, states_changed=False)
+    assert knowledge.change_rate("CounterTop") == 0.0  # a partly seen counter, not a move
+    knowledge.note_sighting("Fridge", 100.0, moved=0.0, states_changed=True)
+    assert knowledge.change_rate("Fridge") == pytest.approx(1 / 200)
+    knowledge.note_sighting("Mug", 100.0, moved=0.1, states_changed=False)  # noise
+    assert knowledge.change_rate("Mug") == 0.0
+    knowledge.note_sighting("Mug", 100.0, moved=1.0, states_changed=False)
+    assert knowledge.change_rate("Mug") == pytest.approx(1 / 300)
+    knowledge.note_sighting("Mug", 0.0, moved=1.0, states_changed=False)  # same frame: no time
+    assert knowledge.change_rate("Mug") == pytest.approx(1 / 300)
+
+
+def test_type_knowledge_change_rate_starts_at_the_prior():
+    knowledge = TypeKnowledge()
+    assert knowledge.change_rate("Apple") == pytest.approx(default_change_rate("Apple"))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"prior_read": 1.5},
+        {"prior_weight": 0.0},
+        {"prior_seconds": -1.0},
+        {"move_tolerance": float("nan")},
+        {"memory": 0.0},
+    ],
+)
+def test_type_knowledge_rejects_bad_parameters(kwargs):
+    with pytest.raises(InvalidInputError):
+        TypeKnowledge(**kwargs)
+
+
+def test_household_learns_change_rates_from_sightings_not_from_its_own_actions():
+    knowledge = TypeKnowledge(prior_rate=lambda _type: 0.0, prior_seconds=100.0)
+    cache = ObjectStateCache(4, HouseholdPolicy(knowledge=knowledge))
+    cache.put(observe("mug", 0.0, "Mug", x=0.0))
+    cache.put(observe("mug", 100.0, "Mug", x=1.0, source="action"))  # the robot moved it
+    assert knowledge.change_rate("Mug") == 0.0
+    cache.put(observe("mug", 200.0, "Mug", x=2.0))  # moved while nobody watched
+    # One change in the 100 s watched since the action, plus the prior's 100 s.
+    assert knowledge.change_rate("Mug") == pytest.approx(1 / 200)
+
+
+def test_household_keeps_types_the_planner_asks_about_over_newer_entries():
+    # counter read (its type learned as asked about), then newer cabinets arrive: LRU and
+    # KARMA evict the counter top, household the oldest cabinet. protected_share=0 and
+    # horizon=0 leave the type term alone to decide.
+    script = [
+        ("w", "counter", 1.0, "CounterTop"),
+        ("r", "counter", 1.0),
+        ("w", "cab1", 2.0, "Cabinet"),
+        ("w", "cab2", 3.0, "Cabinet"),
+        ("w", "cab3", 4.0, "Cabinet"),
+    ]
+    assert evicted_by("lru", 3, script) == ["counter"]
+    alone = {"protected_share": 0.0, "horizon": 0.0}
+    assert evicted_by(HouseholdPolicy(**alone), 3, script) == ["cab1"]
+    assert evicted_by(HouseholdPolicy(**alone, type_horizon=0.0), 3, script) == ["counter"]
+
+
+def test_household_type_knowledge_survives_a_new_cache():
+    knowledge = TypeKnowledge()
+    first = ObjectStateCache(4, HouseholdPolicy(knowledge=knowledge))
+    first.put(observe("counter", 1.0, "CounterTop"))
+    first.get("counter", now=2.0)
+    # A restart: a new cache, entries gone, what was learned about counter tops kept.
+    evicted: list[str] = []
+    second = ObjectStateCache(
+        2, HouseholdPolicy(knowledge=knowledge), on_evict=lambda e, _r: evicted.append(e.object_id)
+    )
+    script = [
+        ("counter2", 10.0, "CounterTop"),
+        ("cab1", 30.0, "Cabinet"),
+        ("cab2", 31.0, "Cabinet"),
+    ]
+    for name, t, object_type in script:
+        second.put(observe(name, t, object_type))
+    assert evicted == ["cab1"]
+    fresh: list[str] = []
+    third = ObjectStateCache(2, "household", on_evict=lambda e, _r: fresh.append(e.object_id))
+    for name, t, object_type in script:
+        third.put(observe(name, t, object_type))
+    assert fresh == ["counter2"]  # nothing learned: the older entry goes
+
+
+def test_household_type_term_counts_only_what_will_still_hold():
+    # Both types are always asked about; mugs change about every 2 minutes, so a mug's fact
+    # will not hold for another type_horizon and its type term is worth little.
+    rates = {"Mug": 1 / 120, "CounterTop": 0.0}
+    script = [
+        ("w", "counter", 1.0, "CounterTop"),
+        ("r", "counter", 1.0),
+        ("w", "mug", 2.0, "Mug"),
+        ("r", "mug", 2.0),
+        ("w", "book", 3.0, "Book"),
+        ("w", "vase", 4.0, "Vase"),
+    ]
+    alone = {"protected_share": 0.0, "horizon": 0.0}  # the type term alone decides
+    assert evicted_by(HouseholdPolicy(change_rate=rates, **alone), 3, script) == ["mug"]
+    still = HouseholdPolicy(change_rate={"Mug": 0.0, "CounterTop": 0.0}, **alone)
+    assert evicted_by(still, 3, script) == ["book"]
+
+
+def test_household_type_term_ties_follow_write_order():
+    script = [
+        ("w", "c1", 1.0, "CounterTop"),
+        ("r", "c1", 1.0),
+        ("w", "c2", 1.0, "CounterTop"),
+        ("w", "c3", 1.0, "CounterTop"),
+        ("w", "c4", 1.0, "CounterTop"),
+    ]
+    # c2, c3 share stamp, type and reads (none): the one referenced first goes first.
+    assert evicted_by(HouseholdPolicy(), 3, script) == ["c2"]
+
+
+def test_household_with_type_knowledge_capacity_one_keeps_the_newest():
+    script = [("w", "counter", 1.0, "CounterTop"), ("r", "counter", 1.0)]
+    script += [("w", "cab", 2.0, "Cabinet")]
+    assert evicted_by(HouseholdPolicy(), 1, script) == ["counter"]
+
+
+def test_household_reinserted_entry_is_read_again_as_a_new_stay():
+    knowledge = TypeKnowledge(memory=1e9)
+    script = [
+        ("w", "a", 1.0, "Apple"),
+        ("r", "a", 1.0),
+        ("r", "a", 2.0),  # a second read of one stay is not a second entry read
+        ("w", "b", 3.0, "Book"),
+        ("w", "c", 4.0, "Book"),
+        ("w", "a", 5.0, "Apple"),
+        ("r", "a", 6.0),
+    ]
+    evicted = evicted_by(HouseholdPolicy(knowledge=knowledge, protected_share=0.0), 1, script)
+    assert evicted == ["a", "b", "c"]
+    # Two stays of Apple, both read; two Books, never read.
+    assert knowledge.read_probability("Apple") == pytest.approx((2 + 0.2) / (2 + 2))
+    assert knowledge.read_probability("Book") == pytest.approx(0.2 / (2 + 2))
