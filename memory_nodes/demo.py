@@ -12,13 +12,14 @@ What happens (every node in its own process, talking over local-only DDS):
 4. Session 2: the memory stack restarts from its SQLite file and does new tasks; the planner
    asks memory first, so it walks straight to where things were and re-plans where they moved.
 5. The report folder gets ``summary.txt``, ``metrics.json``, ``map.png`` (occupancy, scene
-   graph and the robot's path per task), ``changes.png`` (the robot's view before and after
-   the world changed, and what memory believed) and the raw maps.
+   graph and the robot's path per task), ``changes.png`` (a before/after close-up of every
+   change and where memory places the changed objects) and the raw maps.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import subprocess
@@ -32,12 +33,19 @@ from typing import Any
 import numpy as np
 import rclpy
 from memory_interfaces.action import ExecuteTask
+from memory_interfaces.msg import InstanceLabels
 from memory_interfaces.srv import ExecuteAction, GetSceneGraph, QueryObjects, SaveMemory
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from memory_nodes.demo_figures import (
+    Snapshot,
+    capture_change_views,
+    changes_figure,
+    parse_json,
+)
 from memory_nodes.nodes.images import image_to_numpy
 from memory_nodes.ros_env import apply_local_dds_environment, find_config_file
 
@@ -147,8 +155,12 @@ class DemoClient:
         self.octree_save = node.create_client(SaveMemory, "/octree/save")
         self.path: list[list[float]] = []
         self.last_image: np.ndarray | None = None
+        # The newest few camera frames by stamp: (image, instance mask, labels).
+        self.frames: dict[tuple[int, int], dict[str, Any]] = {}
         node.create_subscription(Odometry, "odom", self._on_odom, 10)
         node.create_subscription(Image, "camera/color/image_raw", self._on_image, 2)
+        node.create_subscription(Image, "camera/instance_mask", self._on_mask, 2)
+        node.create_subscription(InstanceLabels, "camera/instance_labels", self._on_labels, 2)
 
     def _on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose.position
@@ -157,6 +169,19 @@ class DemoClient:
 
     def _on_image(self, msg: Image) -> None:
         self.last_image = image_to_numpy(msg)
+        self._frame(msg.header)["image"] = self.last_image
+
+    def _on_mask(self, msg: Image) -> None:
+        self._frame(msg.header)["ids"] = image_to_numpy(msg)
+
+    def _on_labels(self, msg: InstanceLabels) -> None:
+        self._frame(msg.header)["labels"] = dict(zip(msg.ids, msg.labels, strict=False))
+
+    def _frame(self, header: Any) -> dict[str, Any]:
+        frame = self.frames.setdefault((header.stamp.sec, header.stamp.nanosec), {})
+        while len(self.frames) > 8:
+            del self.frames[next(iter(self.frames))]
+        return frame
 
     def spin_until(self, condition: Callable[[], bool], what: str, timeout: float | None = None):
         deadline = time.monotonic() + (timeout or self.deadline_s)
@@ -175,6 +200,28 @@ class DemoClient:
     def act(self, action: str, **args: Any) -> ExecuteAction.Response:
         request = ExecuteAction.Request(action=action, args_json=json.dumps(args))
         return self.call(self.bridge, request, f"bridge action {action}")
+
+    def act_and_look(self, action: str, **args: Any) -> tuple[bool, dict, Any, Snapshot | None]:
+        """One bridge action and the camera frame it published."""
+        answer = self.act(action, **args)
+        stamp = (answer.frame_stamp.sec, answer.frame_stamp.nanosec)
+        if answer.observation_json:  # the bridge published a frame for it
+            # A missing picture leaves a gap in the figure; the demo goes on.
+            with contextlib.suppress(TimeoutError):
+                self.spin_until(
+                    lambda: len(self.frames.get(stamp, {})) == 3, "the camera frame", timeout=5.0
+                )
+        observation = parse_json(answer.observation_json)
+        frame = self.frames.get(stamp, {})
+        shot = None
+        if "image" in frame:
+            shot = Snapshot(frame["image"], frame.get("ids"), frame.get("labels", {}))
+        return (
+            bool(answer.success),
+            observation if isinstance(observation, dict) else {},
+            parse_json(answer.action_return_json),
+            shot,
+        )
 
     def run_task(self, session: int, instruction: str, goal: str, timeout_s: float) -> TaskReport:
         report = TaskReport(session, instruction, goal)
@@ -271,70 +318,6 @@ def _session(
         _say(f"   memory stack stopped (exit code {code})")
 
 
-def _changes_figure(
-    views: tuple[np.ndarray | None, np.ndarray | None],
-    changes: list[dict[str, Any]],
-    memory: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]],
-    octree_file: Path,
-    out_png: Path,
-) -> None:
-    """Top: the robot's view before/after the change. Bottom: memory's belief before/after."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from memory_nodes.core.octree import SparseOctree
-    from memory_nodes.map_views import map_layers
-
-    figure = Figure(figsize=(13, 10), dpi=100)
-    FigureCanvasAgg(figure)
-    titles = ("before: the robot's view when it left", "after: same pose, next day")
-    for column, (image, title) in enumerate(zip(views, titles, strict=True)):
-        axis = figure.add_subplot(2, 3, column + 1)
-        if image is not None:
-            axis.imshow(image)
-        axis.set_title(title, fontsize=10)
-        axis.axis("off")
-    text = figure.add_subplot(2, 3, 3)
-    text.axis("off")
-    lines = ["What people changed while the robot was away:", ""]
-    for change in changes:
-        lines.append(f"- {change['kind']}: {change['object_id'].split('|')[0]}")
-    text.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=9)
-
-    axis = figure.add_subplot(2, 1, 2)
-    if octree_file.is_file():
-        layers = map_layers(SparseOctree.load(octree_file))
-        if layers.projection.size:
-            shade = np.where(layers.projection == 1, 0.35, np.where(layers.projection == 0, 1, 0.8))
-            axis.imshow(shade, origin="lower", extent=layers.extent, cmap="gray", vmin=0, vmax=1)
-    before, after = memory
-    for change in changes:
-        object_id = change["object_id"]
-        name = f"{change['kind']} {object_id.split('|')[0]}"
-        then, now = before.get(object_id), after.get(object_id)
-        if then:
-            axis.plot(*then["position"][:2], "o", mfc="none", mec="tab:blue", ms=10)
-        if now:
-            axis.plot(*now["position"][:2], "o", color="tab:green", ms=7)
-        if then and now:
-            axis.annotate(
-                "", xy=now["position"][:2], xytext=then["position"][:2],
-                arrowprops={"arrowstyle": "->", "color": "tab:green"},
-            )  # fmt: skip
-        anchor = (now or then or {}).get("position")
-        if anchor:
-            axis.annotate(name, anchor[:2], fontsize=8, xytext=(5, 5), textcoords="offset points")
-    axis.plot([], [], "o", mfc="none", mec="tab:blue", label="memory after session 1")
-    axis.plot([], [], "o", color="tab:green", label="memory after session 2")
-    axis.legend(loc="upper left", fontsize=8)
-    axis.set_aspect("equal")
-    axis.set_title("What memory believed about the changed objects, before and after", fontsize=10)
-    axis.set_xlabel("x [m] (map)")
-    axis.set_ylabel("y [m] (map)")
-    figure.tight_layout()
-    figure.savefig(out_png)
-
-
 def _map_figure(out: Path, reports: list[TaskReport]) -> Path | None:
     from memory_nodes.core.octree import SparseOctree
     from memory_nodes.core.store import graph_from_json
@@ -374,24 +357,24 @@ def run_demo(out: Path, scene: str, seed: int, width: int, height: int, timeout_
     try:
         client.spin_until(client.bridge.service_is_ready, "the simulator bridge", timeout=120)
         reports1, memory1 = _session(1, SESSION_1_TASKS, memory_file, out, client, timeout_s)
-        client.spin_until(lambda: client.last_image is not None, "a camera image")
-        before_view = client.last_image
         _say("\n== The robot is away: people change the home")
-        answer = client.act("SimulateHouseholdChanges", seed=seed, numChanges=5)
-        changes = json.loads(answer.action_return_json or "[]") or []
+
+        def _apply_changes() -> list[dict[str, Any]]:
+            answer = client.act("SimulateHouseholdChanges", seed=seed, numChanges=5)
+            return parse_json(answer.action_return_json) or []
+
+        views = capture_change_views(client.act_and_look, _apply_changes)
+        changes = [item.change for item in views]
         for change in changes:
             _say(f"   {change['kind']}: {change['object_id']}")
-        client.act("Pass")
-        client.spin_until(lambda: client.last_image is not None, "a camera image")
-        after_view = client.last_image
         reports2, memory2 = _session(2, SESSION_2_TASKS, memory_file, out, client, timeout_s)
         reports = reports1 + reports2
-        _changes_figure(
-            (before_view, after_view),
-            changes,
-            (memory1, memory2),
-            out / "octree_session2.mnoct",
-            out / "changes.png",
+        verdicts = [
+            change_verdict(c, memory1.get(c["object_id"]), memory2.get(c["object_id"]))
+            for c in changes
+        ]
+        changes_figure(
+            views, verdicts, (memory1, memory2), out / "octree_session2.mnoct", out / "changes.png"
         )
         map_png = _map_figure(out, reports)
         metrics.update(
