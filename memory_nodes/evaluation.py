@@ -269,6 +269,7 @@ def run_evaluation(
     seed: int = 0,
     *,
     limit: int | None = None,
+    scenes: Sequence[str] | None = None,
     width: int = 160,
     height: int = 120,
     max_steps: int = 400,
@@ -292,6 +293,8 @@ def run_evaluation(
         Seeds the household changes before session 2 (per scene, or per task with ``reset``).
     limit
         Run only the first ``limit`` tasks (over all files).
+    scenes
+        Run only the tasks of these scenes (``FloorPlan1``, ...); applied before ``limit``.
     workdir
         Where the per-mode, per-scene SQLite memories are written (a temporary folder if None).
     wrap_memory
@@ -312,6 +315,8 @@ def run_evaluation(
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
     tasks = [t for path in task_files for t in load_tasks(path)]
+    if scenes:
+        tasks = [t for t in tasks if t.scene in set(scenes)]
     tasks = tasks[:limit] if limit is not None else tasks
     tmp = None
     if workdir is None:
@@ -537,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     parser.add_argument("--limit", type=int, default=None, help="first N tasks only")
+    parser.add_argument("--scenes", nargs="+", default=None, help="only these scenes' tasks")
     parser.add_argument("--max-steps", type=int, default=400)
     parser.add_argument("--width", type=int, default=160)
     parser.add_argument("--height", type=int, default=120)
@@ -550,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
     report = run_evaluation(
-        args.tasks, args.modes, args.seed, limit=args.limit, width=args.width,
+        args.tasks, args.modes, args.seed, limit=args.limit, scenes=args.scenes,
+        width=args.width,
         height=args.height, max_steps=args.max_steps, num_changes=args.num_changes,
         workdir=args.workdir, progress=not args.no_progress, protocol=args.protocol,
     )  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from memory_nodes.core.types import ObjectObservation, ObjectRecord
+from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Pose, Vector3
 from memory_nodes.planning.exploration import CONTAINER_TYPES, Explorer, receptacle_priors
 from memory_nodes.planning.memory_interface import ActionEffect, TaskMemory
 from memory_nodes.planning.navigation import (
@@ -46,6 +46,16 @@ from memory_nodes.planning.subgoals import (
 
 #: Actions that ask the world something instead of moving the agent: not counted.
 QUERY_ACTIONS = frozenset({"GetReachablePositions", "Pass", "Done"})
+#: Memories older than this (seconds of the memory clock) may be stale: look around first.
+STALE_AFTER_S = 3600.0
+#: Remembered places nearer than this (metres) are walked to without looking around.
+LOOK_AROUND_BEYOND_M = 2.5
+#: Types that stay where they are (memory of them does not go stale).
+FIXTURES = frozenset({"Fridge", "Microwave", "Cabinet", "Drawer", "CounterTop", "DiningTable",
+                      "Sink", "SinkBasin", "Faucet", "StoveBurner", "StoveKnob", "Toaster",
+                      "CoffeeMachine", "GarbageCan", "Shelf", "ShelvingUnit", "Desk", "Dresser",
+                      "SideTable", "CoffeeTable", "TVStand", "Bed", "Sofa", "ArmChair",
+                      "Toilet", "Bathtub", "BathtubBasin", "LightSwitch", "FloorLamp"})  # fmt: skip
 #: Flat receptacles a held object can be put down on.
 SURFACE_TYPES = ("CounterTop", "DiningTable", "SideTable", "CoffeeTable", "Desk", "Shelf",
                  "Dresser", "TVStand", "Bed", "Sofa", "ArmChair", "Chair", "Stool")  # fmt: skip
@@ -176,6 +186,7 @@ class TaskExecutor:
         self._tried_cells: dict[str, set] = {}  # object -> cells approached without success
         self._seen_empty: set[str] = set()  # objects whose remembered place was seen empty
         self._looked_at: dict[str, list[np.ndarray]] = {}  # object -> places looked at
+        self._looked_around: set[tuple[int, int]] = set()  # cells turned round at
         self.metadata, _ = self._step({"action": "Pass"})
         if grid is None:
             meta, _ = self._step({"action": "GetReachablePositions"})
@@ -289,9 +300,10 @@ class TaskExecutor:
         if current is not None and current not in exclude:
             return current
         # Already in hand (a task left unfinished before): no need to look for another.
-        in_hand = self.percept.find(held) if held is not None and held not in exclude else None
-        if in_hand is not None and in_hand.object_id.split("|")[0] in types:
-            return self._bind(types, in_hand)
+        # Perception drops the hand's object, so the binding is by id alone.
+        if held is not None and held not in exclude and self._type_of(held) in types:
+            self.bound[types] = held
+            return held
         agent = self._agent_xyz()
         in_view = [
             o
@@ -322,6 +334,10 @@ class TaskExecutor:
                 candidates,
                 key=lambda c: (np.linalg.norm(self._position(c)[:2] - agent[:2]), c.object_id),
             )
+            if not in_view and self._worth_looking_around(best, agent):
+                seen = self._look_around_for(types, exclude | ({held} if held else set()))
+                if seen is not None:
+                    best = seen
             return self._bind(types, best)
         self.result.searches += 1
         search, self.metadata = self.explorer.search(
@@ -339,6 +355,44 @@ class TaskExecutor:
                 )
             raise _SubgoalFailedError(FailureReason.NOT_FOUND, search.message or "not found")
         return self._bind(types, search.found)
+
+    def _worth_looking_around(
+        self, item: ObjectObservation | ObjectRecord, agent: np.ndarray
+    ) -> bool:
+        """Turning in place (three actions) before a long walk to an old memory of a movable
+        object: a changed household may have brought it closer, or taken it away."""
+        if not isinstance(item, ObjectRecord):
+            return False
+        movable = "isPickedUp" in item.states if item.states else item.object_type not in FIXTURES
+        if not movable:
+            return False  # receptacles and furniture stay put: trust memory
+        if self.stamp - item.last_seen < STALE_AFTER_S:
+            return False
+        if float(np.linalg.norm(self._position(item)[:2] - agent[:2])) < LOOK_AROUND_BEYOND_M:
+            return False
+        cell = self.grid.cell_of(*map_to_unity(agent)[[0, 2]])
+        if cell in self._looked_around:
+            return False
+        self._looked_around.add(cell)
+        return True
+
+    def _look_around_for(
+        self, types: tuple[str, ...], exclude: set[str]
+    ) -> ObjectObservation | None:
+        """Turn in place until an object of ``types`` is in view (a full turn at most)."""
+        for _ in range(3):
+            self.act({"action": "RotateRight"})
+            seen = [o for o in self.percept.observed(types) if o.object_id not in exclude]
+            if seen:
+                camera = self._agent_xyz()
+                return min(seen, key=lambda o: np.linalg.norm(self._position(o) - camera))
+        return None
+
+    @staticmethod
+    def _type_of(object_id: str) -> str:
+        """AI2-THOR ids name the type first; a piece names it last (``Apple|...|AppleSliced_1``)."""
+        parts = object_id.split("|")
+        return parts[-1].rsplit("_", 1)[0] if len(parts) > 4 else parts[0]
 
     def _unless_delivered(self, types: tuple[str, ...], record: ObjectRecord) -> ObjectRecord:
         """Where to look for ``record``'s object when the task is to bring it where it is.
@@ -370,15 +424,12 @@ class TaskExecutor:
         return places
 
     def _remembered_containers(self, types: tuple[str, ...]) -> list[ObjectRecord]:
-        priors = receptacle_priors(types)
+        """Every closed container memory knows: the search ranks them by likelihood."""
         out = []
         for container_type in CONTAINER_TYPES:
-            if priors.get(container_type, 0.0) > 0.05:
-                out += [
-                    r
-                    for r in self.memory.where_is(container_type)
-                    if r.states.get("isOpen") != "true"
-                ]
+            out += [
+                r for r in self.memory.where_is(container_type) if r.states.get("isOpen") != "true"
+            ]
         return out
 
     def _refind(self, types: tuple[str, ...], object_id: str, why: str) -> str:
@@ -549,7 +600,20 @@ class TaskExecutor:
             if not meta["lastActionSuccess"]:
                 return False
             self._report(container, "OpenObject", {"isOpen": "true"})
-        return self.in_reach(object_id) or self.approach(object_id, max_poses=1)
+        if self.in_reach(object_id):
+            return True
+        # Inside, the object may rest far from where memory placed it (on the container's
+        # floor, behind the door): look in at other tilts before walking anywhere.
+        for wanted in (30.0, 60.0, 0.0):
+            _, horizon = self.navigator.state(self.metadata)
+            for action in actions_to_horizon(horizon, wanted):
+                self.act({"action": action})
+            if (seen := self.percept.find(object_id)) is not None:
+                self.known[object_id] = seen
+                self._seen_empty.discard(object_id)
+                self._tried_cells.pop(object_id, None)
+                return self.in_reach(object_id) or self.approach(object_id, max_poses=2)
+        return self.approach(object_id, max_poses=1)
 
     # ---- acting -----------------------------------------------------------------------------
     def _report(
@@ -559,8 +623,9 @@ class TaskExecutor:
         states: dict[str, str] | None = None,
         receptacle_id: str | None = None,
         relation: str = "",
+        observation: ObjectObservation | None = None,
     ) -> None:
-        obs = self.percept.find(object_id)
+        obs = self.percept.find(object_id) or observation
         # Memory takes states as text, AI2-THOR's way ("true"/"false"), never Python bools.
         text_states = {
             key: str(value).lower() if isinstance(value, bool) else str(value)
@@ -577,6 +642,28 @@ class TaskExecutor:
                 receptacle_relation=relation,
                 observation=obs,
             )
+        )
+
+    def _placed_observation(self, object_id: str, receptacle_id: str) -> ObjectObservation | None:
+        """Where the robot just put an object it cannot see (a door hides it, the hand did).
+
+        Without it memory keeps the object where it was picked up, and the next task walks
+        there first. The receptacle's centre, at the object's size, is the best guess.
+        """
+        holder = self.percept.find(receptacle_id) or self.known.get(receptacle_id)
+        item = self.known.get(object_id)
+        if holder is None or item is None:
+            return None
+        size = np.minimum(item.box.size.as_array(), holder.box.size.as_array())
+        centre = holder.box.center.as_array()
+        return ObjectObservation(
+            object_id=object_id,
+            object_type=object_id.split("|")[0],
+            world_T_object=Pose(Vector3.from_array(centre)),
+            box=Box(Vector3.from_array(centre), Vector3.from_array(size)),
+            stamp=self.stamp,
+            source="action",
+            receptacle_id=receptacle_id,
         )
 
     def _act_on(self, action: str, object_id: str, **extra: Any) -> dict:
@@ -726,7 +813,10 @@ class TaskExecutor:
                 meta = self.act({"action": "PutObject", "objectId": receptacle})
             if meta["lastActionSuccess"]:
                 relation = "inside" if receptacle.split("|")[0] in INSIDE_TYPES else "on"
-                self._report(held, "PutObject", {"isPickedUp": "false"}, receptacle, relation)
+                self._report(
+                    held, "PutObject", {"isPickedUp": "false"}, receptacle, relation,
+                    observation=self._placed_observation(held, receptacle),
+                )  # fmt: skip
                 self.inside[held] = receptacle
                 return receptacle
             receptacle = self._refind(types, receptacle, meta["errorMessage"])
@@ -764,6 +854,14 @@ class TaskExecutor:
         key, wanted = STATE_CHECKS[subgoal.kind]
         self.act({"action": "Pass"})  # one more tick of the world's state rules
         states = self.percept.metadata_states.get(object_id)
+        seen = self.known.get(object_id)
+        classified = states or (seen.states if isinstance(seen, ObjectObservation) else None)
+        # A state classifier reports isCooked only for things that cook (no apple does):
+        # heating cannot have cooked what was seen close up without it.
+        if subgoal.note == "cooked" and classified and key not in classified:
+            raise _SubgoalFailedError(
+                FailureReason.VERIFY_FAILED, f"{object_id} is not something that cooks"
+            )
         if states is None or key not in states:
             return object_id  # out of sight (behind the microwave door): trust the actions
         want = str(wanted).lower() if isinstance(wanted, bool) else str(wanted)

@@ -19,6 +19,7 @@ import numpy as np
 
 from memory_nodes.core.types import ObjectObservation, ObjectRecord
 from memory_nodes.planning.navigation import (
+    DEFAULT_REACH,
     HEADING_STEPS,
     Cell,
     Navigator,
@@ -31,6 +32,8 @@ from memory_nodes.planning.sim_perception import Percept, map_to_unity
 
 #: Receptacles with doors whose insides exploration may open.
 CONTAINER_TYPES = ("Fridge", "Microwave", "Cabinet", "Drawer", "Box", "Safe")
+#: Where things are put away when the statistics list no container for them.
+STORAGE_PRIORS = {"Cabinet": 0.05, "Drawer": 0.05}
 LOOK_HORIZON = 30.0
 
 
@@ -199,28 +202,35 @@ class Explorer:
                 seen[obs.object_id] = obs
 
     def _open_containers(self, metadata, types, exclude, seen, result, budget) -> dict:
+        """Open closed containers, likeliest first and nearest within a likelihood tier.
+
+        Receptacle statistics rarely list cabinets and drawers (they record where things are
+        left out, not put away), yet that is where plates, knives and spoons live: a small
+        floor prior keeps them ahead of fridges and boxes. Containers within reach of where
+        the agent stands are opened before it walks on (a stack of drawers costs one walk).
+        """
         priors = receptacle_priors(types)
-        state, _ = self.navigator.state(metadata)
-        costs = path_costs(self.grid, state)
 
-        def rank(item) -> tuple:
-            c = map_to_unity(item.world_T_object.position)
-            cell = self.grid.cell_of(c[0], c[2])
-            near = min(
-                (v for k, v in costs.items() if abs(k[0] - cell[0]) + abs(k[1] - cell[1]) <= 6),
-                default=1e6,
-            )
-            return (-priors.get(item.object_type, 0.0), near, item.object_id)
+        def tier(item) -> int:
+            p = max(priors.get(item.object_type, 0.0), STORAGE_PRIORS.get(item.object_type, 0.0))
+            return 0 if p >= 0.1 else 1 if p > 0.0 else 2
 
-        for container in sorted(seen.values(), key=rank):
-            if result.actions >= budget or priors.get(container.object_type, 0.0) <= 0.0:
+        pending = dict(seen)
+        opened: set[str] = set()
+        while pending and result.found is None and result.actions < budget:
+            state, _ = self.navigator.state(metadata)
+            costs = path_costs(self.grid, state)
+            best = None
+            for container in pending.values():
+                poses = self._container_poses(container, costs)
+                if poses:
+                    key = (tier(container), costs[poses[0].cell], container.object_id)
+                    if best is None or key < best[0]:
+                        best = (key, container, poses)
+            if best is None:
                 break
-            box = container.box
-            lo = map_to_unity(box.min_corner)
-            hi = map_to_unity(box.max_corner)
-            poses = standing_poses(self.grid, np.minimum(lo, hi), np.maximum(lo, hi))
-            if not poses:
-                continue
+            _, container, poses = best
+            del pending[container.object_id]
             goals = [(p.cell[0], p.cell[1], p.heading) for p in poses[:12]]
             nav, metadata = self.navigator.go_to(metadata, goals, None, budget - result.actions)
             result.actions += nav.actions
@@ -235,16 +245,53 @@ class Explorer:
                 for action in actions_to_horizon(horizon, pose.horizon):
                     metadata = self.act({"action": action})
                     result.actions += 1
-            metadata = self.act({"action": "OpenObject", "objectId": container.object_id})
-            result.actions += 1
-            if not metadata["lastActionSuccess"]:
+            metadata = self._open_and_look(metadata, container.object_id, types, exclude, result)
+            opened.add(container.object_id)
+            # Neighbours in reach from here (the drawer below, the next cabinet door).
+            for other in self._closed_in_reach(opened):
+                if result.found is not None or result.actions >= budget:
+                    break
+                pending.pop(other, None)
+                opened.add(other)
+                metadata = self._open_and_look(metadata, other, types, exclude, result)
+        return metadata
+
+    def _container_poses(self, container, costs: dict[Cell, int]) -> list:
+        lo = map_to_unity(container.box.min_corner)
+        hi = map_to_unity(container.box.max_corner)
+        poses = standing_poses(self.grid, np.minimum(lo, hi), np.maximum(lo, hi))
+        poses = [p for p in poses if p.cell in costs]
+        poses.sort(key=lambda p: (costs[p.cell], abs(p.distance - 0.8), p.cell))
+        return poses
+
+    def _closed_in_reach(self, opened: set[str]) -> list[str]:
+        """Closed containers in view whose nearest point is within reach of the camera."""
+        percept = self.latest_percept()
+        if percept.frame is None:
+            return []
+        camera = percept.frame.camera_position
+        out = []
+        for obs in percept.observations:
+            if obs.object_type not in CONTAINER_TYPES or obs.object_id in opened:
                 continue
-            result.containers_opened.append(container.object_id)
-            if (found := self._match(types, exclude)) is not None:
-                result.found = found
-                break
-            metadata = self.act({"action": "CloseObject", "objectId": container.object_id})
-            result.actions += 1
+            if obs.states.get("isOpen") == "true":
+                continue
+            nearest = np.clip(camera, obs.box.min_corner, obs.box.max_corner)
+            if float(np.linalg.norm(camera - nearest)) <= DEFAULT_REACH - 0.1:
+                out.append(obs.object_id)
+        return out
+
+    def _open_and_look(self, metadata, object_id: str, types, exclude, result) -> dict:
+        metadata = self.act({"action": "OpenObject", "objectId": object_id})
+        result.actions += 1
+        if not metadata["lastActionSuccess"]:
+            return metadata
+        result.containers_opened.append(object_id)
+        if (found := self._match(types, exclude)) is not None:
+            result.found = found
+            return metadata
+        metadata = self.act({"action": "CloseObject", "objectId": object_id})
+        result.actions += 1
         return metadata
 
     def _cell_heading(self, metadata: dict) -> tuple[Cell, int]:

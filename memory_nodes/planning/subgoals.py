@@ -231,7 +231,7 @@ class _PlanBuilder:
             if state == "cooked" and any(t in COOKED_AS_PIECES for t in subject):
                 self.add_state(cond, subject, "sliced")  # crack the egg, slice the bread
                 subject = self.forms(cond.subject)
-            self.heat(subject)
+            self.heat(subject, state)
         elif state == "cold":
             if not self.is_in(subject, ["Fridge"]):
                 self.put_into(subject, ("Fridge",), close=True)
@@ -261,20 +261,20 @@ class _PlanBuilder:
         else:
             self.plan.unsupported.append(f"{cond.text}: state {state} is not planned")
 
-    def heat(self, subject: tuple[str, ...]) -> None:
+    def heat(self, subject: tuple[str, ...], state: str) -> None:
         if self.has(["Microwave"]) or not self.has(["StoveBurner"]):
             if not self.is_in(subject, ["Microwave"]):
                 self.put_into(subject, ("Microwave",), close=True)
             self.goto(("Microwave",))
             self.emit(SubgoalKind.TOGGLE_ON, ("Microwave",), conditional=True)
-            self.emit(SubgoalKind.HEAT, subject)
+            self.emit(SubgoalKind.HEAT, subject, note=state)
             self.emit(SubgoalKind.TOGGLE_OFF, ("Microwave",), conditional=True)
         else:
             if not self.is_in(subject, ["StoveBurner"]):
                 self.put_into(subject, ("StoveBurner",), close=False)
             self.goto(("StoveKnob",))
             self.emit(SubgoalKind.TOGGLE_ON, ("StoveKnob",), conditional=True)
-            self.emit(SubgoalKind.HEAT, subject)
+            self.emit(SubgoalKind.HEAT, subject, note=state)
             self.emit(SubgoalKind.TOGGLE_OFF, ("StoveKnob",), conditional=True)
 
 
