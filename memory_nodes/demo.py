@@ -94,6 +94,11 @@ def write_stack_files(out: Path, scene: str, width: int, height: int) -> tuple[P
     (out / "memory_server.yaml").write_text(
         f"memory_server:\n  ros__parameters:\n    database_path: {out / 'memory.sqlite'}\n"
     )
+    (out / "short_term.yaml").write_text(
+        (config / "short_term.yaml")
+        .read_text()
+        .replace('type_knowledge_path: ""', f"type_knowledge_path: {out / 'type_knowledge.json'}")
+    )
     (out / "octree.yaml").write_text(
         (config / "octree.yaml")
         .read_text()
@@ -110,8 +115,8 @@ def write_stack_files(out: Path, scene: str, width: int, height: int) -> tuple[P
         f"    - {{executable: perception_node, name: perception, "
         f"parameters: {config / 'perception.yaml'}}}\n"
         "    - {executable: octree_node, name: octree, parameters: octree.yaml}\n"
-        f"    - {{executable: short_term_memory_node, name: short_term_memory, "
-        f"parameters: {config / 'short_term.yaml'}}}\n"
+        "    - {executable: short_term_memory_node, name: short_term_memory, "
+        "parameters: short_term.yaml}\n"
         "    - {executable: memory_server, name: memory_server, parameters: memory_server.yaml}\n"
         f"    - {{executable: planner_node, name: planner, "
         f"parameters: {config / 'planner.yaml'}}}\n"

@@ -350,6 +350,44 @@ class TypeKnowledge:
         counter = table.get(object_type)
         return counter.at(self._clock, self.memory) if counter is not None else 0.0
 
+    _TABLES: ClassVar[tuple[str, ...]] = ("inserted", "read", "watched", "changes")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The learned counts as plain data (JSON), to keep them across restarts."""
+        return {
+            "version": 1,
+            "clock": self._clock,
+            **{
+                name: {t: [c.value, c.stamp] for t, c in getattr(self, f"_{name}").items()}
+                for name in self._TABLES
+            },
+        }
+
+    def load_dict(self, data: dict[str, Any]) -> None:
+        """Take over counts saved by :meth:`to_dict`; InvalidInputError (and nothing changed)
+        if ``data`` is not such a dict."""
+        try:
+            if data.get("version") != 1:
+                raise ValueError(f"unknown version {data.get('version')!r}")
+            clock = float(data["clock"])
+            tables = {
+                name: {
+                    str(t): _Decayed(float(value), float(stamp))
+                    for t, (value, stamp) in data[name].items()
+                }
+                for name in self._TABLES
+            }
+            numbers = [clock] + [
+                x for table in tables.values() for c in table.values() for x in (c.value, c.stamp)
+            ]
+            if not all(math.isfinite(x) and x >= 0.0 for x in numbers):
+                raise ValueError("counts must be finite and >= 0")
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            raise InvalidInputError(f"not saved type knowledge: {error}") from None
+        self._clock = clock
+        for name, table in tables.items():
+            setattr(self, f"_{name}", table)
+
 
 def _bump(
     table: dict[str, _Decayed], key: str, now: float, amount: float, half_life: float

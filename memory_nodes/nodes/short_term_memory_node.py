@@ -12,12 +12,19 @@ Serves
     ``short_term``.
 Parameters (changeable at run time: capacity, policy, max_age_s)
     ``capacity`` (int), ``policy`` (str), ``max_age_s`` (float, 0 = never age out),
-    ``consolidation_period_s`` (float).
+    ``consolidation_period_s`` (float), ``type_knowledge_path`` (str; empty = not kept): a JSON
+    file with what the ``household`` policy learned about object types (how often the planner
+    reads them, how often they change). It is loaded at start, kept across policy switches and
+    written every ``type_knowledge_save_period_s`` and at shutdown, so a restart loses the
+    entries but not the experience.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from memory_interfaces.msg import ObjectObservationArray
@@ -27,7 +34,12 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.core.policies import available_policies
+from memory_nodes.core.policies import (
+    ReplacementPolicy,
+    TypeKnowledge,
+    available_policies,
+    make_policy,
+)
 from memory_nodes.core.short_term import CacheEntry, ObjectStateCache
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.runtime import run_node
@@ -40,10 +52,15 @@ class ShortTermMemoryNode(Node):
         self.declare_parameter("policy", "household")
         self.declare_parameter("max_age_s", 60.0)
         self.declare_parameter("consolidation_period_s", 1.0)
+        self.declare_parameter("type_knowledge_path", "")
+        self.declare_parameter("type_knowledge_save_period_s", 30.0)
         self._outbox: list[tuple[CacheEntry, str]] = []
+        path = str(self.get_parameter("type_knowledge_path").value)
+        self.knowledge_path = Path(os.path.expandvars(os.path.expanduser(path))) if path else None
+        self.knowledge = self._load_knowledge()
         self.cache = ObjectStateCache(
             capacity=self.get_parameter("capacity").value,
-            policy=self.get_parameter("policy").value,
+            policy=self._policy(self.get_parameter("policy").value),
             on_evict=lambda entry, reason: self._outbox.append((entry, f"short_term:{reason}")),
             on_action_effect=lambda entry: self._outbox.append((entry, "action")),
         )
@@ -54,6 +71,9 @@ class ShortTermMemoryNode(Node):
         self.create_service(QueryObjects, "~/query_objects", self._on_query)
         period = float(self.get_parameter("consolidation_period_s").value)
         self.create_timer(max(period, 0.05), self._consolidate)
+        if self.knowledge_path is not None:
+            save_period = float(self.get_parameter("type_knowledge_save_period_s").value)
+            self.create_timer(max(save_period, 1.0), self.save_knowledge)
         self.get_logger().info(
             f"short-term memory ready: capacity {self.cache.capacity}, "
             f"policy {self.cache.policy.name}"
@@ -61,6 +81,41 @@ class ShortTermMemoryNode(Node):
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _policy(self, name: str) -> ReplacementPolicy | str:
+        # One TypeKnowledge for every household policy this node makes: switching policy
+        # must not forget what was learned.
+        return make_policy(name, knowledge=self.knowledge) if name == "household" else name
+
+    def _load_knowledge(self) -> TypeKnowledge:
+        knowledge = TypeKnowledge()
+        if self.knowledge_path is None or not self.knowledge_path.is_file():
+            return knowledge
+        try:
+            knowledge.load_dict(json.loads(self.knowledge_path.read_text()))
+        except (OSError, ValueError, InvalidInputError) as error:
+            self.get_logger().warning(
+                f"type knowledge in {self.knowledge_path} not loaded ({error}); starting fresh"
+            )
+        else:
+            self.get_logger().info(f"type knowledge loaded from {self.knowledge_path}")
+        return knowledge
+
+    def save_knowledge(self) -> None:
+        """Write the learned type knowledge atomically (a kill mid-write keeps the old file)."""
+        if self.knowledge_path is None:
+            return
+        try:
+            self.knowledge_path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.knowledge_path.with_name(self.knowledge_path.name + ".partial")
+            partial.write_text(json.dumps(self.knowledge.to_dict(), sort_keys=True))
+            os.replace(partial, self.knowledge_path)
+        except OSError as error:
+            self.get_logger().warning(f"type knowledge not saved to {self.knowledge_path}: {error}")
+
+    def destroy_node(self) -> None:
+        self.save_knowledge()
+        super().destroy_node()
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         # Validate everything first so a rejected change leaves the cache untouched.
@@ -76,7 +131,7 @@ class ShortTermMemoryNode(Node):
             if param.name == "capacity":
                 self.cache.set_capacity(param.value, now=self._now())
             elif param.name == "policy":
-                self.cache.set_policy(param.value, now=self._now())
+                self.cache.set_policy(self._policy(param.value), now=self._now())
         return SetParametersResult(successful=True)
 
     def _on_observations(self, msg: ObjectObservationArray) -> None:

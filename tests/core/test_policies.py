@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from memory_nodes.core.errors import InvalidInputError
@@ -403,3 +405,20 @@ def test_household_reinserted_entry_is_read_again_as_a_new_stay():
     # Two stays of Apple, both read; two Books, never read.
     assert knowledge.read_probability("Apple") == pytest.approx((2 + 0.2) / (2 + 2))
     assert knowledge.read_probability("Book") == pytest.approx(0.2 / (2 + 2))
+
+
+def test_type_knowledge_round_trips_through_plain_data_and_refuses_damage() -> None:
+    knowledge = TypeKnowledge()
+    for _ in range(3):
+        knowledge.note_insert("Apple")
+    knowledge.note_first_read("Apple")
+    knowledge.note_sighting("Apple", 10.0, moved=1.0, states_changed=False)
+    copy = TypeKnowledge()
+    copy.load_dict(json.loads(json.dumps(knowledge.to_dict())))
+    assert copy.read_probability("Apple") == knowledge.read_probability("Apple")
+    assert copy.change_rate("Apple") == knowledge.change_rate("Apple")
+    before = copy.to_dict()
+    for damaged in ({}, {"version": 2}, {**before, "clock": float("nan")}, {**before, "read": []}):
+        with pytest.raises(InvalidInputError, match="type knowledge"):
+            copy.load_dict(damaged)
+    assert copy.to_dict() == before  # a refused load changes nothing

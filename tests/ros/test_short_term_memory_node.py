@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -152,3 +153,51 @@ def test_launcher_reports_a_dead_node_and_stops_with_an_error(ros_node, start_st
     stack.output += stack.process.stdout.read()
     assert code == 1
     assert "short_term_memory exited with code" in stack.output
+
+
+def test_learned_type_knowledge_survives_policy_switches_and_restarts(
+    ros_node, start_stack, tmp_path: Path
+) -> None:
+    knowledge_file = tmp_path / "type_knowledge.json"
+    (tmp_path / "short_term.yaml").write_text(
+        "short_term_memory:\n  ros__parameters:\n    policy: household\n"
+        f"    type_knowledge_path: {knowledge_file}\n"
+    )
+    stack_file = tmp_path / "stack.yaml"
+    stack_file.write_text(
+        "stack:\n  nodes:\n"
+        "    - {executable: short_term_memory_node, parameters: short_term.yaml}\n"
+    )
+    stack = start_stack(stack_file)
+    set_client = ros_node.create_client(SetParameters, "/short_term_memory/set_parameters")
+    query = ros_node.create_client(QueryObjects, "/short_term_memory/query_objects")
+    publisher = ros_node.create_publisher(ObjectObservationArray, "observations", 10)
+    assert spin_until(ros_node, query.service_is_ready, 20.0)
+    assert spin_until(ros_node, lambda: publisher.get_subscription_count() > 0, 10.0)
+    publisher.publish(_observations(6, stamp=time.time()))
+    assert spin_until(ros_node, lambda: len(_query(ros_node, query).records) == 6, 10.0)
+
+    def _policy(name: str) -> bool:
+        value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=name)
+        request = SetParameters.Request(parameters=[ParameterMsg(name="policy", value=value)])
+        return call_service(ros_node, set_client, request).results[0].successful
+
+    assert _policy("lru") and _policy("household")
+    # Mugs are first read after the switches: their count shows the knowledge was kept.
+    assert len(_query(ros_node, query, object_type="Mug").records) == 3
+    code, _ = stack.stop(signal.SIGINT)
+    assert code == 0, stack.output
+    saved = json.loads(knowledge_file.read_text())
+    assert saved["inserted"]["Apple"][0] > 0 and saved["read"]["Mug"][0] > 0
+
+    for content, log in (
+        (None, "type knowledge loaded"),
+        ('{"version": 1, "clock": -3}', "not loaded"),
+    ):
+        if content is not None:
+            knowledge_file.write_text(content)  # damaged: the node starts fresh and says so
+        stack = start_stack(stack_file)
+        assert spin_until(ros_node, query.service_is_ready, 20.0)
+        assert _query(ros_node, query).success
+        stack.stop(signal.SIGINT)
+        assert log in stack.output
