@@ -32,6 +32,8 @@ from memory_nodes.planning.sim_perception import Percept, map_to_unity
 
 #: Receptacles with doors whose insides exploration may open.
 CONTAINER_TYPES = ("Fridge", "Microwave", "Cabinet", "Drawer", "Box", "Safe")
+#: Containers taller than this (metres) get a second look from another heading.
+TALL_CONTAINER_M = 1.2
 #: Where things are put away when the statistics list no container for them.
 STORAGE_PRIORS = {"Cabinet": 0.05, "Drawer": 0.05}
 LOOK_HORIZON = 30.0
@@ -224,7 +226,8 @@ class Explorer:
             for container in pending.values():
                 poses = self._container_poses(container, costs)
                 if poses:
-                    key = (tier(container), costs[poses[0].cell], container.object_id)
+                    cost = min(costs[p.cell] for p in poses[:12])
+                    key = (tier(container), cost, container.object_id)
                     if best is None or key < best[0]:
                         best = (key, container, poses)
             if best is None:
@@ -245,7 +248,14 @@ class Explorer:
                 for action in actions_to_horizon(horizon, pose.horizon):
                     metadata = self.act({"action": action})
                     result.actions += 1
-            metadata = self._open_and_look(metadata, container.object_id, types, exclude, result)
+            # A tall container (a fridge) may show only its side or door from one heading:
+            # its inside gets a second look from a pose facing another way.
+            _, heading = self._cell_heading(metadata)
+            tall = float(container.box.size.as_array().max()) > TALL_CONTAINER_M
+            other = [p for p in poses if p.heading != heading][:12] if tall else []
+            metadata = self._open_and_look(
+                metadata, container.object_id, types, exclude, result, other, budget
+            )
             opened.add(container.object_id)
             # Neighbours in reach from here (the drawer below, the next cabinet door).
             for other in self._closed_in_reach(opened):
@@ -261,8 +271,21 @@ class Explorer:
         hi = map_to_unity(container.box.max_corner)
         poses = standing_poses(self.grid, np.minimum(lo, hi), np.maximum(lo, hi))
         poses = [p for p in poses if p.cell in costs]
-        poses.sort(key=lambda p: (costs[p.cell], abs(p.distance - 0.8), p.cell))
-        return poses
+        if float(container.box.size.as_array().max()) <= TALL_CONTAINER_M:
+            poses.sort(key=lambda p: (costs[p.cell], abs(p.distance - 0.8), p.cell))
+            return poses
+        # From a corner, a fridge shows its side panel, not its shelves: stand squarely in
+        # front of a face when any such pose is free.
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+
+        def square(p) -> bool:
+            x, z = self.grid.position_of(p.cell)
+            across = x if p.heading in (0, 2) else z
+            axis = 0 if p.heading in (0, 2) else 2
+            return bool(lo[axis] <= across <= hi[axis])
+
+        in_front = [p for p in poses if square(p)]
+        return in_front or poses
 
     def _closed_in_reach(self, opened: set[str]) -> list[str]:
         """Closed containers in view whose nearest point is within reach of the camera."""
@@ -281,7 +304,9 @@ class Explorer:
                 out.append(obs.object_id)
         return out
 
-    def _open_and_look(self, metadata, object_id: str, types, exclude, result) -> dict:
+    def _open_and_look(
+        self, metadata, object_id: str, types, exclude, result, other_poses=(), budget: int = 0
+    ) -> dict:
         metadata = self.act({"action": "OpenObject", "objectId": object_id})
         result.actions += 1
         if not metadata["lastActionSuccess"]:
@@ -290,6 +315,23 @@ class Explorer:
         if (found := self._match(types, exclude)) is not None:
             result.found = found
             return metadata
+        if other_poses and result.actions < budget:
+            goals = [(p.cell[0], p.cell[1], p.heading) for p in other_poses]
+            nav, metadata = self.navigator.go_to(metadata, goals, None, budget - result.actions)
+            result.actions += nav.actions
+            result.path_length += nav.path_length
+            pose = next(
+                (p for p in other_poses if (p.cell, p.heading) == self._cell_heading(metadata)),
+                None,
+            )
+            for wanted in (pose.horizon, 0.0) if pose is not None and nav.reached else ():
+                _, horizon = self.navigator.state(metadata)
+                for action in actions_to_horizon(horizon, wanted):
+                    metadata = self.act({"action": action})
+                    result.actions += 1
+                if (found := self._match(types, exclude)) is not None:
+                    result.found = found
+                    return metadata
         metadata = self.act({"action": "CloseObject", "objectId": object_id})
         result.actions += 1
         return metadata

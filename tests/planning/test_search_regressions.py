@@ -108,3 +108,25 @@ def test_cooking_what_does_not_cook_is_reported_not_claimed(floorplan1):
         plan_subgoals(conditions)
     )
     assert result.success, result.failure_message  # a potato does
+
+
+def test_a_fridge_is_opened_from_in_front_of_a_face_where_its_shelves_show(floorplan1):
+    # The cheapest cell within reach of FloorPlan1's fridge is by its side: opened from
+    # there, the egg on its shelf never came into view.
+    from memory_nodes.planning.navigation import path_costs
+    from memory_nodes.planning.sim_perception import SimPerception
+
+    executor = TaskExecutor(floorplan1, NoMemory(), max_steps=10)
+    (fridge,) = OracleMemory(floorplan1).where_is("Fridge")
+    state, _ = executor.navigator.state(executor.metadata)
+    poses = executor.explorer._container_poses(fridge, path_costs(executor.grid, state))
+    assert poses
+    floorplan1.step({"action": "OpenObject", "objectId": fridge.object_id, "forceAction": True})
+    perception = SimPerception()
+    for pose in poses[:6]:
+        x, z = executor.grid.position_of(pose.cell)
+        metadata, frames = floorplan1.step(
+            {"action": "Teleport", "position": {"x": x, "y": 0.9, "z": z},
+             "rotation": {"x": 0, "y": 90 * pose.heading, "z": 0}, "horizon": pose.horizon}
+        )  # fmt: skip
+        assert perception.perceive(metadata, frames, 0.0).observed(("Egg",)), pose
