@@ -290,8 +290,10 @@ class HouseholdSim:
         for obj in world.objects.values():
             m = obj.meta
             m["distance"] = float(np.linalg.norm(obj.center - cam))
+            # AI2-THOR's reach is a cylinder of radius visibilityDistance around the agent's
+            # vertical axis: height does not count, so the floor of a fridge is in reach.
             nearest = np.clip(cam, obj.aabb_min, obj.aabb_max)
-            in_reach = float(np.linalg.norm(nearest - cam)) <= vis_dist
+            in_reach = float(np.hypot(*(nearest - cam)[[0, 2]])) <= vis_dist
             held = obj.object_id == agent.held_object_id
             m["visible"] = bool(
                 not obj.hidden and (held or (counts.get(obj.object_id, 0) > 0 and in_reach))

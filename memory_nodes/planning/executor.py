@@ -31,6 +31,7 @@ from memory_nodes.planning.navigation import (
     Navigator,
     ReachableGrid,
     actions_to_horizon,
+    reach_distance,
     standing_poses,
 )
 from memory_nodes.planning.sim_perception import Percept, SimPerception, map_to_unity
@@ -486,8 +487,8 @@ class TaskExecutor:
         if obs is None or self.percept.frame is None:
             return False
         camera = self.percept.frame.camera_position
-        nearest = np.clip(camera, obs.box.min_corner, obs.box.max_corner)
-        return float(np.linalg.norm(camera - nearest)) <= DEFAULT_REACH
+        distance = reach_distance(camera, obs.box.min_corner, obs.box.max_corner, up_axis=2)
+        return distance <= DEFAULT_REACH
 
     def navigate(self, types: tuple[str, ...]) -> str:
         """Get the bound object within reach and in view, re-planning when it is not there."""

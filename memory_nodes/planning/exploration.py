@@ -26,6 +26,7 @@ from memory_nodes.planning.navigation import (
     ReachableGrid,
     actions_to_horizon,
     path_costs,
+    reach_distance,
     standing_poses,
 )
 from memory_nodes.planning.sim_perception import Percept, map_to_unity
@@ -299,8 +300,8 @@ class Explorer:
                 continue
             if obs.states.get("isOpen") == "true":
                 continue
-            nearest = np.clip(camera, obs.box.min_corner, obs.box.max_corner)
-            if float(np.linalg.norm(camera - nearest)) <= DEFAULT_REACH - 0.1:
+            reach = reach_distance(camera, obs.box.min_corner, obs.box.max_corner, up_axis=2)
+            if reach <= DEFAULT_REACH - 0.1:
                 out.append(obs.object_id)
         return out
 

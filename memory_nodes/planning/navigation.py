@@ -29,6 +29,22 @@ HEADING_STEPS = ((0, 1), (1, 0), (0, -1), (-1, 0))
 HORIZONS = (-30.0, 0.0, 30.0, 60.0)
 DEFAULT_REACH = 1.5
 
+
+def reach_distance(
+    point: Sequence[float] | np.ndarray,
+    box_min: Sequence[float] | np.ndarray,
+    box_max: Sequence[float] | np.ndarray,
+    up_axis: int,
+) -> float:
+    """Distance from the vertical axis through ``point`` to a box, as AI2-THOR measures reach
+    (a cylinder around the agent: height does not count). ``up_axis`` is 1 for Unity
+    coordinates (y up) and 2 for the map frame (z up)."""
+    point = np.asarray(point, dtype=float)
+    nearest = np.clip(point, np.asarray(box_min, float), np.asarray(box_max, float))
+    flat = np.delete(nearest - point, up_axis)
+    return float(np.hypot(flat[0], flat[1]))
+
+
 Cell = tuple[int, int]
 State = tuple[int, int, int]  # i, j, heading index
 
@@ -172,10 +188,6 @@ def path_costs(grid: ReachableGrid, start: State) -> dict[Cell, int]:
     return out
 
 
-def _nearest_on_box(point: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    return np.clip(point, lo, hi)
-
-
 def standing_poses(
     grid: ReachableGrid,
     box_min: Sequence[float],
@@ -195,8 +207,7 @@ def standing_poses(
         if cell in grid.blocked:
             continue
         x, z = grid.position_of(cell)
-        camera = np.array([x, CAMERA_HEIGHT, z])
-        distance = float(np.linalg.norm(camera - _nearest_on_box(camera, lo, hi)))
+        distance = reach_distance((x, CAMERA_HEIGHT, z), lo, hi, up_axis=1)
         if distance > reach - margin:
             continue
         dx, dz = centre[0] - x, centre[2] - z
