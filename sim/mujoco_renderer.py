@@ -90,6 +90,11 @@ def _to_mj(v: np.ndarray) -> np.ndarray:
     return np.asarray(v, dtype=float)[..., [0, 2, 1]]
 
 
+#: Metres above an openable's bottom below which a neighbour's object counts as standing on the
+#: same floor beside it, not poking into it from above.
+FLOOR_NEIGHBOUR_TOLERANCE = 0.05
+
+
 def content_floors(world: World) -> dict[str, float]:
     """Object id -> lowest bottom of the contents whose centres lie inside its box.
 
@@ -120,6 +125,9 @@ def content_floors(world: World) -> dict[str, float]:
             # A closed box hides what it holds on purpose, but not what merely pokes into its
             # AABB from a neighbour (an apple in a sink basin that overlaps the cabinet below).
             inside &= np.array([obj.object_id not in h for h in holders])
+            # What stands on the floor beside it (a plunger by a toilet) would flatten the box
+            # to a slab and make the object vanish: such neighbours stay hidden instead.
+            inside &= bottoms > lo[1] + FLOOR_NEIGHBOUR_TOLERANCE
         if inside.any():
             out[obj.object_id] = float(bottoms[inside].min())
     return out

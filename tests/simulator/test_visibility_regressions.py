@@ -198,3 +198,16 @@ def test_a_loaf_is_turned_to_fit_a_narrow_microwave():
         assert bread.size[2] == pytest.approx(width)  # a quarter turn: x and z swapped
     finally:
         sim.close()
+
+
+def test_a_toilet_with_a_plunger_beside_it_is_drawn():
+    """The plunger and scrub brush on the floor inside the toilet's box once flattened the
+    toilet to a slab, so it was never seen (FloorPlan422)."""
+    sim = _sim("FloorPlan422")
+    try:
+        pose = {"position": {"x": -0.5, "y": 0.9, "z": 3.25}, "rotation": {"x": 0, "y": 180}}
+        meta = sim.step({"action": "TeleportFull", **pose, "horizon": 30, "standing": True})[0]
+        assert meta["lastActionSuccess"], meta["errorMessage"]
+        assert sim.renderer.pixel_counts().get("Toilet|-00.46|00.00|+02.26", 0) > 1000
+    finally:
+        sim.close()
