@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -264,6 +265,19 @@ class DemoClient:
         report.path = list(self.path)
         return report
 
+    def go_to_dock(self) -> None:
+        """Session 2 starts at the far end of the home (the robot comes back from its dock),
+        so memory has to bring it to the things it remembers."""
+        _, observation, reachable, _ = self.act_and_look("GetReachablePositions")
+        here = observation.get("agent", {}).get("position")
+        if not here or not isinstance(reachable, list) or not reachable:
+            return
+        dock = max(reachable, key=lambda p: math.hypot(p["x"] - here["x"], p["z"] - here["z"]))
+        answer = self.act("TeleportFull", position=dock, rotation={"x": 0.0, "y": 0.0},
+                          horizon=0.0, standing=True)  # fmt: skip
+        if answer.success:
+            _say(f"   the robot is back at its dock, x={dock['x']:.2f} z={dock['z']:.2f} (Unity)")
+
     def look_around(self) -> None:
         for _ in range(4):
             self.act("RotateLeft")
@@ -372,6 +386,7 @@ def run_demo(out: Path, scene: str, seed: int, width: int, height: int, timeout_
         changes = [item.change for item in views]
         for change in changes:
             _say(f"   {change['kind']}: {change['object_id']}")
+        client.go_to_dock()
         reports2, memory2 = _session(2, SESSION_2_TASKS, memory_file, out, client, timeout_s)
         reports = reports1 + reports2
         verdicts = [
