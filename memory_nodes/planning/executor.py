@@ -340,14 +340,18 @@ class TaskExecutor:
                 if seen is not None:
                     best = seen
             return self._bind(types, best)
+        return self._search(types, types + pieces, exclude | ({held} if held else set()))
+
+    def _search(self, types: tuple[str, ...], wanted: tuple[str, ...], exclude: set[str]) -> str:
+        """Explore until an object of ``wanted`` is in view and bind it to ``types``."""
         self.result.searches += 1
         search, self.metadata = self.explorer.search(
             self.metadata,
-            types + pieces,
+            wanted,
             self.budget_left,
             likely=self._likely_places(types),
             containers=self._remembered_containers(types),
-            exclude=exclude | ({held} if held else set()),
+            exclude=exclude,
         )
         if search.found is None:
             if self.budget_left == 0:
@@ -503,6 +507,12 @@ class TaskExecutor:
             if object_id not in self._seen_empty and self.approach(object_id, max_poses=4):
                 return object_id
             object_id = self._refind(types, object_id, f"{object_id} not where remembered")
+        # Memory kept sending the robot to places where the object could not be reached: look
+        # for one as a robot without memory would, once, before giving up.
+        held = {self.held} if self.held else set()
+        object_id = self._search(types, types, self.excluded | held)
+        if self.approach(object_id) or self._open_hiding_container(object_id):
+            return object_id
         raise _SubgoalFailedError(FailureReason.NOT_VISIBLE, f"could not get {types} in view")
 
     def approach(self, object_id: str, max_poses: int = 3) -> bool:
