@@ -46,6 +46,18 @@ def _query(ros_node, client, **fields) -> QueryObjects.Response:
     return call_service(ros_node, client, request)
 
 
+def _six_entries(ros_node):
+    """Clients of the running node, after six observed objects reached its cache."""
+    set_client = ros_node.create_client(SetParameters, "/short_term_memory/set_parameters")
+    query = ros_node.create_client(QueryObjects, "/short_term_memory/query_objects")
+    publisher = ros_node.create_publisher(ObjectObservationArray, "observations", 10)
+    assert spin_until(ros_node, query.service_is_ready, 20.0)
+    assert spin_until(ros_node, lambda: publisher.get_subscription_count() > 0, 10.0)
+    publisher.publish(_observations(6, stamp=time.time()))
+    assert spin_until(ros_node, lambda: len(_query(ros_node, query).records) == 6, 10.0)
+    return set_client, query
+
+
 def test_node_in_another_process_stores_streamed_observations_and_answers_queries(
     ros_node, start_stack
 ) -> None:
@@ -94,14 +106,8 @@ def test_capacity_and_policy_change_at_run_time_and_bad_values_are_refused(
     ros_node, start_stack
 ) -> None:
     start_stack(STACK)
-    set_client = ros_node.create_client(SetParameters, "/short_term_memory/set_parameters")
     get_client = ros_node.create_client(GetParameters, "/short_term_memory/get_parameters")
-    query = ros_node.create_client(QueryObjects, "/short_term_memory/query_objects")
-    publisher = ros_node.create_publisher(ObjectObservationArray, "observations", 10)
-    assert spin_until(ros_node, query.service_is_ready, 20.0)
-    assert spin_until(ros_node, lambda: publisher.get_subscription_count() > 0, 10.0)
-    publisher.publish(_observations(6, stamp=time.time()))
-    assert spin_until(ros_node, lambda: len(_query(ros_node, query).records) == 6, 10.0)
+    set_client, query = _six_entries(ros_node)
 
     def _set(name: str, value: ParameterValue) -> bool:
         request = SetParameters.Request(parameters=[ParameterMsg(name=name, value=value)])
@@ -169,13 +175,7 @@ def test_learned_type_knowledge_survives_policy_switches_and_restarts(
         "    - {executable: short_term_memory_node, parameters: short_term.yaml}\n"
     )
     stack = start_stack(stack_file)
-    set_client = ros_node.create_client(SetParameters, "/short_term_memory/set_parameters")
-    query = ros_node.create_client(QueryObjects, "/short_term_memory/query_objects")
-    publisher = ros_node.create_publisher(ObjectObservationArray, "observations", 10)
-    assert spin_until(ros_node, query.service_is_ready, 20.0)
-    assert spin_until(ros_node, lambda: publisher.get_subscription_count() > 0, 10.0)
-    publisher.publish(_observations(6, stamp=time.time()))
-    assert spin_until(ros_node, lambda: len(_query(ros_node, query).records) == 6, 10.0)
+    set_client, query = _six_entries(ros_node)
 
     def _policy(name: str) -> bool:
         value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=name)
