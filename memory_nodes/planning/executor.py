@@ -830,8 +830,15 @@ class TaskExecutor:
                 )  # fmt: skip
                 self.inside[held] = receptacle
                 return receptacle
-            receptacle = self._refind(types, receptacle, meta["errorMessage"])
-            self.navigate(types)
+            refused = f"could not put {held} into {receptacle}: {meta['errorMessage']}"
+            try:
+                receptacle = self._refind(types, receptacle, meta["errorMessage"])
+                self.navigate(types)
+            except _SubgoalFailedError as error:
+                if error.reason != FailureReason.NOT_FOUND:
+                    raise
+                # No other receptacle of the kind: the refused put is the reason, not a search.
+                raise _SubgoalFailedError(FailureReason.ACTION_FAILED, refused) from None
         raise _SubgoalFailedError(FailureReason.ACTION_FAILED, f"could not put into {types}")
 
     def put_down(self) -> str:
