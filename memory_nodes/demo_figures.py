@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.viewing_poses import facing_pose
+
 
 @dataclass
 class Snapshot:
@@ -58,19 +60,6 @@ def _objects(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {o["meta"]["objectId"]: o["meta"] for o in state.get("objects", []) if not o["hidden"]}
 
 
-def _facing(position: dict[str, float], target: dict[str, float]) -> dict[str, Any]:
-    """TeleportFull arguments at ``position`` looking at ``target`` (AI2-THOR axes, y up)."""
-    dx, dz = target["x"] - position["x"], target["z"] - position["z"]
-    drop = 1.5 - target["y"]  # the camera is about 1.5 m above the floor
-    horizon = math.degrees(math.atan2(drop, max(math.hypot(dx, dz), 1e-6)))
-    return {
-        "position": {"x": position["x"], "y": 0.9, "z": position["z"]},
-        "rotation": {"x": 0.0, "y": round(math.degrees(math.atan2(dx, dz)) % 360.0, 3)},
-        "horizon": round(min(max(horizon, -30.0), 60.0), 3),
-        "standing": True,
-    }
-
-
 def _look_at(
     act: ActFn, reachable: list[dict[str, float]], object_id: str, centre: dict[str, float]
 ) -> tuple[dict[str, Any] | None, Snapshot | None]:
@@ -81,7 +70,8 @@ def _look_at(
         return (round(abs(distance - VIEW_DISTANCE_M), 4), p["x"], p["z"])
 
     for position in sorted(reachable, key=rank)[:MAX_POSES_TRIED]:
-        pose = _facing(position, centre)
+        pose = facing_pose(position, centre)
+        del pose["action"]
         ok, observation, _, image = act("TeleportFull", **pose)
         seen = {o.get("objectId") for o in observation.get("objects", [])}
         if ok and object_id in seen:

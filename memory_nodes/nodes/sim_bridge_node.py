@@ -203,20 +203,14 @@ class SimBridgeNode(Node):
         response.error_message = metadata.get("errorMessage") or ""
         response.last_action = metadata.get("lastAction", request.action)
         response.agent_json = json.dumps(metadata["agent"], sort_keys=True)
-        response.frame_sequence, stamp = self._publish_frame()
+        response.frame_sequence, stamp, in_view = self._publish_frame()
         response.frame_stamp = stamp
-        in_view = self._labels_in_view()
         response.observation_json = json.dumps(robot_observation(metadata, in_view), sort_keys=True)
         response.action_return_json = json.dumps(metadata.get("actionReturn"), sort_keys=True)
         return response
 
-    def _labels_in_view(self) -> set[str]:
-        _, labels = instance_image(
-            self.event.instance_segmentation_frame, self.event.color_to_object_id
-        )
-        return set(labels.values())
-
-    def _publish_frame(self) -> tuple[int, Time]:
+    def _publish_frame(self) -> tuple[int, Time, set[str]]:
+        """Publish the newest frame; returns its sequence, stamp and the labels in view."""
         with self._lock:
             event = self.event
             self.sequence += 1
@@ -253,7 +247,7 @@ class SimBridgeNode(Node):
         odom.pose.pose = conversions.pose_to_msg(agent_pose(metadata))
         self.odom_pub.publish(odom)
         self.truth_pub.publish(String(data=json.dumps(metadata["objects"])))
-        return sequence, stamp
+        return sequence, stamp, set(labels.values())
 
     def destroy_node(self) -> None:
         try:

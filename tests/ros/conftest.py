@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 import rclpy
+from memory_interfaces.msg import ObjectObservationArray
 from rclpy.node import Node
+
+from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
+from memory_nodes.nodes import conversions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +59,24 @@ def call_service(node: Node, client: rclpy.client.Client, request: object, timeo
     return future.result()
 
 
+def observation_array(stamp: float, items, **fields) -> ObjectObservationArray:
+    """One frame as a message. ``items`` are ``(object_id, type, centre, size)`` tuples, with
+    an optional fifth element of fields for that item alone; ``fields`` apply to all."""
+    msg = ObjectObservationArray()
+    msg.header.stamp = conversions.stamp_to_msg(stamp)
+    for object_id, object_type, xyz, size, *own in items:
+        observation = ObjectObservation(
+            object_id=object_id,
+            object_type=object_type,
+            world_T_object=Pose(Vector3(*xyz)),
+            box=Box(Vector3(*xyz), Vector3(*size)),
+            stamp=stamp,
+            **{"source": "gt_mask", **fields, **(own[0] if own else {})},
+        )
+        msg.observations.append(conversions.observation_to_msg(observation))
+    return msg
+
+
 def memory_server_stack(tmp_path: Path) -> Path:
     """A stack file running one memory server on a database in ``tmp_path``."""
     params = tmp_path / "memory_server.yaml"
@@ -67,6 +89,29 @@ def memory_server_stack(tmp_path: Path) -> Path:
     stack.write_text(
         "stack:\n  nodes:\n    - executable: memory_server\n      parameters: memory_server.yaml\n"
     )
+    return stack
+
+
+def sim_memory_stack(tmp_path: Path, extra_nodes: tuple[str, ...] = ()) -> Path:
+    """A stack file: the simulator bridge at 160x120, perception, both memories (the long-term
+    one on a database in ``tmp_path``), then ``extra_nodes`` (stack YAML lines)."""
+    config = ROOT / "config"
+    (tmp_path / "memory_server.yaml").write_text(
+        f"memory_server:\n  ros__parameters:\n    database_path: {tmp_path / 'memory.sqlite'}\n"
+    )
+    (tmp_path / "sim_bridge.yaml").write_text(
+        "sim_bridge:\n  ros__parameters:\n    width: 160\n    height: 120\n"
+        "    publish_rate_hz: 0.0\n"
+    )
+    nodes = [
+        "    - {executable: sim_bridge_node, name: sim_bridge, parameters: sim_bridge.yaml}\n",
+        f"    - {{executable: perception_node, parameters: {config / 'perception.yaml'}}}\n",
+        f"    - {{executable: short_term_memory_node, parameters: {config / 'short_term.yaml'}}}\n",
+        "    - {executable: memory_server, parameters: memory_server.yaml}\n",
+        *extra_nodes,
+    ]
+    stack = tmp_path / "stack.yaml"
+    stack.write_text("stack:\n  nodes:\n" + "".join(nodes))
     return stack
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 from memory_interfaces.msg import ObjectObservationArray, SceneGraphUpdate
 from memory_interfaces.srv import GetSceneGraph, LoadMemory, QueryObjects, SaveMemory, WhatChanged
 
-from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.nodes import conversions
-from tests.ros.conftest import call_service, memory_server_stack, spin_until
+from tests.ros.conftest import call_service, memory_server_stack, observation_array, spin_until
 
 KITCHEN = [
     ("Fridge|1", "Fridge", (2.0, 0.0, 0.9), (0.8, 0.8, 1.8)),
@@ -23,20 +22,7 @@ KITCHEN = [
 
 
 def _frame(stamp: float, items=KITCHEN, source: str = "gt_mask", **extra) -> ObjectObservationArray:
-    msg = ObjectObservationArray()
-    msg.header.stamp = conversions.stamp_to_msg(stamp)
-    for object_id, object_type, xyz, size in items:
-        observation = ObjectObservation(
-            object_id=object_id,
-            object_type=object_type,
-            world_T_object=Pose(Vector3(*xyz)),
-            box=Box(Vector3(*xyz), Vector3(*size)),
-            stamp=stamp,
-            source=source,
-            **extra,
-        )
-        msg.observations.append(conversions.observation_to_msg(observation))
-    return msg
+    return observation_array(stamp, items, source=source, **extra)
 
 
 def test_memory_server_fuses_frames_answers_persists_and_reloads(

@@ -24,9 +24,8 @@ from memory_interfaces.srv import GetSceneGraph, QueryObjects
 
 from memory_nodes.core.long_term import LongTermMemory
 from memory_nodes.core.store import graph_to_json
-from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.nodes import conversions
-from tests.ros.conftest import call_service, memory_server_stack, spin_until
+from tests.ros.conftest import call_service, memory_server_stack, observation_array, spin_until
 
 NUM_FRAMES = 40
 KILL_AFTER = 30
@@ -37,25 +36,12 @@ def _frame(index: int) -> ObjectObservationArray:
     """Frame ``index``: the counter top and a growing row of apples (new nodes every frame)."""
     stamp = START + 0.1 * index
     items = [("CounterTop|1", "CounterTop", (1.0, 0.0, 0.45), (4.0, 0.6, 0.9))]
+    apple = {"states": {"isSliced": "false"}}
     items += [
-        (f"Apple|{j}", "Apple", (0.1 * j, 0.0, 0.95), (0.08, 0.08, 0.08))
+        (f"Apple|{j}", "Apple", (0.1 * j, 0.0, 0.95), (0.08, 0.08, 0.08), apple)
         for j in range(index // 2 + 1)
     ]
-    msg = ObjectObservationArray()
-    msg.header.stamp = conversions.stamp_to_msg(stamp)
-    for object_id, object_type, xyz, size in items:
-        observation = ObjectObservation(
-            object_id=object_id,
-            object_type=object_type,
-            world_T_object=Pose(Vector3(*xyz)),
-            box=Box(Vector3(*xyz), Vector3(*size)),
-            stamp=stamp,
-            source="gt_mask",
-            source_frame_id=f"camera@{index}",
-            states={"isSliced": "false"} if object_type == "Apple" else {},
-        )
-        msg.observations.append(conversions.observation_to_msg(observation))
-    return msg
+    return observation_array(stamp, items, source_frame_id=f"camera@{index}")
 
 
 def _call_until_answered(node, client, request, timeout_s: float):

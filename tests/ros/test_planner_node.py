@@ -17,7 +17,7 @@ from rclpy.action import ActionClient
 from std_msgs.msg import String
 
 from memory_nodes.nodes.registry import NODE_MODULES
-from tests.ros.conftest import ROOT, call_service, spin_until
+from tests.ros.conftest import call_service, sim_memory_stack, spin_until
 
 FRIDGE = "Fridge|-02.10|+00.00|+01.07"
 Result = ExecuteTask.Result
@@ -38,14 +38,6 @@ def _write_navigation_map(path: Path) -> None:
 
 def _stack(tmp_path: Path) -> tuple[Path, Path]:
     """Stack file and planner parameters file in ``tmp_path``."""
-    config = ROOT / "config"
-    (tmp_path / "memory_server.yaml").write_text(
-        f"memory_server:\n  ros__parameters:\n    database_path: {tmp_path / 'memory.sqlite'}\n"
-    )
-    (tmp_path / "sim_bridge.yaml").write_text(
-        "sim_bridge:\n  ros__parameters:\n    width: 160\n    height: 120\n"
-        "    publish_rate_hz: 0.0\n"
-    )
     nav_map = tmp_path / "navigation_map.json"
     _write_navigation_map(nav_map)
     planner = tmp_path / "planner.yaml"
@@ -53,16 +45,10 @@ def _stack(tmp_path: Path) -> tuple[Path, Path]:
         "planner:\n  ros__parameters:\n"
         f"    navigation_map_file: {nav_map}\n    action_timeout_s: 20.0\n"
     )
-    nodes = [
-        "    - {executable: sim_bridge_node, name: sim_bridge, parameters: sim_bridge.yaml}\n",
-        f"    - {{executable: perception_node, parameters: {config / 'perception.yaml'}}}\n",
-        f"    - {{executable: short_term_memory_node, parameters: {config / 'short_term.yaml'}}}\n",
-        "    - {executable: memory_server, parameters: memory_server.yaml}\n",
-    ]
+    extra = ()
     if "planner_node" in NODE_MODULES:
-        nodes.append("    - {executable: planner_node, parameters: planner.yaml}\n")
-    stack = tmp_path / "stack.yaml"
-    stack.write_text("stack:\n  nodes:\n" + "".join(nodes))
+        extra = ("    - {executable: planner_node, parameters: planner.yaml}\n",)
+    stack = sim_memory_stack(tmp_path, extra)
     return stack, planner
 
 

@@ -11,35 +11,15 @@ from memory_interfaces.srv import ExecuteAction, QueryObjects
 from std_msgs.msg import String
 
 from memory_nodes.planning.sim_perception import unity_to_map
-from tests.ros.conftest import ROOT, call_service, spin_until
+from tests.ros.conftest import call_service, sim_memory_stack, spin_until
 
 FRIDGE = "Fridge|-02.10|+00.00|+01.07"
-
-
-def _stack(tmp_path: Path) -> Path:
-    config = ROOT / "config"
-    (tmp_path / "memory_server.yaml").write_text(
-        f"memory_server:\n  ros__parameters:\n    database_path: {tmp_path / 'memory.sqlite'}\n"
-    )
-    (tmp_path / "sim_bridge.yaml").write_text(
-        "sim_bridge:\n  ros__parameters:\n    width: 160\n    height: 120\n"
-        "    publish_rate_hz: 0.0\n"
-    )
-    stack = tmp_path / "stack.yaml"
-    stack.write_text(
-        "stack:\n  nodes:\n"
-        "    - {executable: sim_bridge_node, name: sim_bridge, parameters: sim_bridge.yaml}\n"
-        f"    - {{executable: perception_node, parameters: {config / 'perception.yaml'}}}\n"
-        f"    - {{executable: short_term_memory_node, parameters: {config / 'short_term.yaml'}}}\n"
-        "    - {executable: memory_server, parameters: memory_server.yaml}\n"
-    )
-    return stack
 
 
 def test_objects_the_robot_sees_reach_both_memories_at_their_true_places(
     ros_node, start_stack, tmp_path: Path
 ) -> None:
-    stack = start_stack(_stack(tmp_path))
+    stack = start_stack(sim_memory_stack(tmp_path))
     execute = ros_node.create_client(ExecuteAction, "/sim_bridge/execute")
     long_term = ros_node.create_client(QueryObjects, "/memory_server/query_objects")
     short_term = ros_node.create_client(QueryObjects, "/short_term_memory/query_objects")
