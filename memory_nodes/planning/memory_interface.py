@@ -32,6 +32,7 @@ import numpy as np
 from memory_nodes.core.change_detection import CameraView, ChangeDetector
 from memory_nodes.core.errors import NotFoundError
 from memory_nodes.core.fusion import ObjectFusion
+from memory_nodes.core.policies import ReplacementPolicy, TypeKnowledge, make_policy
 from memory_nodes.core.queries import objects_by_type
 from memory_nodes.core.scene_graph import EdgeType, NodeStatus, SceneGraph
 from memory_nodes.core.short_term import ObjectStateCache
@@ -374,9 +375,28 @@ class LayeredMemory:
             self.long_term.close()
 
 
-def ShortTermOnly(capacity: int = 128, policy: str = "household") -> LayeredMemory:
-    """Perception into the bounded cache only (nothing survives a restart)."""
-    return LayeredMemory("short_term", short_term=ObjectStateCache(capacity, policy))
+def _cache(
+    capacity: int, policy: str | ReplacementPolicy, knowledge: TypeKnowledge | None
+) -> ObjectStateCache:
+    # A household policy learns what it knows about object types into ``knowledge``; share one
+    # instance across tasks, sessions and restarts, as the short-term memory node does.
+    if policy == "household" and knowledge is not None:
+        policy = make_policy("household", knowledge=knowledge)
+    return ObjectStateCache(capacity, policy)
+
+
+def ShortTermOnly(
+    capacity: int = 128,
+    policy: str | ReplacementPolicy = "household",
+    *,
+    knowledge: TypeKnowledge | None = None,
+) -> LayeredMemory:
+    """Perception into the bounded cache only (nothing survives a restart).
+
+    ``knowledge``: what the robot learned about object types, for the ``household`` policy;
+    pass one instance to every memory of one robot so a restart keeps it. A fresh one if None.
+    """
+    return LayeredMemory("short_term", short_term=_cache(capacity, policy, knowledge))
 
 
 def LongTermOnly(path: str | Path | None = None) -> LayeredMemory:
@@ -385,9 +405,19 @@ def LongTermOnly(path: str | Path | None = None) -> LayeredMemory:
 
 
 def FullMemory(
-    path: str | Path | None = None, capacity: int = 128, policy: str = "household"
+    path: str | Path | None = None,
+    capacity: int = 128,
+    policy: str | ReplacementPolicy = "household",
+    *,
+    knowledge: TypeKnowledge | None = None,
 ) -> LayeredMemory:
-    """Short-term cache first, then the persistent scene graph."""
+    """Short-term cache first, then the persistent scene graph.
+
+    ``knowledge`` as for :func:`ShortTermOnly`: the long-term graph persists in ``path``, the
+    type knowledge in whatever instance the caller keeps.
+    """
     return LayeredMemory(
-        "memory", short_term=ObjectStateCache(capacity, policy), long_term=LongTermMemory(path)
+        "memory",
+        short_term=_cache(capacity, policy, knowledge),
+        long_term=LongTermMemory(path),
     )
