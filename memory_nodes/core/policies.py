@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -68,6 +69,9 @@ class ReplacementPolicy(ABC):
 
     def on_remove(self, object_id: str) -> None:  # noqa: B027 (optional hook)
         """An entry left the cache (evicted, aged out, dropped or removed)."""
+
+    def on_miss(self, object_id: str, now: float) -> None:  # noqa: B027 (optional hook)
+        """An object not in the cache was asked about by id (``get`` or ``answer``)."""
 
     def rebuild(self, entries: Mapping[str, CacheEntry], now: float) -> None:  # noqa: B027 (optional hook)
         """Forget derived state and rebuild it from entry metadata (used on policy switch)."""
@@ -250,9 +254,9 @@ class TypeKnowledge:
       furniture, a move of more than ``move_tolerance`` metres; a furniture position estimate
       shifts with the viewpoint (a partly seen counter top), so only its states count.
 
-    Counts fade with every insertion (``memory`` insertions halve them), so a new home or new
-    tasks shift the estimates. The knowledge is meant to outlive a cache: a robot restart loses
-    the entries, not what it learned about object types.
+    Counts fade with every observation, inserted or not (``memory`` of them halve them), so a
+    new home or new tasks shift the estimates. The knowledge is meant to outlive a cache: a
+    robot restart loses the entries, not what it learned about object types.
 
     Parameters
     ----------
@@ -270,7 +274,9 @@ class TypeKnowledge:
         position noise of apples, mugs and potatoes in the recorded traces (at most 0.14 m),
         below the distance a put-away object travels.
     memory
-        Insertions (of any type) after which old counts weigh half: a few scenes' worth.
+        Observations (insertions and re-observations, of any type) after which old counts
+        weigh half: a few scenes' worth. Observations, not insertions: a small cache inserts
+        far more often than a large one and would forget within a few camera frames.
     """
 
     def __init__(
@@ -281,7 +287,7 @@ class TypeKnowledge:
         prior_rate: Callable[[str], float] | None = None,
         prior_seconds: float = 1800.0,
         move_tolerance: float = 0.3,
-        memory: float = 500.0,
+        memory: float = 5000.0,
     ) -> None:
         if not (math.isfinite(prior_read) and 0.0 <= prior_read <= 1.0):
             raise InvalidInputError(f"prior_read must be in [0, 1], got {prior_read!r}")
@@ -299,7 +305,7 @@ class TypeKnowledge:
         self.prior_seconds = prior_seconds
         self.move_tolerance = move_tolerance
         self.memory = memory
-        self._clock = 0.0  # insertions so far: the time base of the fading counts
+        self._clock = 0.0  # observations so far: the time base of the fading counts
         self._inserted: dict[str, _Decayed] = {}
         self._read: dict[str, _Decayed] = {}
         self._watched: dict[str, _Decayed] = {}  # seconds between sightings
@@ -309,6 +315,10 @@ class TypeKnowledge:
         """An entry of this type entered the cache."""
         self._clock += 1.0
         _bump(self._inserted, object_type, self._clock, 1.0, self.memory)
+
+    def note_rewrite(self) -> None:
+        """An object already in the cache was observed again (experience, not an insertion)."""
+        self._clock += 1.0
 
     def note_first_read(self, object_type: str) -> None:
         """An entry of this type was read for the first time since it entered the cache."""
@@ -414,7 +424,12 @@ class HouseholdPolicy(ReplacementPolicy):
        online, per object type, the share of cached entries the planner read before they
        left (it asks "where is a counter top", not about cabinets) and how often objects of
        the type change between two sightings. It outlives the cache (pass one instance to
-       every policy of a robot): a restart loses entries, not experience.
+       every policy of a robot): a restart loses entries, not experience. An entry evicted
+       unread and asked about within ``ghost_horizon`` seconds (a miss the cache reports,
+       :meth:`ReplacementPolicy.on_miss`) counts as read: it would have been, had it stayed.
+       Without this the estimate learns only from what the policy already keeps, and a type
+       it evicts quickly (17 cabinets in view, asked about all at once) never earns its place
+       (the "ghost" entries of ARC and 2Q, used here to learn about types).
     3. **Write recency shifted by value.** Within a segment the victim is the entry with the
        oldest ``last write time + horizon * value + type_horizon * read_probability(type) *
        validity(at now + type_horizon) + sighting_horizon * log2(sightings)`` (GreedyDual-like:
@@ -471,6 +486,10 @@ class HouseholdPolicy(ReplacementPolicy):
     type_horizon
         Seconds of recency a type the planner always asks about is worth: about one household
         task (the planner asks again within a task, after a failed look or for the next step).
+    ghost_horizon
+        Seconds after an unread entry leaves during which a miss on it counts as a read of its
+        type; ``type_horizon`` by default (the time the type term would have kept it), 0 turns
+        the feedback off.
     """
 
     name = "household"
@@ -494,6 +513,7 @@ class HouseholdPolicy(ReplacementPolicy):
         sighting_half_life: float = 300.0,
         knowledge: TypeKnowledge | None = None,
         type_horizon: float = 300.0,
+        ghost_horizon: float | None = None,
     ) -> None:
         for label, value in (
             ("half_life", half_life),
@@ -509,6 +529,7 @@ class HouseholdPolicy(ReplacementPolicy):
             ("default_relevance", default_relevance),
             ("sighting_horizon", sighting_horizon),
             ("type_horizon", type_horizon),
+            ("ghost_horizon", type_horizon if ghost_horizon is None else ghost_horizon),
         ):
             if not (math.isfinite(value) and value >= 0.0):
                 raise InvalidInputError(f"household {label} must be >= 0, got {value!r}")
@@ -541,12 +562,20 @@ class HouseholdPolicy(ReplacementPolicy):
         self._reads: dict[str, _Decayed] = {}
         self._type_reads: dict[str, _Decayed] = {}
         self._type_writes: dict[str, _Decayed] = {}
+        self.ghost_horizon = type_horizon if ghost_horizon is None else ghost_horizon
+        self._unread: dict[str, str] = {}  # object id -> type of entries not read yet
+        # Entries that left unread, oldest first: object id -> (type, when it left).
+        self._ghosts: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._latest = -math.inf  # the newest clock value seen, for on_remove
 
     def on_insert(self, entry: CacheEntry, now: float) -> None:
         self.knowledge.note_insert(entry.object_type)
         self._bump(self._type_writes, entry.object_type, now)
         self._sightings[entry.object_id] = _Decayed(1.0, now)
         self._remember_fact(entry)
+        self._unread[entry.object_id] = entry.object_type
+        self._ghosts.pop(entry.object_id, None)
+        self._latest = max(self._latest, now)
 
     def on_update(self, entry: CacheEntry, now: float, changed: bool) -> None:
         previous = self._last_fact.get(entry.object_id)
@@ -561,12 +590,15 @@ class HouseholdPolicy(ReplacementPolicy):
                 any(states.get(k) != v for k, v in entry.states.items()),
             )
         self._remember_fact(entry)
+        self.knowledge.note_rewrite()
         self._bump(self._type_writes, entry.object_type, now)
         self._bump(self._sightings, entry.object_id, now, half_life=self.sighting_half_life)
 
     def on_access(self, entry: CacheEntry, now: float) -> None:
         if entry.access_count == 1:
             self.knowledge.note_first_read(entry.object_type)
+        self._unread.pop(entry.object_id, None)
+        self._latest = max(self._latest, now)
         self._bump(self._reads, entry.object_id, now)
         self._bump(self._type_reads, entry.object_type, now)
 
@@ -574,6 +606,22 @@ class HouseholdPolicy(ReplacementPolicy):
         self._last_fact.pop(object_id, None)
         self._reads.pop(object_id, None)
         self._sightings.pop(object_id, None)
+        object_type = self._unread.pop(object_id, None)
+        if object_type is not None and self.ghost_horizon > 0.0 and math.isfinite(self._latest):
+            self._ghosts[object_id] = (object_type, self._latest)
+            while self._ghosts:
+                oldest = next(iter(self._ghosts.values()))
+                if self._latest - oldest[1] <= self.ghost_horizon:
+                    break
+                self._ghosts.popitem(last=False)
+
+    def on_miss(self, object_id: str, now: float) -> None:
+        # An entry that left unread and is asked about soon after would have been read had it
+        # stayed: count the read for its type, or the estimate would only learn from what the
+        # policy already kept.
+        ghost = self._ghosts.pop(object_id, None)
+        if ghost is not None and now - ghost[1] <= self.ghost_horizon:
+            self.knowledge.note_first_read(ghost[0])
 
     def rebuild(self, entries: Mapping[str, CacheEntry], now: float) -> None:
         # Reads are taken to have happened at the last access; type rates restart from the
@@ -583,8 +631,13 @@ class HouseholdPolicy(ReplacementPolicy):
         self._type_writes.clear()
         self._sightings.clear()
         self._last_fact.clear()
+        self._unread.clear()
+        self._ghosts.clear()
+        self._latest = max(self._latest, now)
         for entry in entries.values():
             self._remember_fact(entry)
+            if not entry.access_count:
+                self._unread[entry.object_id] = entry.object_type
             self._sightings[entry.object_id] = _Decayed(
                 float(max(1, entry.write_count)), entry.last_written
             )
@@ -669,6 +722,7 @@ class HouseholdPolicy(ReplacementPolicy):
     def ranking_key(
         self, entries: Mapping[str, CacheEntry], now: float, step: int
     ) -> Callable[[CacheEntry], tuple[float, ...]]:
+        self._latest = max(self._latest, now)
         protected = {k for k, e in entries.items() if self.is_protected(e, now)}
         num_protected = len(protected)
         probation_first = num_protected < len(

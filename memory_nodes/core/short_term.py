@@ -410,6 +410,7 @@ class ObjectStateCache:
         entry = self._entries.get(object_id)
         if entry is None:
             self.stats.misses += 1
+            self._policy.on_miss(object_id, now)
             return None
         self.stats.hits += 1
         self._touch(entry, now)
@@ -504,6 +505,7 @@ class ObjectStateCache:
             )
 
         self.stats.misses += 1
+        self._policy.on_miss(object_id, now)
         if long_term is None:
             return MemoryAnswer(object_id, None, None, 1)
         return MemoryAnswer(object_id, _as_long_term(long_term), MemorySource.LONG_TERM, 1)

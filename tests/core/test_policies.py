@@ -196,6 +196,8 @@ def test_household_rejects_bad_parameters():
         HouseholdPolicy(sighting_horizon=-1.0)
     with pytest.raises(InvalidInputError):
         HouseholdPolicy(sighting_half_life=0.0)
+    with pytest.raises(InvalidInputError):
+        HouseholdPolicy(ghost_horizon=float("nan"))
 
 
 def test_registered_policy_is_constructible_by_name():
@@ -266,6 +268,19 @@ def test_type_knowledge_forgets_old_insertions():
     assert knowledge.read_probability("Mug") < knowledge.prior_read < read_at_once
 
 
+def test_type_knowledge_fades_with_re_observations_too():
+    # A cache that inserts rarely (large, or a quiet scene) still forgets at the pace of what
+    # the robot sees.
+    knowledge = TypeKnowledge(memory=2.0)
+    knowledge.note_insert("Mug")
+    knowledge.note_first_read("Mug")
+    read_at_once = knowledge.read_probability("Mug")
+    for _ in range(20):
+        knowledge.note_rewrite()
+    assert knowledge.read_probability("Mug") == pytest.approx(knowledge.prior_read, abs=1e-3)
+    assert read_at_once == pytest.approx(1.2 / 3)
+
+
 def test_type_knowledge_change_rate_ignores_furniture_moves_but_not_its_states():
     knowledge = TypeKnowledge(prior_rate=lambda _type: 0.0, prior_seconds=100.0)
     knowledge.note_sighting("CounterTop", 100.0, moved=2.0, states_changed=False)
@@ -301,7 +316,7 @@ def test_type_knowledge_rejects_bad_parameters(kwargs):
 
 
 def test_household_learns_change_rates_from_sightings_not_from_its_own_actions():
-    knowledge = TypeKnowledge(prior_rate=lambda _type: 0.0, prior_seconds=100.0)
+    knowledge = TypeKnowledge(prior_rate=lambda _type: 0.0, prior_seconds=100.0, memory=1e9)
     cache = ObjectStateCache(4, HouseholdPolicy(knowledge=knowledge))
     cache.put(observe("mug", 0.0, "Mug", x=0.0))
     cache.put(observe("mug", 100.0, "Mug", x=1.0, source="action"))  # the robot moved it
@@ -422,3 +437,57 @@ def test_type_knowledge_round_trips_through_plain_data_and_refuses_damage() -> N
         with pytest.raises(InvalidInputError, match="type knowledge"):
             copy.load_dict(damaged)
     assert copy.to_dict() == before  # a refused load changes nothing
+
+
+# ------------------------------------------------------------------------ misses after eviction
+
+
+def cabinets_evicted_unread(policy: HouseholdPolicy) -> ObjectStateCache:
+    """A cache of 1 in which cab1 was evicted unread at t=1 by cab2."""
+    cache = ObjectStateCache(1, policy)
+    cache.put(observe("cab1", 0.0, "Cabinet"))
+    cache.put(observe("cab2", 1.0, "Cabinet"))
+    assert not cache.has_object("cab1")
+    return cache
+
+
+def test_household_counts_a_miss_soon_after_an_unread_eviction_as_a_read_of_its_type():
+    knowledge = TypeKnowledge(memory=1e9)
+    cache = cabinets_evicted_unread(HouseholdPolicy(knowledge=knowledge, type_horizon=300.0))
+    assert knowledge.read_probability("Cabinet") == pytest.approx(0.2 / (2 + 2))
+    cache.get("cab1", now=100.0)  # asked about: it would have been read had it stayed
+    assert knowledge.read_probability("Cabinet") == pytest.approx(1.2 / (2 + 2))
+    cache.get("cab1", now=101.0)  # the same stay is not read twice
+    cache.get("never-cached", now=101.0)
+    assert knowledge.read_probability("Cabinet") == pytest.approx(1.2 / (2 + 2))
+
+
+def test_household_ignores_a_miss_long_after_the_eviction_or_on_a_read_entry():
+    knowledge = TypeKnowledge(memory=1e9)
+    cache = cabinets_evicted_unread(HouseholdPolicy(knowledge=knowledge, ghost_horizon=50.0))
+    cache.get("cab1", now=52.0)  # 51 s after it left: the bonus would not have kept it
+    assert knowledge.read_probability("Cabinet") == pytest.approx(0.2 / (2 + 2))
+
+    knowledge = TypeKnowledge(memory=1e9)
+    cache = ObjectStateCache(1, HouseholdPolicy(knowledge=knowledge))
+    cache.put(observe("cab1", 0.0, "Cabinet"))
+    cache.get("cab1", now=0.5)  # read before it left: counted once, now
+    cache.put(observe("cab2", 1.0, "Cabinet"))
+    cache.get("cab1", now=2.0)
+    assert knowledge.read_probability("Cabinet") == pytest.approx(1.2 / (2 + 2))
+
+
+def test_household_forgets_an_evicted_entry_that_comes_back():
+    knowledge = TypeKnowledge(memory=1e9)
+    cache = cabinets_evicted_unread(HouseholdPolicy(knowledge=knowledge))
+    cache.put(observe("cab1", 2.0, "Cabinet"))  # a new stay; cab2 leaves unread
+    cache.put(observe("cab2", 3.0, "Cabinet"))  # cab1 leaves again, unread
+    cache.get("cab1", now=4.0)  # one read, for the newest of cab1's stays
+    assert knowledge.read_probability("Cabinet") == pytest.approx(1.2 / (4 + 2))
+
+
+def test_household_miss_feedback_is_off_with_a_zero_ghost_horizon():
+    knowledge = TypeKnowledge(memory=1e9)
+    cache = cabinets_evicted_unread(HouseholdPolicy(knowledge=knowledge, ghost_horizon=0.0))
+    cache.get("cab1", now=1.0)
+    assert knowledge.read_probability("Cabinet") == pytest.approx(0.2 / (2 + 2))

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.policies import LruPolicy
 from memory_nodes.core.short_term import EvictionReason, ObjectStateCache
 from memory_nodes.core.types import (
     Box,
@@ -143,6 +144,38 @@ def test_answer_falls_back_to_long_term_or_nothing():
     nothing = cache.answer("b", lambda _id: None, now=6.0)
     assert nothing.record is None and nothing.source is None
     assert cache.stats.misses == 2
+
+
+class MissRecorder(LruPolicy):
+    def __init__(self) -> None:
+        self.misses: list[tuple[str, float]] = []
+
+    def on_miss(self, object_id: str, now: float) -> None:
+        self.misses.append((object_id, now))
+
+
+def test_misses_by_id_reach_the_policy_and_hits_do_not():
+    policy = MissRecorder()
+    cache = ObjectStateCache(4, policy)
+    cache.put(observe("a", 1.0))
+    cache.get("a", now=2.0)
+    cache.get("b", now=3.0)
+    cache.answer("a", lambda _id: None, now=4.0, verify=False)
+    cache.answer("c", lambda _id: long_term_record("c", 1.0), now=5.0)
+    cache.query(now=6.0, object_type="Mug")  # by type: no object was missed
+    assert policy.misses == [("b", 3.0), ("c", 5.0)]
+
+
+def test_a_picked_up_object_is_answered_as_held_not_at_a_place():
+    # The pickup writes "in the hand, on nothing" at once; the old position stays only as the
+    # last place the object was seen, and the record says it is held.
+    cache = ObjectStateCache(4, "lru")
+    cache.put(observe("Apple|1", 1.0, x=2.0))
+    cache.record_action_effect("Apple|1", now=2.0, states={"isPickedUp": "true"}, receptacle_id="")
+    answer = cache.answer("Apple|1", lambda _id: long_term_record("Apple|1", 1.0), now=3.0)
+    assert answer.source is MemorySource.SHORT_TERM
+    assert answer.record.states["isPickedUp"] == "true"
+    assert answer.record.receptacle_id == "" and answer.record.last_seen == 2.0
 
 
 def test_answer_does_not_serve_an_entry_older_than_long_term_memory():
