@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from memory_nodes.core.policies import TypeKnowledge
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
 from memory_nodes.planning.memory_interface import (
     FullMemory,
@@ -77,18 +78,24 @@ SESSION_2_COUNTERPART = (
 )
 
 
-def make_memory(mode: str, sim: Any, path: Path) -> TaskMemory:
-    """A fresh memory of ``mode``; persistent modes load ``path`` when it exists."""
+def make_memory(
+    mode: str, sim: Any, path: Path, knowledge: TypeKnowledge | None = None
+) -> TaskMemory:
+    """A fresh memory of ``mode``; persistent modes load ``path`` when it exists.
+
+    ``knowledge`` is what the short-term policy learned about object types so far; one per
+    mode and run carries it across scenes and sessions, as the node keeps it across restarts.
+    """
     if mode == "no_memory":
         return NoMemory()
     if mode == "oracle":
         return OracleMemory(sim)
     if mode == "short_term":
-        return ShortTermOnly()
+        return ShortTermOnly(knowledge=knowledge)
     if mode == "long_term":
         return LongTermOnly(path)
     if mode == "memory":
-        return FullMemory(path)
+        return FullMemory(path, knowledge=knowledge)
     raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
 
 
@@ -202,6 +209,15 @@ def run_task(
         "searches": int(result.searches),
         "failure_reason": reason if not checker.success else FailureReason.NONE.value,
         "failure_message": message if not checker.success else "",
+        "subgoals": [
+            {
+                "subgoal": o.subgoal,
+                "success": o.success,
+                "actions": o.actions,
+                "object_id": o.object_id,
+            }
+            for o in result.subgoals
+        ],
     }
     return row, executor.stamp + 10.0
 
@@ -344,9 +360,10 @@ def run_evaluation(
 
 
 def _memory_for(
-    mode: str, sim: Any, path: Path, wrap_memory: MemoryWrapper | None, task: Any, session: int
-) -> tuple[TaskMemory, TaskMemory]:
-    memory = make_memory(mode, sim, path)
+    mode: str, sim: Any, path: Path, wrap_memory: MemoryWrapper | None, task: Any, session: int,
+    knowledge: TypeKnowledge,
+) -> tuple[TaskMemory, TaskMemory]:  # fmt: skip
+    memory = make_memory(mode, sim, path, knowledge)
     return memory, _wrapped(wrap_memory, memory, sim, mode, task, session)
 
 
@@ -360,6 +377,7 @@ def _run_persistent(
     ordered = [reference, *(m for m in modes if m != reference)]
     lineage = {m: m if m in PERSISTENT_MODES or m == reference else reference for m in modes}
     perception = SimPerception()
+    knowledge = {mode: TypeKnowledge() for mode in modes}
     rows: list[dict] = []
     scenes = list(dict.fromkeys(t.scene for t in tasks))
     for scene_index, scene in enumerate(scenes):
@@ -390,7 +408,7 @@ def _run_persistent(
                             undone = _undo_goal(sim, task, starts[lineage[mode]][index])
                         if mode == "oracle" or memory is None:
                             memory, planner_memory = _memory_for(
-                                mode, sim, path, wrap_memory, task, session
+                                mode, sim, path, wrap_memory, task, session, knowledge[mode]
                             )
                         row, stamp = run_task(
                             task, sim, planner_memory, max_steps=max_steps, start_stamp=stamp,
@@ -426,6 +444,7 @@ def _run_reset(
     """The older protocol: every task starts from its FloorPlan's initial state."""
     sims = _Simulators(width, height, seed)
     perception = SimPerception()
+    knowledge = {mode: TypeKnowledge() for mode in modes}
     rows: list[dict] = []
     try:
         for mode in modes:
@@ -444,7 +463,7 @@ def _run_reset(
                         planner_memory = _wrapped(wrap_memory, memory, sim, mode, task, session)
                     else:
                         if task.scene not in memories:
-                            memories[task.scene] = make_memory(mode, sim, path)
+                            memories[task.scene] = make_memory(mode, sim, path, knowledge[mode])
                             planner_memories[task.scene] = _wrapped(
                                 wrap_memory, memories[task.scene], sim, mode, task, session
                             )

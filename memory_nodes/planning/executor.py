@@ -14,9 +14,10 @@ The world is anything with ``step(action_dict) -> (metadata, frames)`` in AI2-TH
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -45,12 +46,16 @@ from memory_nodes.planning.subgoals import (
     SubgoalPlan,
 )
 
+_LOG = logging.getLogger(__name__)
+
 #: Actions that ask the world something instead of moving the agent: not counted.
 QUERY_ACTIONS = frozenset({"GetReachablePositions", "Pass", "Done"})
 #: Memories older than this (seconds of the memory clock) may be stale: look around first.
 STALE_AFTER_S = 3600.0
 #: Remembered places nearer than this (metres) are walked to without looking around.
 LOOK_AROUND_BEYOND_M = 2.5
+#: Reach (metres) to stand within after the world said an object was out of reach.
+CLOSER_REACH = 1.1
 #: Types that stay where they are (memory of them does not go stale).
 FIXTURES = frozenset({"Fridge", "Microwave", "Cabinet", "Drawer", "CounterTop", "DiningTable",
                       "Sink", "SinkBasin", "Faucet", "StoveBurner", "StoveKnob", "Toaster",
@@ -345,6 +350,7 @@ class TaskExecutor:
     def _search(self, types: tuple[str, ...], wanted: tuple[str, ...], exclude: set[str]) -> str:
         """Explore until an object of ``wanted`` is in view and bind it to ``types``."""
         self.result.searches += 1
+        _LOG.debug("step %d: search for %s", self.result.actions, "/".join(wanted))
         search, self.metadata = self.explorer.search(
             self.metadata,
             wanted,
@@ -414,6 +420,12 @@ class TaskExecutor:
         return earlier[0] if earlier else record
 
     def _bind(self, types: tuple[str, ...], item: ObjectObservation | ObjectRecord) -> str:
+        _LOG.debug(
+            "step %d: %s bound to %s from %s at %s",
+            self.result.actions, "/".join(types), item.object_id,
+            "memory" if isinstance(item, ObjectRecord) else "view",
+            np.round(self._position(item), 2).tolist(),
+        )  # fmt: skip
         self.bound[types] = item.object_id
         self.known[item.object_id] = item
         if isinstance(item, ObjectRecord) and item.receptacle_id:
@@ -437,14 +449,20 @@ class TaskExecutor:
             ]
         return out
 
-    def _refind(self, types: tuple[str, ...], object_id: str, why: str) -> str:
+    def _refind(
+        self, types: tuple[str, ...], object_id: str, why: str, missing: bool = True
+    ) -> str:
         """Memory was wrong about ``object_id``: tell it, forget the binding, search again.
 
         The object is excluded from the new search only when memory still places it where it
         was not found (a memory that cannot learn, or an object that cannot be used); else
         it may well be found elsewhere (the egg left in the sink is back in the fridge).
         """
-        self.memory.report_missing(object_id, self.stamp)
+        _LOG.debug("step %d: re-plan for %s: %s", self.result.actions, object_id, why)
+        if missing and ("not where remembered" in why or self._type_of(object_id) not in FIXTURES):
+            # A fridge or a full plate that refused a put is still there: only an absence
+            # is news to memory.
+            self.memory.report_missing(object_id, self.stamp)
         still_there = any(r.object_id == object_id for t in types for r in self.memory.where_is(t))
         if not still_there and (earlier := self._earlier_place(object_id)) is not None:
             self.result.replans += 1
@@ -472,6 +490,8 @@ class TaskExecutor:
         places = getattr(self.memory, "earlier_places", None)
         if places is None:
             return None
+        if object_id in self._looked_at:
+            return None  # one look at its usual place; after that a search is cheaper
         looked = self._looked_at.setdefault(object_id, [])
         if object_id in self.known:
             looked.append(self._position(self.known[object_id]))
@@ -483,7 +503,7 @@ class TaskExecutor:
         return None
 
     # ---- moving -----------------------------------------------------------------------------
-    def in_reach(self, object_id: str) -> bool:
+    def in_reach(self, object_id: str, reach: float = DEFAULT_REACH) -> bool:
         """Seen in the newest frame with the nearest seen point within reach of the camera."""
         if object_id == self.held:
             return True
@@ -492,7 +512,7 @@ class TaskExecutor:
             return False
         camera = self.percept.frame.camera_position
         distance = reach_distance(camera, obs.box.min_corner, obs.box.max_corner, up_axis=2)
-        return distance <= DEFAULT_REACH
+        return distance <= reach
 
     def navigate(self, types: tuple[str, ...]) -> str:
         """Get the bound object within reach and in view, re-planning when it is not there."""
@@ -515,13 +535,15 @@ class TaskExecutor:
             return object_id
         raise _SubgoalFailedError(FailureReason.NOT_VISIBLE, f"could not get {types} in view")
 
-    def approach(self, object_id: str, max_poses: int = 3) -> bool:
+    def approach(
+        self, object_id: str, max_poses: int = 3, reach: float = DEFAULT_REACH, move: bool = False
+    ) -> bool:
         """Walk to standing poses of the object until it is in reach; False if none works.
 
         Stops after the first look that sees the remembered place empty (``_seen_empty``):
         a stale memory costs one look, then a search.
         """
-        if self.in_reach(object_id):
+        if not move and self.in_reach(object_id, reach):
             self._tried_cells.pop(object_id, None)
             return True
         item = self.known.get(object_id)
@@ -531,8 +553,12 @@ class TaskExecutor:
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         # Low objects far from any cell (a plunger by the wall, keys on a low table) are
         # only within reach at the limit itself.
-        poses = standing_poses(self.grid, lo, hi) or standing_poses(self.grid, lo, hi, margin=0.0)
+        poses = standing_poses(self.grid, lo, hi, reach) or standing_poses(
+            self.grid, lo, hi, reach, margin=0.0
+        )
         tried = self._tried_cells.setdefault(object_id, set())
+        if move:  # where the robot stands did not do: somewhere else
+            tried.add(self.navigator.state(self.metadata)[0][:2])
         for _ in range(max_poses):
             options = [p for p in poses if p.cell not in tried][:24]
             if not options:
@@ -549,17 +575,18 @@ class TaskExecutor:
             wanted = pose.horizon if pose is not None else 30.0
             for action in actions_to_horizon(horizon, wanted):
                 self.act({"action": action})
-            if self.in_reach(object_id):
+            if self.in_reach(object_id, reach):
                 self._tried_cells.pop(object_id, None)
                 return True
             if self._place_seen_empty(item):
+                _LOG.debug("step %d: %s seen empty", self.result.actions, object_id)
                 self._seen_empty.add(object_id)
                 return False
             for other in sorted(HORIZONS, key=lambda v: abs(v - wanted))[1:3]:
                 _, horizon = self.navigator.state(self.metadata)
                 for action in actions_to_horizon(horizon, other):
                     self.act({"action": action})
-                if self.in_reach(object_id):
+                if self.in_reach(object_id, reach):
                     self._tried_cells.pop(object_id, None)
                     return True
         return False
@@ -597,6 +624,8 @@ class TaskExecutor:
         item = self.known.get(object_id)
         if container is None and isinstance(item, ObjectRecord) and item.receptacle_id:
             container = item.receptacle_id
+        if container is None and item is not None:
+            container = self._closed_container_around(item.world_T_object.position)
         if not container or container.split("|")[0] not in OPENABLE_RECEPTACLE_TYPES:
             return False
         if container not in self.known:
@@ -625,6 +654,19 @@ class TaskExecutor:
                 self._tried_cells.pop(object_id, None)
                 return self.in_reach(object_id) or self.approach(object_id, max_poses=2)
         return self.approach(object_id, max_poses=1)
+
+    def _closed_container_around(self, point: Vector3, margin: float = 0.05) -> str | None:
+        """The smallest closed container memory knows whose box holds ``point``, if any."""
+        best: tuple[float, str] | None = None
+        for container_type in sorted(OPENABLE_RECEPTACLE_TYPES):
+            for record in self.memory.where_is(container_type):
+                if record.states.get("isOpen") == "true" or not record.box.contains(point, margin):
+                    continue
+                volume = float(np.prod(record.box.size.as_array()))
+                if best is None or volume < best[0]:
+                    best = (volume, record.object_id)
+                    self.known.setdefault(record.object_id, record)
+        return best[1] if best is not None else None
 
     # ---- acting -----------------------------------------------------------------------------
     def _report(
@@ -655,6 +697,19 @@ class TaskExecutor:
             )
         )
 
+    def _observation_at(
+        self, object_id: str, object_type: str, centre: Vector3, size: Vector3
+    ) -> ObjectObservation:
+        """What the robot knows without seeing: ``object_id`` rests at ``centre``."""
+        return ObjectObservation(
+            object_id=object_id,
+            object_type=object_type,
+            world_T_object=Pose(centre),
+            box=Box(centre, size),
+            stamp=self.stamp,
+            source="action",
+        )
+
     def _placed_observation(self, object_id: str, receptacle_id: str) -> ObjectObservation | None:
         """Where the robot just put an object it cannot see (a door hides it, the hand did).
 
@@ -666,16 +721,10 @@ class TaskExecutor:
         if holder is None or item is None:
             return None
         size = np.minimum(item.box.size.as_array(), holder.box.size.as_array())
-        centre = holder.box.center.as_array()
-        return ObjectObservation(
-            object_id=object_id,
-            object_type=object_id.split("|")[0],
-            world_T_object=Pose(Vector3.from_array(centre)),
-            box=Box(Vector3.from_array(centre), Vector3.from_array(size)),
-            stamp=self.stamp,
-            source="action",
-            receptacle_id=receptacle_id,
+        placed = self._observation_at(
+            object_id, object_id.split("|")[0], holder.box.center, Vector3.from_array(size)
         )
+        return replace(placed, receptacle_id=receptacle_id)
 
     def _act_on(self, action: str, object_id: str, **extra: Any) -> dict:
         """Send an interaction, approaching again once if the world says it is not visible."""
@@ -683,8 +732,11 @@ class TaskExecutor:
             raise _SubgoalFailedError(FailureReason.NOT_VISIBLE, f"{object_id} not in reach")
         meta = self.act({"action": action, "objectId": object_id, **extra})
         if not meta["lastActionSuccess"] and "visible" in meta["errorMessage"]:
-            self.known.setdefault(object_id, self.percept.find(object_id) or self.known[object_id])
-            if self.approach(object_id, max_poses=2):
+            # The world measures reach to the object itself, perception to what it saw of
+            # it (an open door included): stand nearer, somewhere else.
+            if object_id not in self.known and (seen := self.percept.find(object_id)):
+                self.known[object_id] = seen
+            if self.approach(object_id, max_poses=2, reach=CLOSER_REACH, move=True):
                 meta = self.act({"action": action, "objectId": object_id, **extra})
         return meta
 
@@ -732,9 +784,51 @@ class TaskExecutor:
             self._report(object_id, action, {"isSliced": "true"})
             self.memory.report_missing(object_id, self.stamp)  # the whole object is gone
             self.excluded.add(object_id)
+            self._note_pieces(object_id)
         elif kind == SubgoalKind.DIRTY:
             self._report(object_id, action, {"isDirty": "true"})
         return object_id
+
+    def _note_pieces(self, object_id: str) -> None:
+        """Bind the pieces a slice just made, seen where the whole object was.
+
+        AI2-THOR names pieces after their object (``Apple|...|AppleSliced_0``), so pieces of
+        an apple sliced on an earlier day carry the same ids: without this, the next
+        ``find(AppleSliced)`` walks to where yesterday's piece was left.
+        """
+        piece_type = SLICED_FORMS.get(self._type_of(object_id))
+        if piece_type is None:
+            return
+        prefix = f"{object_id}|"
+        pieces: list[ObjectObservation] = [
+            o for o in self.percept.observed((piece_type,)) if o.object_id.startswith(prefix)
+        ]
+        whole = self.known.get(object_id)
+        if not pieces and whole is not None:
+            # Out of view (in a sink, behind the knife): the pieces memory knows by these ids
+            # now lie where the whole object was.
+            pieces = [
+                self._observation_at(r.object_id, r.object_type, whole.box.center, r.box.size)
+                for r in self.memory.where_is(piece_type)
+                if r.object_id.startswith(prefix)
+            ]
+        for piece in pieces:
+            self.known[piece.object_id] = piece
+            self._seen_empty.discard(piece.object_id)
+            self._tried_cells.pop(piece.object_id, None)
+            self.memory.report_action_effect(
+                ActionEffect(
+                    object_id=piece.object_id,
+                    object_type=piece.object_type,
+                    action="Observed",
+                    stamp=self.stamp,
+                    observation=piece,
+                )
+            )
+        if pieces and (piece_type,) not in self.bound:
+            camera = self._agent_xyz()
+            nearest = min(pieces, key=lambda o: np.linalg.norm(self._position(o) - camera))
+            self._bind((piece_type,), nearest)
 
     def _switch_of(self, object_id: str) -> str:
         """What to toggle to switch ``object_id``: itself, or the control that switches it.
@@ -832,7 +926,7 @@ class TaskExecutor:
                 return receptacle
             refused = f"could not put {held} into {receptacle}: {meta['errorMessage']}"
             try:
-                receptacle = self._refind(types, receptacle, meta["errorMessage"])
+                receptacle = self._refind(types, receptacle, meta["errorMessage"], missing=False)
                 self.navigate(types)
             except _SubgoalFailedError as error:
                 if error.reason != FailureReason.NOT_FOUND:

@@ -130,3 +130,81 @@ def test_a_fridge_is_opened_from_in_front_of_a_face_where_its_shelves_show(floor
              "rotation": {"x": 0, "y": 90 * pose.heading, "z": 0}, "horizon": pose.horizon}
         )  # fmt: skip
         assert perception.perceive(metadata, frames, 0.0).observed(("Egg",)), pose
+
+
+def test_a_fresh_slice_moves_yesterdays_pieces_of_the_same_ids_to_where_it_was_cut(floorplan1):
+    # Pieces are named after their object: yesterday's AppleSliced_0, left across the room,
+    # shares its id with today's. With today's pieces out of view (cut in a sink), the robot
+    # used to walk to yesterday's place first.
+    from memory_nodes.core.types import Box, ObjectObservation
+    from memory_nodes.planning.memory_interface import ActionEffect
+
+    memory = FullMemory()
+    apple = "Apple|-00.47|+01.15|+00.48"
+    for i in range(3):
+        piece = f"{apple}|AppleSliced_{i}"
+        far = Vector3(-3.0, 2.5, 0.95)
+        memory.report_action_effect(ActionEffect(
+            object_id=piece, object_type="AppleSliced", action="Observed", stamp=1.0,
+            observation=ObjectObservation(
+                object_id=piece, object_type="AppleSliced", world_T_object=Pose(far),
+                box=Box(far, Vector3(0.03, 0.08, 0.08)), stamp=1.0, source="action",
+            ),
+        ))  # fmt: skip
+    from memory_nodes.planning.sim_perception import SimPerception
+
+    class PiecesUnseen(SimPerception):  # the pieces lie where the camera does not see them
+        def perceive(self, metadata, frames, stamp):
+            percept = super().perceive(metadata, frames, stamp)
+            kept = [o for o in percept.observations if o.object_type != "AppleSliced"]
+            return dataclasses.replace(percept, observations=kept)
+
+    executor = TaskExecutor(
+        floorplan1, memory, max_steps=300, start_stamp=10.0, perception=PiecesUnseen()
+    )
+    knife = ("Knife", "ButterKnife")
+    result = executor.run([
+        Subgoal(SubgoalKind.FIND, knife), Subgoal(SubgoalKind.NAVIGATE, knife),
+        Subgoal(SubgoalKind.PICKUP, knife), Subgoal(SubgoalKind.FIND, ("Apple",)),
+        Subgoal(SubgoalKind.NAVIGATE, ("Apple",)), Subgoal(SubgoalKind.SLICE, ("Apple",)),
+        Subgoal(SubgoalKind.PUT_DOWN, knife), Subgoal(SubgoalKind.FIND, ("AppleSliced",)),
+    ])  # fmt: skip
+    assert result.success, result.failure_message
+    bound = result.subgoals[-1].object_id
+    assert bound.startswith(f"{apple}|AppleSliced_")
+    assert result.subgoals[-1].actions == 0
+    cut_at = executor.known[apple].world_T_object.position.as_array()
+    for record in memory.where_is("AppleSliced"):
+        assert np.linalg.norm(record.world_T_object.position.as_array() - cut_at) < 0.3
+
+
+def test_a_full_plate_refusing_a_put_is_not_reported_missing(floorplan1):
+    # "No valid positions" used to mark the plate missing: the next task searched the
+    # kitchen for a plate memory had seen a moment before.
+    from memory_nodes.planning.memory_interface import TaskMemory
+
+    class Recording(NoMemory):
+        def __init__(self, inner: TaskMemory) -> None:
+            super().__init__()
+            self.inner, self.missing = inner, []
+
+        def where_is(self, object_type: str) -> list[ObjectRecord]:
+            return self.inner.where_is(object_type)
+
+        def report_missing(self, object_id: str, stamp: float) -> None:
+            self.missing.append(object_id)
+
+    from memory_nodes.planning.executor import _StopError, _SubgoalFailedError
+
+    memory = Recording(OracleMemory(floorplan1))
+    executor = TaskExecutor(floorplan1, memory, max_steps=5)
+    (plate,) = memory.where_is("Plate")
+    (fridge,) = memory.where_is("Fridge")
+    cases = [(("Plate",), plate, "No valid positions", False),
+             (("Fridge",), fridge, f"{fridge.object_id} is not visible", True)]  # fmt: skip
+    for types, record, why, missing in cases:
+        executor.bound[types] = record.object_id
+        executor.known[record.object_id] = record
+        with pytest.raises((_StopError, _SubgoalFailedError)):  # no other one within 5 steps
+            executor._refind(types, record.object_id, why, missing=missing)
+    assert memory.missing == []  # a refused put, a fixture out of reach: both still there
