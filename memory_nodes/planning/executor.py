@@ -193,6 +193,7 @@ class TaskExecutor:
         self._seen_empty: set[str] = set()  # objects whose remembered place was seen empty
         self._looked_at: dict[str, list[np.ndarray]] = {}  # object -> places looked at
         self._looked_around: set[tuple[int, int]] = set()  # cells turned round at
+        self._if_not_there: dict[str, ObjectRecord] = {}  # object -> memory's place, held back
         self.metadata, _ = self._step({"action": "Pass"})
         if grid is None:
             meta, _ = self._step({"action": "GetReachablePositions"})
@@ -417,7 +418,10 @@ class TaskExecutor:
             return record
         places = getattr(self.memory, "earlier_places", None)
         earlier = places(record.object_id) if places is not None else []
-        return earlier[0] if earlier else record
+        if not earlier:
+            return record
+        self._if_not_there[record.object_id] = record  # unless it was done after all
+        return earlier[0]
 
     def _bind(self, types: tuple[str, ...], item: ObjectObservation | ObjectRecord) -> str:
         _LOG.debug(
@@ -459,6 +463,11 @@ class TaskExecutor:
         it may well be found elsewhere (the egg left in the sink is back in the fridge).
         """
         _LOG.debug("step %d: re-plan for %s: %s", self.result.actions, object_id, why)
+        if (held_back := self._if_not_there.pop(object_id, None)) is not None:
+            # Not at its earlier place: memory's newest place it is, the task done before.
+            self.result.replans += 1
+            self._look_at(object_id, held_back)
+            return object_id
         if missing and ("not where remembered" in why or self._type_of(object_id) not in FIXTURES):
             # A fridge or a full plate that refused a put is still there: only an absence
             # is news to memory.
@@ -466,12 +475,7 @@ class TaskExecutor:
         still_there = any(r.object_id == object_id for t in types for r in self.memory.where_is(t))
         if not still_there and (earlier := self._earlier_place(object_id)) is not None:
             self.result.replans += 1
-            self.known[object_id] = earlier  # one look where it usually rests
-            self.inside.pop(object_id, None)
-            if earlier.receptacle_id:
-                self.inside[object_id] = earlier.receptacle_id
-            self._seen_empty.discard(object_id)
-            self._tried_cells.pop(object_id, None)
+            self._look_at(object_id, earlier)  # one look where it usually rests
             return object_id
         if still_there or "not where remembered" not in why:
             self.excluded.add(object_id)
@@ -481,6 +485,24 @@ class TaskExecutor:
         if self.result.replans > self.max_replans * 4:
             raise _SubgoalFailedError(FailureReason.NOT_FOUND, f"too many re-plans ({why})")
         return self.find(types)
+
+    def _old_news(self, object_id: str) -> bool:
+        """Memory from before this task places a movable object: not worth many more looks."""
+        item = self.known.get(object_id)
+        return (
+            isinstance(item, ObjectRecord)
+            and item.last_seen < self._start
+            and self._type_of(object_id) not in FIXTURES
+        )
+
+    def _look_at(self, object_id: str, place: ObjectRecord) -> None:
+        """Approach ``object_id`` at ``place`` next, as if nothing had been tried yet."""
+        self.known[object_id] = place
+        self.inside.pop(object_id, None)
+        if place.receptacle_id:
+            self.inside[object_id] = place.receptacle_id
+        self._seen_empty.discard(object_id)
+        self._tried_cells.pop(object_id, None)
 
     def _earlier_place(self, object_id: str) -> ObjectRecord | None:
         """The newest earlier resting place memory has for the object, not yet looked at.
@@ -523,8 +545,9 @@ class TaskExecutor:
             if self._open_hiding_container(object_id):
                 return object_id
             # Hidden from where we stood (a shelf above it, a counter in front): more poses;
-            # seen empty: memory was wrong, search at once.
-            if object_id not in self._seen_empty and self.approach(object_id, max_poses=4):
+            # seen empty, or an old memory of something that moves: search at once.
+            fresh = object_id not in self._seen_empty and not self._old_news(object_id)
+            if fresh and self.approach(object_id, max_poses=4):
                 return object_id
             object_id = self._refind(types, object_id, f"{object_id} not where remembered")
         # Memory kept sending the robot to places where the object could not be reached: look
@@ -925,6 +948,9 @@ class TaskExecutor:
                 self.inside[held] = receptacle
                 return receptacle
             refused = f"could not put {held} into {receptacle}: {meta['errorMessage']}"
+            if "not a receptacle" in meta["errorMessage"] and types == (self._type_of(receptacle),):
+                # No object of this type holds things (a cloth): another one will not either.
+                raise _SubgoalFailedError(FailureReason.ACTION_FAILED, refused)
             try:
                 receptacle = self._refind(types, receptacle, meta["errorMessage"], missing=False)
                 self.navigate(types)

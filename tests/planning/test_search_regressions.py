@@ -208,3 +208,21 @@ def test_a_full_plate_refusing_a_put_is_not_reported_missing(floorplan1):
         with pytest.raises((_StopError, _SubgoalFailedError)):  # no other one within 5 steps
             executor._refind(types, record.object_id, why, missing=missing)
     assert memory.missing == []  # a refused put, a fixture out of reach: both still there
+
+
+def test_a_task_done_before_finds_its_object_where_memory_last_placed_it(floorplan1):
+    # Memory placing the apple in the fridge the task puts it into first sends the robot to
+    # the apple's earlier place (someone may have taken it out); when it is not there, the
+    # fridge is next, not a search of the kitchen.
+    from sim.goal_conditions import parse_goal
+
+    memory = FullMemory()
+    conditions, _ = parse_goal("INSIDE(apple, fridge): 1")
+    first = TaskExecutor(floorplan1, memory, max_steps=300)
+    assert first.run(plan_subgoals(conditions)).success
+    again = TaskExecutor(floorplan1, memory, max_steps=300, start_stamp=first.stamp + 10.0)
+    result = again.run(plan_subgoals(conditions))
+    assert result.success, result.failure_message
+    assert result.searches == 0
+    apple = result.subgoals[0].object_id
+    assert floorplan1.world.parent_of(floorplan1.world.find_object(apple)).object_type == "Fridge"
