@@ -41,8 +41,9 @@ class HouseholdTask:
 
 
 def scene_name(floorplan: int | str) -> str:
+    """``1`` -> ``FloorPlan1``; scene names (``FloorPlan1``, ``House1``) pass unchanged."""
     text = str(floorplan)
-    return text if text.startswith("FloorPlan") else f"FloorPlan{int(text)}"
+    return text if text.startswith(("FloorPlan", "House")) else f"FloorPlan{int(text)}"
 
 
 def load_tasks(path: str | Path) -> list[HouseholdTask]:

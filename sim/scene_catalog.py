@@ -122,6 +122,13 @@ def get_scene_objects(name: str) -> list[dict[str, Any]]:
 
 
 def scene_object_types(name: str) -> frozenset[str]:
-    """Object types present in a scene's initial state (no copy of the metadata is made)."""
+    """Object types present in a scene's initial state (no copy of the metadata is made).
+
+    A multi-room house (``House1``) has the types of its rooms' FloorPlans.
+    """
+    from sim import houses  # houses builds on this catalogue
+
+    if houses.has_house(name):
+        return frozenset().union(*(scene_object_types(r) for r in houses.HOUSES[name].scenes))
     group, i = _get_entry(name)
     return frozenset(o["objectType"] for o in _object_dump()[group][i])

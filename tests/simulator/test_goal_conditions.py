@@ -71,6 +71,18 @@ def test_any_task_file_in_the_same_format_loads(tmp_path):
     assert task.scene == "FloorPlan402" and task.conditions[0].target == ("CounterTop",)
 
 
+def test_house_task_files_name_multi_room_houses_and_their_objects():
+    # A house has every type of its four rooms: a kitchen tomato and a bedroom phone.
+    rows = coverage_report([Path(__file__).parents[2] / "bench/data/house_tasks.json"])
+    assert len(rows) == 15 and all(r["has_all_objects"] for r in rows)
+    assert {r["scene"] for r in rows} == {f"House{i}" for i in range(1, 6)}
+    from sim import scene_catalog
+
+    house = scene_catalog.scene_object_types("House1")
+    assert {"Tomato", "Fridge", "CellPhone", "Bed", "Toilet"} <= house
+    assert not {"Toilet"} & scene_catalog.scene_object_types("FloorPlan1")
+
+
 def test_unreadable_goals_raise_a_named_error():
     with pytest.raises(GoalParseError):
         parse_goal("FLY(apple): 1")
