@@ -194,6 +194,7 @@ class TaskExecutor:
         self._looked_at: dict[str, list[np.ndarray]] = {}  # object -> places looked at
         self._looked_around: set[tuple[int, int]] = set()  # cells turned round at
         self._if_not_there: dict[str, ObjectRecord] = {}  # object -> memory's place, held back
+        self._made_room_on = ""  # the receptacle cleared for a put, if any
         self.metadata, _ = self._step({"action": "Pass"})
         if grid is None:
             meta, _ = self._step({"action": "GetReachablePositions"})
@@ -947,6 +948,8 @@ class TaskExecutor:
                 )  # fmt: skip
                 self.inside[held] = receptacle
                 return receptacle
+            if "No valid positions" in meta["errorMessage"] and self._make_room(receptacle, held):
+                continue  # the same receptacle again, with room on it now
             refused = f"could not put {held} into {receptacle}: {meta['errorMessage']}"
             if "not a receptacle" in meta["errorMessage"] and types == (self._type_of(receptacle),):
                 # No object of this type holds things (a cloth): another one will not either.
@@ -960,6 +963,54 @@ class TaskExecutor:
                 # No other receptacle of the kind: the refused put is the reason, not a search.
                 raise _SubgoalFailedError(FailureReason.ACTION_FAILED, refused) from None
         raise _SubgoalFailedError(FailureReason.ACTION_FAILED, f"could not put into {types}")
+
+    def _lying_on(self, receptacle: str) -> list[ObjectObservation]:
+        """Movable objects in view resting on ``receptacle``'s top (on a plate, a shelf)."""
+        holder = self.percept.find(receptacle)
+        if holder is None:
+            return []
+        lo, hi = holder.box.min_corner, holder.box.max_corner
+        out = []
+        for o in self.percept.observations:
+            centre, bottom = o.box.center.as_array(), o.box.min_corner[2]
+            if o.object_id in (receptacle, self.held) or "isPickedUp" not in o.states:
+                continue
+            over = lo[0] <= centre[0] <= hi[0] and lo[1] <= centre[1] <= hi[1]
+            if over and abs(bottom - hi[2]) < 0.05:
+                out.append(o)
+        return out
+
+    def _make_room(self, receptacle: str, held: str) -> bool:
+        """A full receptacle (a plate with yesterday's slice on it): set the held object
+        down, move what lies on the receptacle aside (not what this task put there), pick the
+        held object up again. True when something was moved and the hand holds it again."""
+        if self._made_room_on == receptacle:
+            return False  # once per receptacle: a second refusal is not for lack of room
+        self._made_room_on = receptacle
+        blockers = [
+            o for o in self._lying_on(receptacle) if self.inside.get(o.object_id) != receptacle
+        ]
+        if not blockers:
+            return False
+        _LOG.debug("step %d: making room on %s", self.result.actions, receptacle)
+        try:
+            self.put_down()
+            moved = 0
+            for blocker in blockers[:3]:
+                self.known[blocker.object_id] = blocker
+                meta = self._act_on("PickupObject", blocker.object_id)
+                if not meta["lastActionSuccess"]:
+                    continue
+                self._report(blocker.object_id, "PickupObject", {"isPickedUp": "true"}, "", "")
+                self.put_down()
+                moved += 1
+            meta = self._act_on("PickupObject", held)
+        except _SubgoalFailedError:
+            return False
+        if not meta["lastActionSuccess"] or self.held != held:
+            return False
+        self._report(held, "PickupObject", {"isPickedUp": "true"}, "", "")
+        return moved > 0 and self.approach(receptacle)
 
     def put_down(self) -> str:
         """Free the hand on the nearest surface in reach (found and walked to if needed)."""

@@ -11,6 +11,7 @@ are opened, most likely first. Every loop stops at its action budget.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ TALL_CONTAINER_M = 1.2
 #: Where things are put away when the statistics list no container for them.
 STORAGE_PRIORS = {"Cabinet": 0.05, "Drawer": 0.05}
 LOOK_HORIZON = 30.0
+
+
+_LOG = logging.getLogger(__name__)
 
 
 def receptacle_priors(object_types: Sequence[str], stats: dict | None = None) -> dict[str, float]:
@@ -166,15 +170,21 @@ class Explorer:
             if not remaining:
                 break
 
-            def score(cell: Cell, costs: dict[Cell, int] = costs) -> float:
+            def score(
+                cell: Cell, costs: dict[Cell, int] = costs, likely: list = likely_xz
+            ) -> float:
                 x, z = self.grid.position_of(cell)
-                bonus = sum(
-                    w * math.exp(-((x - p[0]) ** 2 + (z - p[1]) ** 2) / 2.0) for p, w in likely_xz
-                )
+                # The likeliest place near the cell counts, not how many there are: ten
+                # kitchen counters must not outweigh the one bathroom counter a candle is on.
+                near = [w * math.exp(-((x - p[0]) ** 2 + (z - p[1]) ** 2) / 2) for p, w in likely]
+                bonus = max(near, default=0.0)
                 return costs[cell] - 10.0 * bonus
 
             target = min(remaining, key=lambda c: (score(c), c))
             remaining.remove(target)
+            _LOG.debug(
+                "viewpoint %s: %d actions away, score %.1f", target, costs[target], score(target)
+            )
             goals = [(target[0], target[1], h) for h in range(len(HEADING_STEPS))]
             nav, metadata = self.navigator.go_to(
                 metadata, goals, LOOK_HORIZON, budget - result.actions

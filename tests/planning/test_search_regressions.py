@@ -226,3 +226,34 @@ def test_a_task_done_before_finds_its_object_where_memory_last_placed_it(floorpl
     assert result.searches == 0
     apple = result.subgoals[0].object_id
     assert floorplan1.world.parent_of(floorplan1.world.find_object(apple)).object_type == "Fridge"
+
+
+def test_a_full_plate_is_cleared_before_a_put_onto_it():
+    # A lettuce left on the plate by an earlier task: the apple found no room and the task
+    # failed. The robot now sets the apple down, moves the lettuce aside and puts the apple.
+    from sim.household_sim import HouseholdSim
+
+    sim = HouseholdSim("FloorPlan28", width=160, height=120, seed=0, renderDepthImage=True,
+                       renderInstanceSegmentation=True)  # fmt: skip
+    try:
+        meta, _ = sim.step({"action": "Pass"})
+        plate = next(o["objectId"] for o in meta["objects"] if o["objectType"] == "Plate")
+        lettuce = next(o["objectId"] for o in meta["objects"] if o["objectType"] == "Lettuce")
+        for action in ("PickupObject", "PutObject"):
+            target = lettuce if action == "PickupObject" else plate
+            meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
+            assert meta["lastActionSuccess"], meta["errorMessage"]
+        executor = TaskExecutor(sim, OracleMemory(sim), max_steps=200)
+        result = executor.run([
+            Subgoal(SubgoalKind.FIND, ("Apple",)), Subgoal(SubgoalKind.NAVIGATE, ("Apple",)),
+            Subgoal(SubgoalKind.PICKUP, ("Apple",)), Subgoal(SubgoalKind.FIND, ("Plate",)),
+            Subgoal(SubgoalKind.NAVIGATE, ("Plate",)), Subgoal(SubgoalKind.PUT, ("Plate",)),
+        ])  # fmt: skip
+        assert result.success, result.failure_message
+        meta, _ = sim.step({"action": "Pass"})
+        on_plate = next(o for o in meta["objects"] if o["objectId"] == plate)
+        apple = result.subgoals[0].object_id
+        assert apple in on_plate["receptacleObjectIds"]
+        assert lettuce not in on_plate["receptacleObjectIds"]
+    finally:
+        sim.close()
