@@ -360,6 +360,7 @@ class TaskExecutor:
             likely=self._likely_places(types),
             containers=self._remembered_containers(types),
             exclude=exclude,
+            seen=seen() if (seen := getattr(self.memory, "seen_places", None)) else None,
         )
         if search.found is None:
             if self.budget_left == 0:

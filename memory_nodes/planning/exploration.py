@@ -39,6 +39,12 @@ TALL_CONTAINER_M = 1.2
 #: Where things are put away when the statistics list no container for them.
 STORAGE_PRIORS = {"Cabinet": 0.05, "Drawer": 0.05}
 LOOK_HORIZON = 30.0
+#: A viewpoint with ``SEEN_SATURATION`` remembered things within ``SEEN_RADIUS`` metres counts
+#: as looked at; looking there again for something memory does not know costs as much as
+#: ``SEEN_PENALTY`` more actions of walking elsewhere.
+SEEN_RADIUS = 2.0
+SEEN_SATURATION = 8
+SEEN_PENALTY = 15.0
 
 
 _LOG = logging.getLogger(__name__)
@@ -145,11 +151,13 @@ class Explorer:
         likely: Sequence[tuple[np.ndarray, float]] = (),
         containers: Sequence[ObjectRecord] = (),
         exclude: set[str] | None = None,
+        seen: np.ndarray | None = None,
     ) -> tuple[SearchResult, dict]:
         """Look for any object of ``types`` within ``budget`` actions.
 
         ``likely`` holds (map-frame point, weight) of receptacles where such objects usually
-        are; ``containers`` are remembered closed containers worth opening.
+        are; ``containers`` are remembered closed containers worth opening; ``seen`` are map
+        points of what memory holds, where the robot has looked without finding ``types``.
         """
         exclude = exclude or set()
         result = SearchResult(None)
@@ -163,6 +171,7 @@ class Explorer:
         result.found = self._match(types, exclude)
         remaining = list(self.viewpoints)
         likely_xz = [(map_to_unity(p)[[0, 2]], w) for p, w in likely]
+        looked = self._looked_fraction(seen)
         while result.found is None and remaining and result.actions < budget:
             state, _ = self.navigator.state(metadata)
             costs = path_costs(self.grid, state)
@@ -178,7 +187,7 @@ class Explorer:
                 # kitchen counters must not outweigh the one bathroom counter a candle is on.
                 near = [w * math.exp(-((x - p[0]) ** 2 + (z - p[1]) ** 2) / 2) for p, w in likely]
                 bonus = max(near, default=0.0)
-                return costs[cell] - 10.0 * bonus
+                return costs[cell] - 10.0 * bonus + SEEN_PENALTY * looked.get(cell, 0.0)
 
             target = min(remaining, key=lambda c: (score(c), c))
             remaining.remove(target)
@@ -208,6 +217,19 @@ class Explorer:
         if result.found is None:
             result.message = f"no {'/'.join(types)} found in {result.actions} actions"
         return result, metadata
+
+    def _looked_fraction(self, seen: np.ndarray | None) -> dict[Cell, float]:
+        """Per viewpoint, how much of its surroundings memory has seen (0..1): the share of
+        ``SEEN_SATURATION`` remembered things within ``SEEN_RADIUS`` metres."""
+        if seen is None or len(seen) == 0:
+            return {}
+        points = np.asarray([map_to_unity(p)[[0, 2]] for p in seen])
+        out = {}
+        for cell in self.viewpoints:
+            x, z = self.grid.position_of(cell)
+            near = np.hypot(points[:, 0] - x, points[:, 1] - z) < SEEN_RADIUS
+            out[cell] = min(1.0, int(np.count_nonzero(near)) / SEEN_SATURATION)
+        return out
 
     def _note_containers(self, seen: dict) -> None:
         for obs in self.latest_percept().observations:

@@ -34,7 +34,7 @@ from memory_nodes.core.errors import NotFoundError
 from memory_nodes.core.fusion import ObjectFusion
 from memory_nodes.core.policies import ReplacementPolicy, TypeKnowledge, make_policy
 from memory_nodes.core.queries import objects_by_type
-from memory_nodes.core.scene_graph import EdgeType, NodeStatus, SceneGraph
+from memory_nodes.core.scene_graph import EdgeType, Layer, NodeStatus, SceneGraph
 from memory_nodes.core.short_term import ObjectStateCache
 from memory_nodes.core.store import SceneGraphStore
 from memory_nodes.core.types import (
@@ -198,6 +198,19 @@ class LongTermMemory:
     def where_is(self, object_type: str) -> list[ObjectRecord]:
         return objects_by_type(self.graph, object_type)
 
+    def seen_places(self) -> np.ndarray:
+        """Map positions (N x 3) of every object and piece of furniture memory holds.
+
+        Where the robot has looked: a search for something memory does not know looks
+        elsewhere first.
+        """
+        points = [
+            n.position.as_array()
+            for n in self.graph.nodes()
+            if n.layer in (Layer.OBJECT, Layer.FURNITURE) and n.status == NodeStatus.PRESENT
+        ]
+        return np.asarray(points, dtype=float).reshape(-1, 3)
+
     def earlier_places(self, object_id: str, min_distance: float = 0.25) -> list[ObjectRecord]:
         """Where ``object_id`` rested before its newest place, newest first (its history).
 
@@ -333,6 +346,12 @@ class LayeredMemory:
         for record in records:
             self.answers_by_source[record.memory_source.value] += 1
         return records
+
+    def seen_places(self) -> np.ndarray:
+        """Map positions of what long-term memory holds (see :meth:`LongTermMemory.seen_places`)."""
+        if self.long_term is None:
+            return np.zeros((0, 3))
+        return self.long_term.seen_places()
 
     def earlier_places(self, object_id: str) -> list[ObjectRecord]:
         """Earlier resting places of an object, newest first (long-term memory's history)."""

@@ -257,3 +257,24 @@ def test_a_full_plate_is_cleared_before_a_put_onto_it():
         assert lettuce not in on_plate["receptacleObjectIds"]
     finally:
         sim.close()
+
+
+def test_a_search_counts_where_memory_has_looked(floorplan1):
+    # Viewpoints among many remembered things were looked at; a search for something memory
+    # does not know tries the others first (it costs up to SEEN_PENALTY actions more there).
+    from memory_nodes.planning.exploration import SEEN_SATURATION
+
+    memory = FullMemory()
+    assert memory.seen_places().shape == (0, 3)
+    executor = TaskExecutor(floorplan1, memory, max_steps=10)
+    for _ in range(8):  # two full turns: fusion believes what it saw twice
+        executor.act({"action": "RotateRight"})
+    seen = memory.seen_places()
+    assert len(seen) >= SEEN_SATURATION
+    looked = executor.explorer._looked_fraction(seen)
+    assert set(looked) == set(executor.explorer.viewpoints)
+    assert max(looked.values()) == 1.0
+    assert executor.explorer._looked_fraction(None) == {}
+    corner = seen[:1] + np.array([[0.0, 0.0, 0.0]])
+    lonely = executor.explorer._looked_fraction(corner)
+    assert max(lonely.values()) == pytest.approx(1 / SEEN_SATURATION)
