@@ -988,23 +988,37 @@ class TaskExecutor:
         if self._made_room_on == receptacle:
             return False  # once per receptacle: a second refusal is not for lack of room
         self._made_room_on = receptacle
-        blockers = [
-            o for o in self._lying_on(receptacle) if self.inside.get(o.object_id) != receptacle
-        ]
+        lying: list[ObjectObservation | ObjectRecord] = list(self._lying_on(receptacle))
+        # What memory put there and the camera does not see (a slice on a plate low in the
+        # fridge): optional, memories with relations offer ``contents_of``.
+        contents = getattr(self.memory, "contents_of", None)
+        seen_ids = {o.object_id for o in lying}
+        for record in contents(receptacle) if contents is not None else []:
+            movable = "isPickedUp" in record.states or record.object_type not in FIXTURES
+            if record.object_id not in seen_ids and record.object_id != held and movable:
+                lying.append(record)
+        blockers = [o for o in lying if self.inside.get(o.object_id) != receptacle]
         if not blockers:
             return False
         _LOG.debug("step %d: making room on %s", self.result.actions, receptacle)
         try:
             self.put_down()
-            moved = 0
-            for blocker in blockers[:3]:
-                self.known[blocker.object_id] = blocker
+        except _SubgoalFailedError:
+            return False
+        moved = 0
+        for blocker in blockers[:3]:
+            self.known[blocker.object_id] = blocker
+            try:
                 meta = self._act_on("PickupObject", blocker.object_id)
                 if not meta["lastActionSuccess"]:
                     continue
                 self._report(blocker.object_id, "PickupObject", {"isPickedUp": "true"}, "", "")
                 self.put_down()
                 moved += 1
+            except _SubgoalFailedError:
+                if self.held not in (None, held):
+                    return False  # a blocker stuck in hand: the put cannot go on
+        try:  # whatever happened, the object to put goes back into the hand
             meta = self._act_on("PickupObject", held)
         except _SubgoalFailedError:
             return False

@@ -33,7 +33,7 @@ from memory_nodes.core.change_detection import CameraView, ChangeDetector
 from memory_nodes.core.errors import NotFoundError
 from memory_nodes.core.fusion import ObjectFusion
 from memory_nodes.core.policies import ReplacementPolicy, TypeKnowledge, make_policy
-from memory_nodes.core.queries import objects_by_type
+from memory_nodes.core.queries import objects_by_type, objects_in_receptacle
 from memory_nodes.core.scene_graph import EdgeType, Layer, NodeStatus, SceneGraph
 from memory_nodes.core.short_term import ObjectStateCache
 from memory_nodes.core.store import SceneGraphStore
@@ -198,6 +198,13 @@ class LongTermMemory:
     def where_is(self, object_type: str) -> list[ObjectRecord]:
         return objects_by_type(self.graph, object_type)
 
+    def contents_of(self, receptacle_id: str) -> list[ObjectRecord]:
+        """What memory places on or in ``receptacle_id`` (empty when it does not know it)."""
+        try:
+            return objects_in_receptacle(self.graph, receptacle_id)
+        except NotFoundError:
+            return []
+
     def seen_places(self) -> np.ndarray:
         """Map positions (N x 3) of every object and piece of furniture memory holds.
 
@@ -345,6 +352,21 @@ class LayeredMemory:
                     seen.add(record.object_id)
         for record in records:
             self.answers_by_source[record.memory_source.value] += 1
+        return records
+
+    def contents_of(self, receptacle_id: str) -> list[ObjectRecord]:
+        """What memory places on or in ``receptacle_id``: the short-term cache's newest facts
+        (the robot's own puts among them), then long-term memory's relations."""
+        records = []
+        if self.short_term is not None:
+            for entry in self.short_term.entries():
+                if (record := entry.to_record()).receptacle_id == receptacle_id:
+                    records.append(record)
+        known = {r.object_id for r in records}
+        if self.long_term is not None:
+            records += [
+                r for r in self.long_term.contents_of(receptacle_id) if r.object_id not in known
+            ]
         return records
 
     def seen_places(self) -> np.ndarray:

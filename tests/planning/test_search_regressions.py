@@ -278,3 +278,24 @@ def test_a_search_counts_where_memory_has_looked(floorplan1):
     corner = seen[:1] + np.array([[0.0, 0.0, 0.0]])
     lonely = executor.explorer._looked_fraction(corner)
     assert max(lonely.values()) == pytest.approx(1 / SEEN_SATURATION)
+
+
+def test_memory_says_what_the_robot_put_on_a_receptacle():
+    # A put the camera cannot see (a slice on a plate low in the fridge) is still known: the
+    # robot clears the plate of it before a put that needs the room.
+    from memory_nodes.core.types import Box, ObjectObservation
+    from memory_nodes.planning.memory_interface import ActionEffect
+
+    memory = FullMemory()
+    plate, piece = "Plate|+00.96|+01.65|-02.61", "Apple|-00.47|+01.15|+00.48|AppleSliced_2"
+    at = Vector3(0.7, 1.7, 0.1)
+    seen = ObjectObservation(object_id=piece, object_type="AppleSliced", world_T_object=Pose(at),
+                             box=Box(at, Vector3(0.03, 0.08, 0.08)), stamp=5.0, source="action",
+                             receptacle_id=plate)  # fmt: skip
+    memory.report_action_effect(ActionEffect(
+        object_id=piece, object_type="AppleSliced", action="PutObject", stamp=5.0,
+        states={"isPickedUp": "false"}, receptacle_id=plate, receptacle_relation="on",
+        observation=seen,
+    ))  # fmt: skip
+    assert [r.object_id for r in memory.contents_of(plate)] == [piece]
+    assert memory.contents_of("Fridge|-02.10|+00.00|+01.07") == []
