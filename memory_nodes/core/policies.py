@@ -515,6 +515,8 @@ class HouseholdPolicy(ReplacementPolicy):
         type_horizon: float = 300.0,
         ghost_horizon: float | None = None,
     ) -> None:
+        if ghost_horizon is None:
+            ghost_horizon = type_horizon  # as long as the type term would have kept the entry
         for label, value in (
             ("half_life", half_life),
             ("near_scale", near_scale),
@@ -529,7 +531,7 @@ class HouseholdPolicy(ReplacementPolicy):
             ("default_relevance", default_relevance),
             ("sighting_horizon", sighting_horizon),
             ("type_horizon", type_horizon),
-            ("ghost_horizon", type_horizon if ghost_horizon is None else ghost_horizon),
+            ("ghost_horizon", ghost_horizon),
         ):
             if not (math.isfinite(value) and value >= 0.0):
                 raise InvalidInputError(f"household {label} must be >= 0, got {value!r}")
@@ -562,7 +564,7 @@ class HouseholdPolicy(ReplacementPolicy):
         self._reads: dict[str, _Decayed] = {}
         self._type_reads: dict[str, _Decayed] = {}
         self._type_writes: dict[str, _Decayed] = {}
-        self.ghost_horizon = type_horizon if ghost_horizon is None else ghost_horizon
+        self.ghost_horizon = ghost_horizon
         self._unread: dict[str, str] = {}  # object id -> type of entries not read yet
         # Entries that left unread, oldest first: object id -> (type, when it left).
         self._ghosts: OrderedDict[str, tuple[str, float]] = OrderedDict()

@@ -358,7 +358,7 @@ class TaskExecutor:
             wanted,
             self.budget_left,
             likely=self._likely_places(types),
-            containers=self._remembered_containers(types),
+            containers=self._remembered_containers(),
             exclude=exclude,
             seen=seen() if (seen := getattr(self.memory, "seen_places", None)) else None,
         )
@@ -446,10 +446,12 @@ class TaskExecutor:
                 places.append((self._position(record), p))
         return places
 
-    def _remembered_containers(self, types: tuple[str, ...]) -> list[ObjectRecord]:
-        """Every closed container memory knows: the search ranks them by likelihood."""
+    def _remembered_containers(
+        self, container_types: Sequence[str] = CONTAINER_TYPES
+    ) -> list[ObjectRecord]:
+        """Every closed container of these types memory knows (the search ranks them)."""
         out = []
-        for container_type in CONTAINER_TYPES:
+        for container_type in container_types:
             out += [
                 r for r in self.memory.where_is(container_type) if r.states.get("isOpen") != "true"
             ]
@@ -682,16 +684,16 @@ class TaskExecutor:
 
     def _closed_container_around(self, point: Vector3, margin: float = 0.05) -> str | None:
         """The smallest closed container memory knows whose box holds ``point``, if any."""
-        best: tuple[float, str] | None = None
-        for container_type in sorted(OPENABLE_RECEPTACLE_TYPES):
-            for record in self.memory.where_is(container_type):
-                if record.states.get("isOpen") == "true" or not record.box.contains(point, margin):
-                    continue
-                volume = float(np.prod(record.box.size.as_array()))
-                if best is None or volume < best[0]:
-                    best = (volume, record.object_id)
-                    self.known.setdefault(record.object_id, record)
-        return best[1] if best is not None else None
+        around = [
+            r
+            for r in self._remembered_containers(sorted(OPENABLE_RECEPTACLE_TYPES))
+            if r.box.contains(point, margin)
+        ]
+        if not around:
+            return None
+        best = min(around, key=lambda r: float(np.prod(r.box.size.as_array())))
+        self.known.setdefault(best.object_id, best)
+        return best.object_id
 
     # ---- acting -----------------------------------------------------------------------------
     def _report(
@@ -1009,23 +1011,26 @@ class TaskExecutor:
         for blocker in blockers[:3]:
             self.known[blocker.object_id] = blocker
             try:
-                meta = self._act_on("PickupObject", blocker.object_id)
-                if not meta["lastActionSuccess"]:
+                if not self._pick_up(blocker.object_id):
                     continue
-                self._report(blocker.object_id, "PickupObject", {"isPickedUp": "true"}, "", "")
                 self.put_down()
                 moved += 1
             except _SubgoalFailedError:
                 if self.held not in (None, held):
                     return False  # a blocker stuck in hand: the put cannot go on
         try:  # whatever happened, the object to put goes back into the hand
-            meta = self._act_on("PickupObject", held)
+            if not self._pick_up(held) or self.held != held:
+                return False
         except _SubgoalFailedError:
             return False
-        if not meta["lastActionSuccess"] or self.held != held:
-            return False
-        self._report(held, "PickupObject", {"isPickedUp": "true"}, "", "")
         return moved > 0 and self.approach(receptacle)
+
+    def _pick_up(self, object_id: str) -> bool:
+        """Pick ``object_id`` up (approaching if needed) and tell memory; False if refused."""
+        meta = self._act_on("PickupObject", object_id)
+        if meta["lastActionSuccess"]:
+            self._report(object_id, "PickupObject", {"isPickedUp": "true"}, "", "")
+        return bool(meta["lastActionSuccess"])
 
     def put_down(self) -> str:
         """Free the hand on the nearest surface in reach (found and walked to if needed)."""

@@ -191,9 +191,7 @@ class Explorer:
 
             target = min(remaining, key=lambda c: (score(c), c))
             remaining.remove(target)
-            _LOG.debug(
-                "viewpoint %s: %d actions away, score %.1f", target, costs[target], score(target)
-            )
+            _LOG.debug("viewpoint %s: %d actions away", target, costs[target])
             goals = [(target[0], target[1], h) for h in range(len(HEADING_STEPS))]
             nav, metadata = self.navigator.go_to(
                 metadata, goals, LOOK_HORIZON, budget - result.actions
