@@ -26,10 +26,16 @@ Success is judged on ground truth with the task's goal conditions, in order (``G
 advanced after every action: a later condition may undo an earlier one, as "heat the bread,
 then put it on the table" does).
 
-Reports per task, per category (task set) and per mode and session: success rate (over all
-tasks and over the feasible ones, whose FloorPlan has every named object), subgoal success,
-actions, path length, memory queries and time, and per session and category the ratio of the
-no-memory agent's actions to each memory mode's actions.
+Reports per task, per category (task set) and per mode and session: success rate over all
+tasks, over the feasible ones (``success_rate_feasible``: the FloorPlan has every named object)
+and over the achievable ones (``success_rate_achievable``: feasible, and the simulator's object
+rules allow every goal condition from the scene's start, as
+``sim.goal_conditions.unachievable_reason`` judges: no apple can be cooked, no desk lamp
+moved), subgoal success, actions, path length, memory queries and time, and per session and
+category the ratio of the no-memory agent's actions to each memory mode's actions. Each task
+row says ``feasible``, ``achievable`` and ``unachievable_reasons``; achievability is judged
+once per task on the scene as loaded, before any robot acts, so every mode and session shares
+the same denominator.
 
 Usage: ``python -m memory_nodes.evaluation --tasks FILE... --modes memory no_memory --seed 0
 --json out.json --limit 3``.
@@ -99,6 +105,12 @@ def make_memory(
     raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
 
 
+def _success_rate_where(rows: list[dict], flag: str) -> float:
+    """Success rate over the rows whose ``flag`` is true (rows without it count as true)."""
+    chosen = [r["success"] for r in rows if r.get(flag, True)]
+    return float(np.mean(chosen)) if chosen else 0.0
+
+
 def _summary(rows: list[dict]) -> dict[str, float]:
     if not rows:
         return {}
@@ -111,11 +123,8 @@ def _summary(rows: list[dict]) -> dict[str, float]:
         "mean_path_length": mean("path_length"),
         "mean_memory_queries": mean("memory_queries"),
         "mean_time_s": mean("time_s"),
-        "success_rate_feasible": (
-            float(np.mean([r["success"] for r in rows if r.get("feasible", True)]))
-            if any(r.get("feasible", True) for r in rows)
-            else 0.0
-        ),
+        "success_rate_feasible": _success_rate_where(rows, "feasible"),
+        "success_rate_achievable": _success_rate_where(rows, "achievable"),
     }
 
 
@@ -166,14 +175,38 @@ class _CheckedWorld:
         return metadata, frames
 
 
+def world_objects(sim: Any) -> list[dict]:
+    """Object metadata of ``sim``'s world as it is now, read without stepping it."""
+    return [item["meta"] for item in sim.get_state()["objects"]]
+
+
+def task_unachievable_reasons(task: Any, objects: list[dict]) -> list[str]:
+    """Why the simulator's object rules forbid ``task``'s goal (each reason once; none if not).
+
+    ``objects`` is the metadata of the task's scene at its start (:func:`world_objects`); see
+    :func:`sim.goal_conditions.unachievable_reason`.
+    """
+    from sim.goal_conditions import unachievable_reason
+
+    reasons = (unachievable_reason(condition, objects) for condition in task.conditions)
+    return list(dict.fromkeys(r for r in reasons if r is not None))
+
+
 def run_task(
     task: Any, sim: Any, memory: TaskMemory, *, max_steps: int, start_stamp: float,
-    deadline_s: float, perception: SimPerception,
+    deadline_s: float, perception: SimPerception, unachievable_reasons: Sequence[str] | None = None,
 ) -> tuple[dict, float]:  # fmt: skip
-    """Run one task; returns its report row and the memory clock after it."""
+    """Run one task; returns its report row and the memory clock after it.
+
+    ``unachievable_reasons`` come from the scene's start (:func:`task_unachievable_reasons`);
+    when None they are judged on the world as the task finds it, before the robot acts.
+    """
     from sim import scene_catalog
     from sim.goal_conditions import GoalChecker
 
+    if unachievable_reasons is None:
+        unachievable_reasons = task_unachievable_reasons(task, world_objects(sim))
+    feasible = not task.missing_objects()
     plan = plan_subgoals(
         task.conditions, available_types=scene_catalog.scene_object_types(task.scene)
     )
@@ -196,7 +229,9 @@ def run_task(
         "task_id": task.task_id,
         "scene": task.scene,
         "goal": task.goal_text,
-        "feasible": not task.missing_objects(),
+        "feasible": feasible,
+        "achievable": feasible and not unachievable_reasons,
+        "unachievable_reasons": list(unachievable_reasons),
         "success": bool(checker.success),
         "subgoal_success": float(checker.progress),
         "plan_success": bool(result.success),
@@ -383,6 +418,8 @@ def _run_persistent(
     for scene_index, scene in enumerate(scenes):
         scene_tasks = [(i, t) for i, t in enumerate(tasks) if t.scene == scene]
         sims = {mode: _new_sim(scene, width, height, seed) for mode in ordered}
+        start = world_objects(sims[reference])
+        reasons = {index: task_unachievable_reasons(task, start) for index, task in scene_tasks}
         starts: dict[str, dict[int, tuple[dict, int]]] = defaultdict(dict)
         end_states: dict[str, dict] = {}
         try:
@@ -413,6 +450,7 @@ def _run_persistent(
                         row, stamp = run_task(
                             task, sim, planner_memory, max_steps=max_steps, start_stamp=stamp,
                             deadline_s=deadline_s, perception=perception,
+                            unachievable_reasons=reasons[index],
                         )  # fmt: skip
                         row.update(mode=mode, session=session, goal_undone=bool(undone),
                                    undone_objects=undone)  # fmt: skip
@@ -446,6 +484,7 @@ def _run_reset(
     perception = SimPerception()
     knowledge = {mode: TypeKnowledge() for mode in modes}
     rows: list[dict] = []
+    reasons: dict[int, list[str]] = {}
     try:
         for mode in modes:
             for session in sessions:
@@ -454,6 +493,8 @@ def _run_reset(
                 stamps: dict[str, float] = {}
                 for index, task in enumerate(tasks):
                     sim = sims.get(task.scene)
+                    if index not in reasons:  # the FloorPlan's start, before any household change
+                        reasons[index] = task_unachievable_reasons(task, world_objects(sim))
                     if session >= 2:
                         change = {"action": "SimulateHouseholdChanges", "numChanges": num_changes}
                         sim.step({**change, "seed": seed * 1000 + index})
@@ -473,6 +514,7 @@ def _run_reset(
                     row, stamps[task.scene] = run_task(
                         task, sim, planner_memory, max_steps=max_steps, start_stamp=stamp,
                         deadline_s=deadline_s, perception=perception,
+                        unachievable_reasons=reasons[index],
                     )  # fmt: skip
                     row.update(mode=mode, session=session)
                     rows.append(row)
@@ -514,6 +556,7 @@ def summarise(
         entry: dict[str, Any] = {"overall": _summary(mode_rows)}
         entry["success_rate"] = entry["overall"].get("success_rate", 0.0)
         entry["success_rate_feasible"] = entry["overall"].get("success_rate_feasible", 0.0)
+        entry["success_rate_achievable"] = entry["overall"].get("success_rate_achievable", 0.0)
         for session in sessions:
             session_rows = [r for r in mode_rows if r["session"] == session]
             categories = defaultdict(list)

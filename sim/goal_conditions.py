@@ -393,3 +393,220 @@ class GoalChecker:
     @property
     def progress(self) -> float:
         return self.num_done / len(self.conditions) if self.conditions else 1.0
+
+
+# ---- achievability --------------------------------------------------------------------------
+#: Per state: the flag some form of the subject needs to change into it, and a reason's words.
+STATE_FLAGS: dict[str, tuple[str, str, str]] = {
+    "cooked": ("cookable", "cooked", "cookable"),
+    "clean": ("dirtyable", "cleaned", "dirtyable"),
+    "dirty": ("dirtyable", "made dirty", "dirtyable"),
+    "filled": ("canFillWithLiquid", "filled", "fillable"),
+    "empty": ("canFillWithLiquid", "emptied", "fillable"),
+    "open": ("openable", "opened", "openable"),
+    "closed": ("openable", "closed", "openable"),
+    # condition_holds counts only toggleable objects as "off", not a burner its knob controls.
+    "off": ("toggleable", "switched off", "toggleable"),
+}
+#: A condition expected false is met by the opposite change. Switching off what is on needs a
+#: switch just as switching on does; slicing and cooking cannot be undone (no entry).
+NEGATED_STATES = {
+    "clean": "dirty",
+    "dirty": "clean",
+    "filled": "empty",
+    "empty": "filled",
+    "hot": "cold",
+    "cold": "hot",
+    "open": "closed",
+    "closed": "open",
+    "on": "switched off",
+    "off": "on",
+}
+
+
+@cache
+def _sim_rules() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Cookable piece types, knife types and heat-source types, as the simulator defines them.
+
+    Imported on first use: the simulator module loads MuJoCo, which parsing goals does not need.
+    """
+    from sim.household_sim import COOKABLE_PIECES, KNIFE_TYPES
+    from sim.world_state import HEAT_SOURCE_TYPES
+
+    return COOKABLE_PIECES, KNIFE_TYPES, HEAT_SOURCE_TYPES
+
+
+def piece_metadata(meta: dict) -> dict:
+    """Metadata flags of the pieces that slicing ``meta``'s object makes.
+
+    The same flags as ``HouseholdSim.slice_object`` gives them: pieces can be picked up, hold
+    nothing, cannot be cut again, and cook when their type is a cookable piece (toast, a fried
+    egg) or the whole object was cookable; every other flag is the whole object's.
+    """
+    from sim.world_state import slice_type
+
+    piece_type = slice_type(meta["objectType"])
+    return {
+        **meta,
+        "objectType": piece_type,
+        "sliceable": False,
+        "isSliced": False,
+        "pickupable": True,
+        "receptacle": False,
+        "cookable": piece_type in _sim_rules()[0] or bool(meta["cookable"]),
+    }
+
+
+def _can_be_cut(meta: dict, objects: list[dict]) -> bool:
+    """The simulator breaks an egg by hand and cuts anything else with a knife in the hand."""
+    if not meta["sliceable"] or meta["isSliced"]:
+        return False
+    knives = _sim_rules()[1]
+    return meta["objectType"] == "Egg" or any(
+        o["objectType"] in knives and o["pickupable"] for o in objects
+    )
+
+
+def _subject_forms(types: tuple[str, ...], objects: list[dict]) -> tuple[list[dict], list[dict]]:
+    """What objects of ``types`` can be: themselves, and the pieces cutting one makes.
+
+    Returns (the forms this scene allows, pieces that only a knife the scene lacks would make).
+    """
+    from sim.world_state import slice_type
+
+    wanted = with_sliced_forms(types)
+    forms: list[dict] = []
+    uncut: list[dict] = []
+    for o in objects:
+        if o["isSliced"]:
+            continue  # a cut object is gone; its pieces are objects of their own
+        if o["objectType"] in wanted:
+            forms.append(o)
+        if o["sliceable"] and slice_type(o["objectType"]) in wanted:
+            (forms if _can_be_cut(o, objects) else uncut).append(piece_metadata(o))
+    return forms, uncut
+
+
+def _type_names(types: tuple[str, ...], objects: list[dict], wanted: Iterable[str]) -> str:
+    """The scene's own types among ``wanted`` (else ``types``), for a reason's wording."""
+    present = list(dict.fromkeys(o["objectType"] for o in objects if o["objectType"] in wanted))
+    return "/".join(present or types)
+
+
+def _switchable(meta: dict, objects: list[dict]) -> bool:
+    """Toggleable itself, or switched by a toggleable object (a StoveKnob and its burner)."""
+    return bool(meta["toggleable"]) or any(
+        o["toggleable"] and meta["objectId"] in (o.get("controlledObjects") or []) for o in objects
+    )
+
+
+def _move_reason(forms: list[dict], uncut: list[dict], name: str) -> str | None:
+    if any(f["pickupable"] for f in forms):
+        return None
+    if uncut:
+        return f"{name} cannot be moved (only its slices could be, and no knife cuts it)"
+    return f"{name} cannot be moved (not pickupable)"
+
+
+def _receptacle_reason(target: tuple[str, ...], objects: list[dict]) -> str | None:
+    targets = [o for o in objects if _matches(o, target) and not o["isSliced"]]
+    if any(o["receptacle"] for o in targets):
+        return None
+    name = _type_names(target, targets, with_sliced_forms(target))
+    if not targets:
+        return f"no {name} in the scene"
+    return f"nothing can be put on or in {name} (not a receptacle)"
+
+
+def _temperature_reason(
+    state: str, forms: list[dict], name: str, objects: list[dict]
+) -> str | None:
+    """The simulator heats what is in or on a switched-on heat source and chills the fridge's."""
+    if state == "hot":
+        places = [
+            o
+            for o in objects
+            if o["objectType"] in _sim_rules()[2] and o["receptacle"] and _switchable(o, objects)
+        ]
+        word, lacking = "heated", "no Microwave, StoveBurner or Toaster that switches on"
+    else:
+        places = [o for o in objects if o["objectType"] == "Fridge" and o["receptacle"]]
+        word, lacking = "chilled", "no Fridge"
+    by_id = {o["objectId"]: o for o in objects}
+    place_ids = {o["objectId"] for o in places}
+    if any(r["objectId"] in place_ids for f in forms for r in _receptacle_chain(f, by_id)):
+        return None
+    if places and any(f["pickupable"] for f in forms):
+        return None
+    if not places:
+        return f"{name} cannot be {word} ({lacking} in the scene)"
+    return f"{name} cannot be {word} (cannot be put in one: not pickupable)"
+
+
+def _state_reason(
+    state: str, forms: list[dict], uncut: list[dict], name: str, objects: list[dict]
+) -> str | None:
+    """Why no form of the subject can change into ``state`` (see :func:`unachievable_reason`)."""
+    if state == "sliced":
+        whole = [f for f in forms if f["sliceable"]]
+        if any(_can_be_cut(f, objects) for f in whole):
+            return None
+        missing = "no Knife or ButterKnife in the scene" if whole else "not sliceable"
+        return f"{name} cannot be sliced ({missing})"
+    if state in ("hot", "cold"):
+        return _temperature_reason(state, forms, name, objects)
+    if state in ("on", "switched off"):
+        if any(_switchable(f, objects) for f in forms):
+            return None
+        word = "switched on" if state == "on" else state
+        return f"{name} cannot be {word} (not toggleable, nor switched by anything)"
+    flag, word, adjective = STATE_FLAGS[state]
+    if any(f[flag] for f in forms):
+        return None
+    if any(f[flag] for f in uncut):
+        return f"{name} cannot be {word} (only its slices are {adjective}, and no knife cuts it)"
+    nor = ", nor its slices" if uncut or any(f["sliceable"] for f in forms) else ""
+    return f"{name} cannot be {word} (not {adjective}{nor})"
+
+
+def unachievable_reason(condition: Condition, objects: list[dict]) -> str | None:
+    """Why the simulator's object rules never let ``condition`` hold, or None when they may.
+
+    ``objects`` is the scene's AI2-THOR object metadata at the start. A condition is achievable
+    when it holds already, or when some object of its subject types, whole or as the pieces
+    cutting it makes (flags as :func:`piece_metadata`), allows the change it needs:
+
+    * ``ON``/``INSIDE``: the subject is pickupable and some target-type object is a receptacle;
+      ``NEAR_POINT`` and ``pickedup``: pickupable;
+    * ``sliced``: sliceable, with a Knife or ButterKnife in the scene (an egg breaks by hand);
+      ``cooked``: cookable; ``clean``/``dirty``: dirtyable; ``filled``/``empty``:
+      canFillWithLiquid; ``open``/``closed``: openable;
+    * ``on``, ``TOGGLEON``, ``TOGGLEOFF``: toggleable or controlled by a toggleable object (a
+      StoveKnob's burner); ``off``: toggleable, as :func:`condition_holds` counts it;
+    * ``hot``: in or on a Microwave, StoveBurner or Toaster that switches on, or pickupable
+      and such a heat source is there; ``cold``: the same with a Fridge.
+
+    A condition expected false needs the opposite change (moving away, ``clean`` for ``dirty``,
+    switching off, ...); slicing and cooking cannot be undone. Each condition is judged on its
+    own from the start; what the robot can reach, find or fit where does not count.
+    """
+    if condition_holds(condition, objects):
+        return None
+    forms, uncut = _subject_forms(condition.subject, objects)
+    name = _type_names(condition.subject, objects, condition.subject)
+    if not forms and not uncut:
+        return f"no {name} in the scene"
+    pred = condition.predicate
+    state = condition.target[0] if pred == "STATE" else ""
+    if pred in ("ON", "INSIDE", "NEAR_POINT") or state == "pickedup":
+        reason = _move_reason(forms, uncut, name)
+        if reason is None and pred in ("ON", "INSIDE") and condition.expected:
+            reason = _receptacle_reason(condition.target, objects)
+        return reason
+    if pred in ("TOGGLEON", "TOGGLEOFF"):
+        state = "on" if (pred == "TOGGLEON") == condition.expected else "switched off"
+    elif not condition.expected:
+        if state not in NEGATED_STATES:
+            return f"{name} cannot stop being {state} (it cannot be undone)"
+        state = NEGATED_STATES[state]
+    return _state_reason(state, forms, uncut, name, objects)

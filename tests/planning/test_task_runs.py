@@ -94,3 +94,27 @@ def test_memory_uses_fewer_actions_than_no_memory_after_a_restart(tmp_path):
 def test_an_unknown_protocol_is_refused_before_any_run(tmp_path):
     with pytest.raises(ValueError, match="protocol"):
         run_evaluation([], ["memory"], protocol="daily", progress=False, workdir=tmp_path)
+
+
+@pytest.mark.parametrize("protocol", ["persistent", "reset"])
+def test_rows_and_summaries_count_only_goals_the_object_rules_allow(tmp_path, protocol):
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({"Tiny": [
+        # Already true at the start: met whatever the robot does in its few steps.
+        {"FloorPlan": 1, "ID": 1, "Goal Condition": "ON(apple, countertop): 1", "Instruction": ""},
+        {"FloorPlan": 1, "ID": 2, "Goal Condition": "STATE(apple, cooked): 1", "Instruction": ""},
+    ]}))  # fmt: skip
+    report = run_evaluation([tasks], ["oracle"], seed=0, sessions=(1,), max_steps=3,
+                            workdir=tmp_path, progress=False, protocol=protocol)  # fmt: skip
+    rows = {r["task_id"]: r for r in report["tasks"]}
+    assert rows[1]["achievable"] and rows[1]["unachievable_reasons"] == []
+    assert rows[2]["feasible"] and not rows[2]["achievable"]
+    assert rows[2]["unachievable_reasons"] == [
+        "Apple cannot be cooked (not cookable, nor its slices)"
+    ]
+    entry = report["modes"]["oracle"]
+    assert rows[1]["success"] and not rows[2]["success"]
+    assert entry["success_rate_feasible"] == 0.5
+    assert entry["success_rate_achievable"] == 1.0
+    assert entry["session_1"]["success_rate_achievable"] == 1.0
+    assert entry["session_1"]["by_category"]["Tiny"]["success_rate_achievable"] == 1.0
