@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from memory_nodes.core import queries
 from memory_nodes.core.change_detection import (
     CameraView,
@@ -25,7 +27,7 @@ from memory_nodes.core.change_detection import (
 )
 from memory_nodes.core.errors import InvalidInputError, NotFoundError
 from memory_nodes.core.fusion import FusionConfig, FusionResult, ObjectFusion
-from memory_nodes.core.scene_graph import GraphChange, SceneGraph
+from memory_nodes.core.scene_graph import GraphChange, NodeStatus, SceneGraph
 from memory_nodes.core.store import SceneGraphStore, read_json, write_graphml, write_json
 from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Pose, Vector3
 
@@ -36,6 +38,48 @@ MAX_FUTURE_S = 5.0
 MAX_OBJECT_EXTENT_M = 50.0
 # Type names: AI2-THOR's CamelCase and detector class names such as "cell phone".
 _TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_ \-]{0,63}$")
+#: Earlier places nearer than this to a newer one are the same place seen again.
+EARLIER_PLACE_MIN_DISTANCE_M = 0.25
+
+
+def earlier_places(
+    graph: SceneGraph, object_id: str, min_distance: float = EARLIER_PLACE_MIN_DISTANCE_M
+) -> list[ObjectRecord]:
+    """Where ``object_id`` rested before its newest place, newest first (its history).
+
+    Things go back to their usual places (the egg the robot left in the sink is back in the
+    fridge the next day), so when the newest place is seen empty these are worth a look each
+    before a search. Places within ``min_distance`` of a newer one, and places with no
+    receptacle or in the hand, are skipped. An object memory does not know has no history.
+    """
+    if not math.isfinite(min_distance) or min_distance < 0:
+        raise InvalidInputError(f"min_distance must be finite and >= 0, got {min_distance}")
+    node = graph.find_object_by_external_id(object_id)
+    if node is None:
+        return []
+    record = graph.to_record(node.node_id)
+    seen = [node.position.as_array()]
+    out: list[ObjectRecord] = []
+    for snapshot in reversed(node.history):
+        if snapshot.status != NodeStatus.PRESENT or not snapshot.parent_id:
+            continue
+        if snapshot.states.get("isPickedUp") == "true":
+            continue
+        position = snapshot.position.as_array()
+        if any(float(np.linalg.norm(position - q)) < min_distance for q in seen):
+            continue
+        seen.append(position)
+        parent = graph.find_node(snapshot.parent_id)
+        out.append(
+            dataclasses.replace(
+                record,
+                world_T_object=Pose(snapshot.position, node.world_T_object.orientation),
+                box=Box(snapshot.position, node.box.size),
+                receptacle_id=(parent.external_id or parent.node_id) if parent else "",
+                receptacle_relation=snapshot.relation,
+            )
+        )
+    return out
 
 
 @dataclass

@@ -11,12 +11,15 @@ Publishes
     (MarkerArray for RViz).
 Serves
     ``~/query_objects``, ``~/get_scene_graph``, ``~/what_changed``, ``~/save_memory``,
-    ``~/load_memory``.
+    ``~/load_memory``, ``~/report_missing`` (the robot did not find an object where memory
+    placed it: marked missing and committed) and ``~/object_history`` (an object's earlier
+    resting places, newest first).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,7 +27,15 @@ from typing import Any
 
 from geometry_msgs.msg import PoseStamped
 from memory_interfaces.msg import ObjectObservationArray, SceneGraphUpdate
-from memory_interfaces.srv import GetSceneGraph, LoadMemory, QueryObjects, SaveMemory, WhatChanged
+from memory_interfaces.srv import (
+    GetSceneGraph,
+    LoadMemory,
+    ObjectHistory,
+    QueryObjects,
+    ReportMissing,
+    SaveMemory,
+    WhatChanged,
+)
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -32,8 +43,14 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from memory_nodes.core.change_detection import CameraView
-from memory_nodes.core.errors import MemoryStackError
-from memory_nodes.core.long_term import LongTermMemory, ObjectQuery
+from memory_nodes.core.errors import InvalidInputError, MemoryStackError, NotFoundError
+from memory_nodes.core.long_term import (
+    EARLIER_PLACE_MIN_DISTANCE_M,
+    LongTermMemory,
+    ObjectQuery,
+    earlier_places,
+)
+from memory_nodes.core.scene_graph import Layer, NodeStatus
 from memory_nodes.core.store import JSON_FORMAT, JSON_VERSION, change_to_dict, graph_to_json
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
@@ -88,6 +105,8 @@ class MemoryServer(Node):
         self.create_service(WhatChanged, "~/what_changed", self._on_what_changed)
         self.create_service(SaveMemory, "~/save_memory", self._on_save)
         self.create_service(LoadMemory, "~/load_memory", self._on_load)
+        self.create_service(ReportMissing, "~/report_missing", self._on_report_missing)
+        self.create_service(ObjectHistory, "~/object_history", self._on_object_history)
         self.create_timer(max(float(param("marker_period_s").value), 0.1), self._publish_markers)
         self.get_logger().info(
             f"long-term memory ready: {self.memory.graph.num_nodes()} nodes from "
@@ -235,6 +254,58 @@ class MemoryServer(Node):
         response.success, response.message = True, f"loaded {request.path}"
         self.get_logger().info(f"{response.message}: {response.num_objects} objects")
         self._publish_delta()
+        return response
+
+    def _on_report_missing(
+        self, request: ReportMissing.Request, response: ReportMissing.Response
+    ) -> ReportMissing.Response:
+        object_id, stamp = request.object_id, float(request.stamp) or self._now()
+        response.success, response.message = False, ""
+        if not object_id:
+            response.message = "object_id must not be empty"
+        elif not math.isfinite(stamp) or stamp < 0:
+            response.message = f"stamp must be a finite number of seconds >= 0, got {stamp}"
+        elif stamp > self._now() + self.memory.max_future_s:
+            # The same guard as for observations: a stamp from the future would outrank every
+            # later sighting of the object in its history.
+            response.message = f"stamp {stamp:.3f} is ahead of memory's clock: check the clock"
+        if response.message:
+            return response
+        graph = self.memory.graph
+        try:
+            node = graph.resolve(object_id)
+        except (NotFoundError, InvalidInputError):
+            node = None
+        response.success = True
+        response.known = node is not None and node.layer in (Layer.OBJECT, Layer.FURNITURE)
+        if not response.known:
+            response.message = f"{object_id} is not in long-term memory"
+        elif node.status != NodeStatus.PRESENT:
+            response.message = f"{object_id} was already {node.status.value}"
+        else:
+            graph.mark_missing(node.node_id, stamp)
+            self.memory.store.sync(graph)  # committed before the answer, like every write
+            self._publish_delta()
+            response.message = f"{object_id} marked missing"
+        return response
+
+    def _on_object_history(
+        self, request: ObjectHistory.Request, response: ObjectHistory.Response
+    ) -> ObjectHistory.Response:
+        if not request.object_id:
+            response.success, response.message = False, "object_id must not be empty"
+            return response
+        min_distance = float(request.min_distance) or EARLIER_PLACE_MIN_DISTANCE_M
+        try:
+            records = earlier_places(self.memory.graph, request.object_id, min_distance)
+        except InvalidInputError as error:
+            response.success, response.message = False, str(error)
+            return response
+        # Not through the message cache: it keeps one message per object, and these are
+        # the same object at other places.
+        response.records = [conversions.record_to_msg(r) for r in records]
+        response.success = True
+        response.message = f"{len(records)} earlier places of {request.object_id}"
         return response
 
     def destroy_node(self) -> None:

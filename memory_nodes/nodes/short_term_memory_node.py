@@ -10,6 +10,8 @@ Publishes
 Serves
     ``~/query_objects`` (QueryObjects): the planner asks here first; answers are tagged
     ``short_term``.
+    ``~/report_missing`` (ReportMissing): the robot did not find an object where the cache
+    placed it; its entry is dropped without being consolidated.
 Parameters (changeable at run time: capacity, policy, max_age_s)
     ``capacity`` (int), ``policy`` (str), ``max_age_s`` (float, 0 = never age out),
     ``consolidation_period_s`` (float), ``type_knowledge_path`` (str; empty = not kept): a JSON
@@ -22,13 +24,14 @@ Parameters (changeable at run time: capacity, policy, max_age_s)
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from memory_interfaces.msg import ObjectObservationArray
-from memory_interfaces.srv import QueryObjects
+from memory_interfaces.srv import QueryObjects, ReportMissing
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -69,6 +72,7 @@ class ShortTermMemoryNode(Node):
         self.create_subscription(ObjectObservationArray, "observations", self._on_observations, 10)
         self.create_subscription(ObjectObservationArray, "action_effects", self._on_effects, 10)
         self.create_service(QueryObjects, "~/query_objects", self._on_query)
+        self.create_service(ReportMissing, "~/report_missing", self._on_report_missing)
         period = float(self.get_parameter("consolidation_period_s").value)
         self.create_timer(max(period, 0.05), self._consolidate)
         if self.knowledge_path is not None:
@@ -207,6 +211,28 @@ class ShortTermMemoryNode(Node):
         conversions.fill_query_answer(response, records, request.compact)
         response.success = True
         response.message = f"{len(entries)} from short-term memory"
+        return response
+
+    def _on_report_missing(
+        self, request: ReportMissing.Request, response: ReportMissing.Response
+    ) -> ReportMissing.Response:
+        object_id = request.object_id
+        if not object_id or not math.isfinite(request.stamp) or request.stamp < 0:
+            response.success = False
+            response.message = (
+                "object_id must not be empty"
+                if not object_id
+                else f"stamp must be a finite number of seconds >= 0, got {request.stamp}"
+            )
+            return response
+        response.known = self.cache.remove(object_id) is not None
+        # What waits for consolidation is older than this report: sent on, it would put the
+        # object back where it was just not found.
+        self._outbox[:] = [item for item in self._outbox if item[0].object_id != object_id]
+        response.success = True
+        response.message = (
+            f"{object_id} forgotten" if response.known else f"{object_id} is not in the cache"
+        )
         return response
 
 

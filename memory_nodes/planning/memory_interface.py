@@ -23,7 +23,7 @@ Implementations, from nothing to everything:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -32,6 +32,7 @@ import numpy as np
 from memory_nodes.core.change_detection import CameraView, ChangeDetector
 from memory_nodes.core.errors import NotFoundError
 from memory_nodes.core.fusion import ObjectFusion
+from memory_nodes.core.long_term import EARLIER_PLACE_MIN_DISTANCE_M, earlier_places
 from memory_nodes.core.policies import ReplacementPolicy, TypeKnowledge, make_policy
 from memory_nodes.core.queries import objects_by_type, objects_in_receptacle
 from memory_nodes.core.scene_graph import EdgeType, Layer, NodeStatus, SceneGraph
@@ -218,40 +219,12 @@ class LongTermMemory:
         ]
         return np.asarray(points, dtype=float).reshape(-1, 3)
 
-    def earlier_places(self, object_id: str, min_distance: float = 0.25) -> list[ObjectRecord]:
-        """Where ``object_id`` rested before its newest place, newest first (its history).
-
-        Things go back to their usual places (the egg the robot left in the sink is back in
-        the fridge the next day), so when the newest place is seen empty these are worth a
-        look each before a search. Places within ``min_distance`` of a newer one, and places
-        with no receptacle or in the hand, are skipped.
-        """
-        node = self.graph.find_object_by_external_id(object_id)
-        if node is None:
-            return []
-        record = self.graph.to_record(node.node_id)
-        seen = [node.position.as_array()]
-        out: list[ObjectRecord] = []
-        for snapshot in reversed(node.history):
-            if snapshot.status != NodeStatus.PRESENT or not snapshot.parent_id:
-                continue
-            if snapshot.states.get("isPickedUp") == "true":
-                continue
-            position = snapshot.position.as_array()
-            if any(float(np.linalg.norm(position - q)) < min_distance for q in seen):
-                continue
-            seen.append(position)
-            parent = self.graph.find_node(snapshot.parent_id)
-            out.append(
-                replace(
-                    record,
-                    world_T_object=Pose(snapshot.position, node.world_T_object.orientation),
-                    box=Box(snapshot.position, node.box.size),
-                    receptacle_id=(parent.external_id or parent.node_id) if parent else "",
-                    receptacle_relation=snapshot.relation,
-                )
-            )
-        return out
+    def earlier_places(
+        self, object_id: str, min_distance: float = EARLIER_PLACE_MIN_DISTANCE_M
+    ) -> list[ObjectRecord]:
+        """Where ``object_id`` rested before its newest place, newest first (see
+        :func:`memory_nodes.core.long_term.earlier_places`, which the memory server uses too)."""
+        return earlier_places(self.graph, object_id, min_distance)
 
     def report_missing(self, object_id: str, stamp: float) -> None:
         node = self.graph.find_object_by_external_id(object_id)
