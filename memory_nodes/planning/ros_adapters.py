@@ -9,8 +9,10 @@ robot both live in other processes:
     observation from the answer and pairs it, by header stamp, with the camera topics the bridge
     published for that action, in the frames layout :class:`SimPerception` reads.
 :class:`RosMemory`
-    Asks short-term memory, then long-term memory (``query_objects`` services), and publishes
-    what the robot's actions did on ``action_effects``.
+    Asks short-term memory, then long-term memory (``query_objects`` services), tells both
+    what the robot did not find (``report_missing``), asks long-term memory for an object's
+    earlier places (``object_history``), and publishes what the robot's actions did on
+    ``action_effects``.
 
 Both wait for answers from inside the action server's callback, so their clients and
 subscriptions belong to a reentrant callback group and the waits are plain thread waits with a
@@ -33,7 +35,7 @@ from typing import Any
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from memory_interfaces.msg import InstanceLabels, ObjectObservationArray
-from memory_interfaces.srv import ExecuteAction, QueryObjects
+from memory_interfaces.srv import ExecuteAction, ObjectHistory, QueryObjects, ReportMissing
 from rclpy.callback_groups import CallbackGroup, ReentrantCallbackGroup
 from rclpy.client import Client
 from rclpy.node import Node
@@ -399,8 +401,20 @@ class MemoryMode(StrEnum):
     NONE = "none"
 
 
+def sibling_service(service: str, name: str) -> str:
+    """``name`` in the namespace of ``service`` (``/memory_server/query_objects`` ->
+    ``/memory_server/<name>``): a memory node serves all its services side by side."""
+    namespace, _, _ = service.rpartition("/")
+    return f"{namespace}/{name}" if namespace or service.startswith("/") else name
+
+
 class RosMemory:
-    """:class:`TaskMemory` over the memory nodes' query services and ``action_effects`` topic.
+    """:class:`TaskMemory` over the memory nodes' services and ``action_effects`` topic.
+
+    Besides the protocol it offers what the in-process
+    :class:`~memory_nodes.planning.memory_interface.LayeredMemory` offers the executor:
+    ``earlier_places`` (long-term memory's ``object_history``), ``contents_of`` (QueryObjects
+    by receptacle) and ``seen_places`` (a compact QueryObjects of long-term memory).
 
     Parameters
     ----------
@@ -410,12 +424,17 @@ class RosMemory:
         ``full`` asks short-term memory (newest facts) and then long-term memory; the others ask
         one memory or none. Action effects are published in every mode but ``none``.
     short_term_service, long_term_service
-        QueryObjects services of the two memories.
+        QueryObjects services of the two memories; their ``report_missing`` and
+        ``object_history`` services are found next to them.
     effects_topic
         ObjectObservationArray topic both memories subscribe to.
     timeout_s
-        Deadline of one query; a memory that does not answer counts as knowing nothing (the
-        robot can still explore), is logged, and is counted in :attr:`num_failed_queries`.
+        Deadline of one call; a memory that does not answer counts as knowing nothing (the
+        robot can still explore), is logged, and is counted in :attr:`num_failed_queries`
+        (:attr:`num_failed_reports` for missing reports).
+    seen_places_ttl_s
+        How long one answer of :meth:`seen_places` is reused: re-plans search again within
+        seconds, and the answer lists everything memory holds.
     """
 
     def __init__(
@@ -428,76 +447,206 @@ class RosMemory:
         timeout_s: float = 2.0,
         callback_group: CallbackGroup | None = None,
         interrupt: threading.Event | None = None,
+        seen_places_ttl_s: float = 5.0,
     ) -> None:
         self.node = node
         self.mode = MemoryMode(mode)
         self.name = f"ros_{self.mode.value}"
         self.timeout_s = timeout_s
+        self.seen_places_ttl_s = seen_places_ttl_s
         group = callback_group or ReentrantCallbackGroup()
+        # Query and report clients in the order memories are asked: short-term first.
         self.clients: list[Client] = []
+        self.report_clients: list[Client] = []
+        self.long_term_client: Client | None = None
+        self.history_client: Client | None = None
+        services = []
         if self.mode in (MemoryMode.FULL, MemoryMode.SHORT_TERM):
-            self.clients.append(
-                node.create_client(QueryObjects, short_term_service, callback_group=group)
+            services.append(short_term_service)
+        if self.mode in (MemoryMode.FULL, MemoryMode.LONG_TERM):
+            services.append(long_term_service)
+        for service in services:
+            self.clients.append(node.create_client(QueryObjects, service, callback_group=group))
+            self.report_clients.append(
+                node.create_client(
+                    ReportMissing,
+                    sibling_service(service, "report_missing"),
+                    callback_group=group,
+                )
             )
         if self.mode in (MemoryMode.FULL, MemoryMode.LONG_TERM):
-            self.clients.append(
-                node.create_client(QueryObjects, long_term_service, callback_group=group)
+            self.long_term_client = self.clients[-1]
+            self.history_client = node.create_client(
+                ObjectHistory,
+                sibling_service(long_term_service, "object_history"),
+                callback_group=group,
             )
         self.effects_pub = node.create_publisher(ObjectObservationArray, effects_topic, 10)
         self.interrupt = interrupt or threading.Event()
         self.num_queries = 0
         self.num_failed_queries = 0
         self.num_missing_reports = 0
+        self.num_failed_reports = 0
         self.num_effects = 0
         self.missing: dict[str, float] = {}
         # Where each object was last seen by the planner's own perception: an effect on an
         # object now out of view (in the hand) still needs a position for memory's fusion.
         self._last_seen: dict[str, ObjectObservation | ObjectRecord] = {}
+        self._seen_places: tuple[float, np.ndarray] | None = None
+
+    def _now(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def _call(self, client: Client, request: Any, what: str) -> Any | None:
+        """One call; None (logged, counted as a failed query) when it times out."""
+        try:
+            return call_with_deadline(client, request, self.timeout_s, self.interrupt)
+        except TimeoutError as error:
+            self.num_failed_queries += 1
+            self.node.get_logger().warning(f"memory query for {what} failed: {error}")
+            return None
+
+    def _records(self, msgs: list[Any], seen: set[str] | None = None) -> list[ObjectRecord]:
+        """Messages -> records; bad messages are logged and skipped, and so are ids already
+        in ``seen`` (which gains the ids returned) when it is given."""
+        records = []
+        for msg in msgs:
+            if seen is not None and msg.object_id in seen:
+                continue
+            try:
+                record = conversions.record_from_msg(msg)
+            except ValueError as error:
+                self.node.get_logger().warning(f"record {msg.object_id} rejected: {error}")
+                continue
+            records.append(record)
+            if seen is not None:
+                seen.add(record.object_id)
+        return records
+
+    def _ask_each(
+        self, request: QueryObjects.Request, what: str, refusal_means_unknown: bool = False
+    ) -> list[ObjectRecord]:
+        """Every memory's answer to ``request``: short-term first, duplicates dropped.
+
+        ``refusal_means_unknown``: a refusal says memory does not know what was asked about
+        (a receptacle it never saw), which is no failure.
+        """
+        records: list[ObjectRecord] = []
+        seen: set[str] = set()
+        for client in self.clients:
+            answer = self._call(client, request, what)
+            if answer is None:
+                continue
+            if not answer.success:
+                if refusal_means_unknown:
+                    self.node.get_logger().debug(f"{client.srv_name}: {answer.message}")
+                    continue
+                self.num_failed_queries += 1
+                self.node.get_logger().warning(
+                    f"{client.srv_name} refused {what}: {answer.message}"
+                )
+                continue
+            records += self._records(answer.records, seen)
+        for record in records:
+            self._last_seen.setdefault(record.object_id, record)
+        return records
 
     def where_is(self, object_type: str) -> list[ObjectRecord]:
         """Records of ``object_type``: short-term answers first, duplicates dropped."""
         self.num_queries += 1
-        records: list[ObjectRecord] = []
-        seen: set[str] = set()
-        for client in self.clients:
-            try:
-                answer = call_with_deadline(
-                    client,
-                    QueryObjects.Request(object_type=object_type),
-                    self.timeout_s,
-                    self.interrupt,
-                )
-            except TimeoutError as error:
-                self.num_failed_queries += 1
-                self.node.get_logger().warning(f"memory query for {object_type} failed: {error}")
-                continue
-            if not answer.success:
-                self.num_failed_queries += 1
-                self.node.get_logger().warning(
-                    f"{client.srv_name} refused {object_type}: {answer.message}"
-                )
-                continue
-            for msg in answer.records:
-                if msg.object_id in seen:
-                    continue
-                try:
-                    record = conversions.record_from_msg(msg)
-                except ValueError as error:
-                    self.node.get_logger().warning(f"record {msg.object_id} rejected: {error}")
-                    continue
-                records.append(record)
-                seen.add(record.object_id)
-                self._last_seen.setdefault(record.object_id, record)
-        return records
+        return self._ask_each(QueryObjects.Request(object_type=object_type), object_type)
+
+    def contents_of(self, receptacle_id: str) -> list[ObjectRecord]:
+        """What memory places on or in ``receptacle_id``: short-term memory's newest facts
+        (the robot's own puts among them), then long-term memory's; empty for a receptacle
+        memory does not know."""
+        if not receptacle_id:
+            return []
+        return self._ask_each(
+            QueryObjects.Request(receptacle_id=receptacle_id),
+            f"contents of {receptacle_id}",
+            refusal_means_unknown=True,
+        )
+
+    def earlier_places(self, object_id: str) -> list[ObjectRecord]:
+        """Earlier resting places of an object, newest first (long-term memory's history);
+        empty in modes without long-term memory or when it does not answer."""
+        if self.history_client is None or not object_id:
+            return []
+        answer = self._call(
+            self.history_client, ObjectHistory.Request(object_id=object_id), f"{object_id}'s past"
+        )
+        if answer is None:
+            return []
+        if not answer.success:
+            self.num_failed_queries += 1
+            self.node.get_logger().warning(
+                f"{self.history_client.srv_name} refused {object_id}: {answer.message}"
+            )
+            return []
+        # The same object at other places: no duplicates to drop, and not where it is now
+        # (so not remembered as last seen there).
+        return self._records(answer.records)
+
+    def seen_places(self) -> np.ndarray:
+        """Map positions (N x 3) of everything long-term memory holds: where the robot has
+        looked, so a search for something memory does not know looks elsewhere first.
+
+        Empty without long-term memory or when it does not answer. An answer is reused for
+        :attr:`seen_places_ttl_s` seconds.
+        """
+        empty = np.zeros((0, 3))
+        if self.long_term_client is None:
+            return empty
+        now = time.monotonic()
+        if self._seen_places is not None and now - self._seen_places[0] < self.seen_places_ttl_s:
+            return self._seen_places[1]
+        answer = self._call(
+            self.long_term_client, QueryObjects.Request(compact=True), "everything it holds"
+        )
+        if answer is None:
+            return empty
+        table = answer.table
+        if not answer.success or len(table.positions) != 3 * len(table.object_ids):
+            self.num_failed_queries += 1
+            self.node.get_logger().warning(
+                f"{self.long_term_client.srv_name} gave no positions: "
+                f"{answer.message or 'malformed table'}"
+            )
+            return empty
+        points = np.asarray(table.positions, dtype=float).reshape(-1, 3)
+        self._seen_places = (now, points)
+        return points
 
     def report_missing(self, object_id: str, stamp: float) -> None:
-        """Logged and counted: the memory nodes take negative evidence from camera views
-        (change detection), not from a planner's claim, so nothing is published."""
+        """Tell each memory of the mode that ``object_id`` is not where it placed it.
+
+        Long-term memory marks it missing, short-term memory forgets it (short-term first, so
+        nothing it still holds is consolidated back). The request carries this node's clock,
+        the clock memory checks stamps against; ``stamp`` (the planner's step clock, which
+        runs ahead of it) is kept in :attr:`missing`. A memory that does not answer or
+        refuses is logged and counted in :attr:`num_failed_reports`: the planner searches on.
+        """
         self.num_missing_reports += 1
         self.missing[object_id] = stamp
         self.node.get_logger().info(
             f"{object_id} is not where memory placed it; excluded for the rest of this task"
         )
+        request = ReportMissing.Request(object_id=object_id, stamp=self._now())
+        for client in self.report_clients:
+            try:
+                answer = call_with_deadline(client, request, self.timeout_s, self.interrupt)
+            except TimeoutError as error:
+                self.num_failed_reports += 1
+                self.node.get_logger().warning(f"missing report of {object_id} failed: {error}")
+                continue
+            if not answer.success:
+                self.num_failed_reports += 1
+                self.node.get_logger().warning(
+                    f"{client.srv_name} refused the missing report of {object_id}: {answer.message}"
+                )
+        # What memory holds changed: the next search asks again.
+        self._seen_places = None
 
     def report_action_effect(self, effect: ActionEffect) -> None:
         """Publish the effect as an observation with source ``action`` (memory trusts it)."""
