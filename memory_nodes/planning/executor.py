@@ -56,6 +56,8 @@ STALE_AFTER_S = 3600.0
 LOOK_AROUND_BEYOND_M = 2.5
 #: Reach (metres) to stand within after the world said an object was out of reach.
 CLOSER_REACH = 1.1
+#: How far above a receptacle's top the lowest seen point of something lying on it may be.
+LYING_ON_ABOVE_M = 0.12
 #: Types that stay where they are (memory of them does not go stale).
 FIXTURES = frozenset({"Fridge", "Microwave", "Cabinet", "Drawer", "CounterTop", "DiningTable",
                       "Sink", "SinkBasin", "Faucet", "StoveBurner", "StoveKnob", "Toaster",
@@ -975,38 +977,92 @@ class TaskExecutor:
         lo, hi = holder.box.min_corner, holder.box.max_corner
         out = []
         for o in self.percept.observations:
-            centre, bottom = o.box.center.as_array(), o.box.min_corner[2]
+            o_lo, o_hi = o.box.min_corner, o.box.max_corner
             if o.object_id in (receptacle, self.held) or "isPickedUp" not in o.states:
                 continue
-            over = lo[0] <= centre[0] <= hi[0] and lo[1] <= centre[1] <= hi[1]
-            if over and abs(bottom - hi[2]) < 0.05:
+            # Footprints overlap, not centre inside: what lies on a plate hides part of the
+            # plate, so the plate's seen box may end short of what is on it.
+            over = bool(np.all(o_lo[:2] <= hi[:2]) and np.all(o_hi[:2] >= lo[:2]))
+            # The bottom the camera sees: a piece half hidden behind the rim or behind other
+            # pieces shows only its upper part, above the receptacle's top.
+            if over and lo[2] + 0.005 < o_lo[2] <= hi[2] + LYING_ON_ABOVE_M:
                 out.append(o)
         return out
 
     def _make_room(self, receptacle: str, held: str) -> bool:
         """A full receptacle (a plate with yesterday's slice on it): set the held object
         down, move what lies on the receptacle aside (not what this task put there), pick the
-        held object up again. True when something was moved and the hand holds it again."""
+        held object up again. True when something was moved and the hand holds it again.
+
+        When nothing on it can be reached from where it stands (a plate low in the fridge)
+        and the receptacle itself can be carried, it is carried, contents and all, to an
+        open surface where what lies on it is in view, and cleared there.
+        """
         if self._made_room_on == receptacle:
             return False  # once per receptacle: a second refusal is not for lack of room
         self._made_room_on = receptacle
-        lying: list[ObjectObservation | ObjectRecord] = list(self._lying_on(receptacle))
-        # What memory put there and the camera does not see (a slice on a plate low in the
-        # fridge): optional, memories with relations offer ``contents_of``.
-        contents = getattr(self.memory, "contents_of", None)
-        seen_ids = {o.object_id for o in lying}
-        for record in contents(receptacle) if contents is not None else []:
-            movable = "isPickedUp" in record.states or record.object_type not in FIXTURES
-            if record.object_id not in seen_ids and record.object_id != held and movable:
-                lying.append(record)
-        blockers = [o for o in lying if self.inside.get(o.object_id) != receptacle]
-        if not blockers:
+        blockers = self._blockers_on(receptacle, held)
+        item = self.percept.find(receptacle) or self.known.get(receptacle)
+        carryable = item is not None and "isPickedUp" in (item.states or {})
+        if not blockers and not carryable:
             return False
         _LOG.debug("step %d: making room on %s", self.result.actions, receptacle)
         try:
             self.put_down()
         except _SubgoalFailedError:
             return False
+        moved = self._clear(receptacle, held, blockers)
+        if moved == 0 and carryable and self.held is None:
+            _LOG.debug("step %d: carrying %s into the open", self.result.actions, receptacle)
+            try:
+                if self._pick_up(receptacle):
+                    self.put_down()
+                    moved = self._clear(receptacle, held)
+            except _SubgoalFailedError:
+                pass
+        try:  # whatever happened, the object to put goes back into the hand
+            if self.held not in (None, held):
+                self.put_down()
+            if not self._pick_up(held) or self.held != held:
+                return False
+        except _SubgoalFailedError:
+            return False
+        return moved > 0 and self.approach(receptacle)
+
+    def _blockers_on(self, receptacle: str, held: str) -> list[ObjectObservation | ObjectRecord]:
+        """What lies on ``receptacle`` in view, and what memory put there the camera does
+        not see, except what this task put there."""
+        lying: list[ObjectObservation | ObjectRecord] = list(self._lying_on(receptacle))
+        # Optional: memories with relations offer ``contents_of``.
+        contents = getattr(self.memory, "contents_of", None)
+        seen_ids = {o.object_id for o in lying}
+        for record in contents(receptacle) if contents is not None else []:
+            movable = "isPickedUp" in record.states or record.object_type not in FIXTURES
+            if record.object_id not in seen_ids and record.object_id != held and movable:
+                lying.append(record)
+        return [o for o in lying if self.inside.get(o.object_id) != receptacle]
+
+    def _clear(
+        self,
+        receptacle: str,
+        held: str,
+        blockers: Sequence[ObjectObservation | ObjectRecord] | None = None,
+        rounds: int = 3,
+    ) -> int:
+        """Move blockers off ``receptacle`` in a few rounds: pieces stacked on pieces come
+        into view once those on top are gone. How many were moved."""
+        moved = 0
+        for _ in range(rounds):
+            batch = self._blockers_on(receptacle, held) if blockers is None else blockers
+            blockers = None
+            done = self._move_aside(batch, held) if batch else 0
+            moved += done
+            if done == 0 or self.held is not None:
+                break
+        return moved
+
+    def _move_aside(self, blockers: Sequence[ObjectObservation | ObjectRecord], held: str) -> int:
+        """Pick up each blocker and set it down elsewhere; how many were moved."""
         moved = 0
         for blocker in blockers[:3]:
             self.known[blocker.object_id] = blocker
@@ -1017,13 +1073,8 @@ class TaskExecutor:
                 moved += 1
             except _SubgoalFailedError:
                 if self.held not in (None, held):
-                    return False  # a blocker stuck in hand: the put cannot go on
-        try:  # whatever happened, the object to put goes back into the hand
-            if not self._pick_up(held) or self.held != held:
-                return False
-        except _SubgoalFailedError:
-            return False
-        return moved > 0 and self.approach(receptacle)
+                    break  # a blocker stuck in hand: the caller sets it down
+        return moved
 
     def _pick_up(self, object_id: str) -> bool:
         """Pick ``object_id`` up (approaching if needed) and tell memory; False if refused."""

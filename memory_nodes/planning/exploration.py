@@ -36,6 +36,10 @@ from memory_nodes.planning.sim_perception import Percept, map_to_unity
 CONTAINER_TYPES = ("Fridge", "Microwave", "Cabinet", "Drawer", "Box", "Safe")
 #: Containers taller than this (metres) get a second look from another heading.
 TALL_CONTAINER_M = 1.2
+#: Tall whatever part of them perception has seen (a fridge door glimpsed from the side).
+TALL_CONTAINER_TYPES = ("Fridge",)
+#: Tall containers are opened from at most this far (metres) in front, when a pose is free.
+TALL_FRONT_MAX_M = 1.0
 #: Where things are put away when the statistics list no container for them.
 STORAGE_PRIORS = {"Cabinet": 0.05, "Drawer": 0.05}
 LOOK_HORIZON = 30.0
@@ -282,10 +286,10 @@ class Explorer:
             # A tall container (a fridge) may show only its side or door from one heading:
             # its inside gets a second look from a pose facing another way.
             _, heading = self._cell_heading(metadata)
-            tall = float(container.box.size.as_array().max()) > TALL_CONTAINER_M
+            tall = _is_tall(container)
             other = [p for p in poses if p.heading != heading][:12] if tall else []
             metadata = self._open_and_look(
-                metadata, container.object_id, types, exclude, result, other, budget
+                metadata, container.object_id, types, exclude, result, other, budget, tall
             )
             opened.add(container.object_id)
             # Neighbours in reach from here (the drawer below, the next cabinet door).
@@ -302,7 +306,7 @@ class Explorer:
         hi = map_to_unity(container.box.max_corner)
         poses = standing_poses(self.grid, np.minimum(lo, hi), np.maximum(lo, hi))
         poses = [p for p in poses if p.cell in costs]
-        if float(container.box.size.as_array().max()) <= TALL_CONTAINER_M:
+        if not _is_tall(container):
             poses.sort(key=lambda p: (costs[p.cell], abs(p.distance - 0.8), p.cell))
             return poses
         # From a corner, a fridge shows its side panel, not its shelves: stand squarely in
@@ -316,7 +320,9 @@ class Explorer:
             return bool(lo[axis] <= across <= hi[axis])
 
         in_front = [p for p in poses if square(p)]
-        return in_front or poses
+        # Far back, the door and the shelf edges hide what stands on the upper shelves.
+        close = [p for p in in_front if p.distance <= TALL_FRONT_MAX_M]
+        return close or in_front or poses
 
     def _closed_in_reach(self, opened: set[str]) -> list[str]:
         """Closed containers in view whose nearest point is within reach of the camera."""
@@ -336,16 +342,34 @@ class Explorer:
         return out
 
     def _open_and_look(
-        self, metadata, object_id: str, types, exclude, result, other_poses=(), budget: int = 0
+        self,
+        metadata,
+        object_id: str,
+        types,
+        exclude,
+        result,
+        other_poses=(),
+        budget: int = 0,
+        tall: bool = False,
     ) -> dict:
         metadata = self.act({"action": "OpenObject", "objectId": object_id})
         result.actions += 1
         if not metadata["lastActionSuccess"]:
             return metadata
         result.containers_opened.append(object_id)
+        _LOG.debug("opened %s", object_id)
         if (found := self._match(types, exclude)) is not None:
             result.found = found
             return metadata
+        if tall and result.actions < budget:
+            # Shelves above and below the one in view: tilt the camera once before walking.
+            _, horizon = self.navigator.state(metadata)
+            for action in actions_to_horizon(horizon, 0.0 if horizon > 0.0 else 30.0):
+                metadata = self.act({"action": action})
+                result.actions += 1
+            if (found := self._match(types, exclude)) is not None:
+                result.found = found
+                return metadata
         if other_poses and result.actions < budget:
             goals = [(p.cell[0], p.cell[1], p.heading) for p in other_poses]
             nav, metadata = self.navigator.go_to(metadata, goals, None, budget - result.actions)
@@ -370,3 +394,11 @@ class Explorer:
     def _cell_heading(self, metadata: dict) -> tuple[Cell, int]:
         (i, j, h), _ = self.navigator.state(metadata)
         return (i, j), h
+
+
+def _is_tall(container: ObjectObservation | ObjectRecord) -> bool:
+    """Tall containers are opened squarely from the front and looked into twice."""
+    return (
+        container.object_type in TALL_CONTAINER_TYPES
+        or float(container.box.size.as_array().max()) > TALL_CONTAINER_M
+    )

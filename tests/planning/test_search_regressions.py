@@ -299,3 +299,65 @@ def test_memory_says_what_the_robot_put_on_a_receptacle():
     ))  # fmt: skip
     assert [r.object_id for r in memory.contents_of(plate)] == [piece]
     assert memory.contents_of("Fridge|-02.10|+00.00|+01.07") == []
+
+
+def test_a_fridge_seen_only_in_part_is_opened_close_in_front_where_its_shelves_show():
+    # FloorPlan23's fridge was seen only around its door, 1.1 m of it: taken for a short
+    # container, it was opened from where the robot stood, 1.3 m away at an angle, and the
+    # egg on its upper shelf never came into view.
+    from memory_nodes.core.types import Box
+    from memory_nodes.planning.exploration import TALL_FRONT_MAX_M
+    from memory_nodes.planning.navigation import path_costs
+    from memory_nodes.planning.sim_perception import SimPerception
+    from sim.household_sim import HouseholdSim
+
+    sim = HouseholdSim("FloorPlan23", width=160, height=120, seed=0, renderDepthImage=True,
+                       renderInstanceSegmentation=True)  # fmt: skip
+    try:
+        executor = TaskExecutor(sim, NoMemory(), max_steps=10)
+        (fridge,) = OracleMemory(sim).where_is("Fridge")
+        size = fridge.box.size.as_array().copy()
+        size[2] = 1.1  # map frame: z is up
+        glimpsed = dataclasses.replace(fridge, box=Box(fridge.box.center, Vector3.from_array(size)))
+        state, _ = executor.navigator.state(executor.metadata)
+        poses = executor.explorer._container_poses(glimpsed, path_costs(executor.grid, state))
+        assert poses and all(p.distance <= TALL_FRONT_MAX_M for p in poses)
+        sim.step({"action": "OpenObject", "objectId": fridge.object_id, "forceAction": True})
+        perception = SimPerception()
+        for pose in poses[:4]:
+            x, z = executor.grid.position_of(pose.cell)
+            seen = False
+            # At the pose's horizon, or after the one tilt the search makes.
+            for horizon in (pose.horizon, 0.0 if pose.horizon > 0.0 else 30.0):
+                metadata, frames = sim.step(
+                    {"action": "Teleport", "position": {"x": x, "y": 0.9, "z": z},
+                     "rotation": {"x": 0, "y": 90 * pose.heading, "z": 0}, "horizon": horizon}
+                )  # fmt: skip
+                seen |= bool(perception.perceive(metadata, frames, 0.0).observed(("Egg",)))
+            assert seen, pose
+    finally:
+        sim.close()
+
+
+def test_a_plate_with_unseen_contents_is_carried_into_the_open_and_cleared(floorplan1):
+    # FloorPlan1's plate ended in the fridge with what earlier tasks put on it, out of view
+    # from every standing pose: nothing was cleared and the loaf never fit on it.
+    meta, _ = floorplan1.step({"action": "Pass"})
+    first = {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
+    plate, apple, fridge = first["Plate"], first["Apple"], first["Fridge"]
+    for action, target in [("PickupObject", apple), ("PutObject", plate),
+                           ("PickupObject", plate), ("OpenObject", fridge),
+                           ("PutObject", fridge), ("CloseObject", fridge)]:  # fmt: skip
+        meta, _ = floorplan1.step({"action": action, "objectId": target, "forceAction": True})
+        assert meta["lastActionSuccess"], (action, meta["errorMessage"])
+    executor = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=300)
+    result = executor.run([
+        Subgoal(SubgoalKind.FIND, ("Bread",)), Subgoal(SubgoalKind.NAVIGATE, ("Bread",)),
+        Subgoal(SubgoalKind.PICKUP, ("Bread",)), Subgoal(SubgoalKind.FIND, ("Plate",)),
+        Subgoal(SubgoalKind.NAVIGATE, ("Plate",)), Subgoal(SubgoalKind.PUT, ("Plate",)),
+    ])  # fmt: skip
+    assert result.success, result.failure_message
+    meta, _ = floorplan1.step({"action": "Pass"})
+    on_plate = next(o for o in meta["objects"] if o["objectId"] == plate)
+    assert result.subgoals[0].object_id in on_plate["receptacleObjectIds"]
+    assert apple not in on_plate["receptacleObjectIds"]
