@@ -5,7 +5,8 @@ Two protocols (``protocol=``):
 ``persistent`` (default): the home persists as a real one does. Within a scene the world is
 never reset between tasks or sessions. Session 1 runs the scene's tasks in order on the
 original scene with empty memory; then the robot is away: a seeded household change
-(``sim/household_changes.py``, seed ``seed * 1000 + scene index``) is applied to the world as
+(``sim/household_changes.py``, seed ``seed * 1000 + (CRC-32 of the scene name) % 1000``, so
+a run of one scene meets the same change as a run of all) is applied to the world as
 session 1 left it, memory is written to SQLite and loaded again (a restart: short-term memory
 is lost), and session 2 runs the same tasks again. When a task's goal already holds further in
 the session-2 world than it did at that task's start in session 1 (the robot achieved it the
@@ -20,7 +21,8 @@ with the same seed their session-2 worlds are the reference's, object for object
 (``HouseholdSim.set_state``).
 
 ``reset``: the older protocol; every task starts from its FloorPlan's initial state and the
-household change (seed ``seed * 1000 + task index``) is applied to that state in session 2.
+household change (seed ``seed * 1000 + (CRC-32 of scene, task set and id) % 1000``) is applied
+to that state in session 2.
 
 Success is judged on ground truth with the task's goal conditions, in order (``GoalChecker``,
 advanced after every action: a later condition may undo an earlier one, as "heat the bread,
@@ -48,6 +50,7 @@ import json
 import os
 import tempfile
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -224,6 +227,15 @@ def run_task(
         reason, message = "error", f"{type(error).__name__}: {error}"
     metadata, _ = sim.step({"action": "Pass"})
     checker.update(metadata["objects"])
+    if not checker.success and reason == FailureReason.NONE.value:
+        # Every subgoal went through, yet the ordered goal did not hold: say which part.
+        pending = checker.conditions[checker.num_done]
+        reason = FailureReason.VERIFY_FAILED.value
+        message = (
+            f"plan done, but goal condition {checker.num_done + 1} of "
+            f"{len(checker.conditions)} ({pending.text or pending.predicate}) never held "
+            "after the ones before it"
+        )
     row = {
         "task_set": task.task_set,
         "task_id": task.task_id,
@@ -305,6 +317,12 @@ def _undo_goal(sim: Any, task: Any, start: tuple[dict, int]) -> list[str]:
     ids = _subject_object_ids(task, state, sim.get_state())
     sim.set_state(state, ids)
     return ids
+
+
+def change_seed(seed: int, key: str) -> int:
+    """Seed of the household change for ``key`` (a scene, or a task): fixed by its name, not
+    by its position among the tasks run, so a run of one scene reproduces a run of all."""
+    return seed * 1000 + zlib.crc32(key.encode()) % 1000
 
 
 def _new_sim(scene: str, width: int, height: int, seed: int) -> Any:
@@ -415,7 +433,7 @@ def _run_persistent(
     knowledge = {mode: TypeKnowledge() for mode in modes}
     rows: list[dict] = []
     scenes = list(dict.fromkeys(t.scene for t in tasks))
-    for scene_index, scene in enumerate(scenes):
+    for scene in scenes:
         scene_tasks = [(i, t) for i, t in enumerate(tasks) if t.scene == scene]
         sims = {mode: _new_sim(scene, width, height, seed) for mode in ordered}
         start = world_objects(sims[reference])
@@ -430,7 +448,7 @@ def _run_persistent(
                         if lineage[mode] != mode and lineage[mode] in end_states:
                             sim.set_state(end_states[lineage[mode]])
                         sim.step({"action": "SimulateHouseholdChanges", "numChanges": num_changes,
-                                  "seed": seed * 1000 + scene_index})  # fmt: skip
+                                  "seed": change_seed(seed, scene)})  # fmt: skip
                     path = workdir / f"{mode}_{scene}.sqlite"
                     memory = planner_memory = None
                     stamp = SESSION_START_STAMPS.get(session, 0.0)
@@ -469,7 +487,7 @@ def _run_persistent(
         "reference_mode": reference,
         "session_2_world_from": lineage,
         "session_2_counterpart": SESSION_2_COUNTERPART,
-        "household_change_seed": "seed * 1000 + scene index (order of first appearance)",
+        "household_change_seed": "seed * 1000 + crc32(scene) % 1000",
     }
     return rows, extra
 
@@ -497,7 +515,8 @@ def _run_reset(
                         reasons[index] = task_unachievable_reasons(task, world_objects(sim))
                     if session >= 2:
                         change = {"action": "SimulateHouseholdChanges", "numChanges": num_changes}
-                        sim.step({**change, "seed": seed * 1000 + index})
+                        key = f"{task.scene}/{task.task_set}/{task.task_id}"
+                        sim.step({**change, "seed": change_seed(seed, key)})
                     path = workdir / f"{mode}_{task.scene}.sqlite"
                     if mode == "oracle":
                         memory = OracleMemory(sim)
@@ -526,7 +545,7 @@ def _run_reset(
                         memory.close()
     finally:
         sims.close()
-    return rows, {"household_change_seed": "seed * 1000 + task index"}
+    return rows, {"household_change_seed": "seed * 1000 + crc32('scene/task_set/task_id') % 1000"}
 
 
 def _action_ratios(rows: list[dict], mode: str) -> dict[str, float]:

@@ -24,7 +24,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Pose, Vector3
-from memory_nodes.planning.exploration import CONTAINER_TYPES, Explorer, receptacle_priors
+from memory_nodes.planning.exploration import (
+    CONTAINER_TYPES,
+    Explorer,
+    is_tall,
+    receptacle_priors,
+)
 from memory_nodes.planning.memory_interface import ActionEffect, TaskMemory
 from memory_nodes.planning.navigation import (
     DEFAULT_REACH,
@@ -32,6 +37,7 @@ from memory_nodes.planning.navigation import (
     Navigator,
     ReachableGrid,
     actions_to_horizon,
+    path_costs,
     reach_distance,
     standing_poses,
 )
@@ -58,6 +64,8 @@ LOOK_AROUND_BEYOND_M = 2.5
 CLOSER_REACH = 1.1
 #: How far above a receptacle's top the lowest seen point of something lying on it may be.
 LYING_ON_ABOVE_M = 0.12
+#: Times a receptacle is cleared for one put before the refusal counts as final.
+MAX_ROOM_TRIES = 2
 #: Types that stay where they are (memory of them does not go stale).
 FIXTURES = frozenset({"Fridge", "Microwave", "Cabinet", "Drawer", "CounterTop", "DiningTable",
                       "Sink", "SinkBasin", "Faucet", "StoveBurner", "StoveKnob", "Toaster",
@@ -196,7 +204,7 @@ class TaskExecutor:
         self._looked_at: dict[str, list[np.ndarray]] = {}  # object -> places looked at
         self._looked_around: set[tuple[int, int]] = set()  # cells turned round at
         self._if_not_there: dict[str, ObjectRecord] = {}  # object -> memory's place, held back
-        self._made_room_on = ""  # the receptacle cleared for a put, if any
+        self._room_tries: dict[str, int] = {}  # receptacle -> times cleared for a put
         self.metadata, _ = self._step({"action": "Pass"})
         if grid is None:
             meta, _ = self._step({"action": "GetReachablePositions"})
@@ -661,7 +669,7 @@ class TaskExecutor:
             for record in self.memory.where_is(container.split("|")[0]):
                 if record.object_id == container:
                     self.known[container] = record
-        if not self.approach(container):
+        if not self._face(container):
             return False
         states = self.percept.metadata_states.get(container, {})
         if states.get("isOpen") != "true":
@@ -683,6 +691,26 @@ class TaskExecutor:
                 self._tried_cells.pop(object_id, None)
                 return self.in_reach(object_id) or self.approach(object_id, max_poses=2)
         return self.approach(object_id, max_poses=1)
+
+    def _face(self, container: str) -> bool:
+        """Stand where the inside of ``container`` shows: a tall one (a fridge) squarely in
+        front and close, as a search opens it; others anywhere within reach."""
+        item = self.known.get(container)
+        if item is None or not is_tall(item):
+            return self.approach(container)
+        state, _ = self.navigator.state(self.metadata)
+        poses = self.explorer.container_poses(item, path_costs(self.grid, state))[:12]
+        goals = [(p.cell[0], p.cell[1], p.heading) for p in poses]
+        if not goals:
+            return self.approach(container)
+        nav, self.metadata = self.navigator.go_to(self.metadata, goals, None, self.budget_left)
+        if not nav.reached:
+            return self.approach(container)
+        (i, j, h), horizon = self.navigator.state(self.metadata)
+        pose = next((p for p in poses if (p.cell, p.heading) == ((i, j), h)), None)
+        for action in actions_to_horizon(horizon, pose.horizon if pose is not None else 30.0):
+            self.act({"action": action})
+        return self.in_reach(container) or self.approach(container)
 
     def _closed_container_around(self, point: Vector3, margin: float = 0.05) -> str | None:
         """The smallest closed container memory knows whose box holds ``point``, if any."""
@@ -994,13 +1022,15 @@ class TaskExecutor:
         down, move what lies on the receptacle aside (not what this task put there), pick the
         held object up again. True when something was moved and the hand holds it again.
 
-        When nothing on it can be reached from where it stands (a plate low in the fridge)
-        and the receptacle itself can be carried, it is carried, contents and all, to an
-        open surface where what lies on it is in view, and cleared there.
+        When nothing on it can be reached from where it stands (a plate low in the fridge),
+        or the put is refused again after clearing there, and the receptacle itself can be
+        carried, it is carried, contents and all, to an open surface where what lies on it
+        is in view, and cleared there.
         """
-        if self._made_room_on == receptacle:
-            return False  # once per receptacle: a second refusal is not for lack of room
-        self._made_room_on = receptacle
+        tries = self._room_tries.get(receptacle, 0)
+        if tries >= MAX_ROOM_TRIES:
+            return False  # cleared twice and still refused: not for lack of room
+        self._room_tries[receptacle] = tries + 1
         blockers = self._blockers_on(receptacle, held)
         item = self.percept.find(receptacle) or self.known.get(receptacle)
         carryable = item is not None and "isPickedUp" in (item.states or {})
@@ -1011,7 +1041,8 @@ class TaskExecutor:
             self.put_down()
         except _SubgoalFailedError:
             return False
-        moved = self._clear(receptacle, held, blockers)
+        # Cleared where it stands and still refused: what is left there is out of view.
+        moved = self._clear(receptacle, held, blockers) if tries == 0 or not carryable else 0
         if moved == 0 and carryable and self.held is None:
             _LOG.debug("step %d: carrying %s into the open", self.result.actions, receptacle)
             try:

@@ -25,6 +25,7 @@ from memory_nodes.planning.navigation import (
     Cell,
     Navigator,
     ReachableGrid,
+    StandingPose,
     actions_to_horizon,
     path_costs,
     reach_distance,
@@ -259,7 +260,7 @@ class Explorer:
             costs = path_costs(self.grid, state)
             best = None
             for container in pending.values():
-                poses = self._container_poses(container, costs)
+                poses = self.container_poses(container, costs)
                 if poses:
                     cost = min(costs[p.cell] for p in poses[:12])
                     key = (tier(container), cost, container.object_id)
@@ -286,7 +287,7 @@ class Explorer:
             # A tall container (a fridge) may show only its side or door from one heading:
             # its inside gets a second look from a pose facing another way.
             _, heading = self._cell_heading(metadata)
-            tall = _is_tall(container)
+            tall = is_tall(container)
             other = [p for p in poses if p.heading != heading][:12] if tall else []
             metadata = self._open_and_look(
                 metadata, container.object_id, types, exclude, result, other, budget, tall
@@ -301,12 +302,16 @@ class Explorer:
                 metadata = self._open_and_look(metadata, other, types, exclude, result)
         return metadata
 
-    def _container_poses(self, container, costs: dict[Cell, int]) -> list:
+    def container_poses(
+        self, container: ObjectObservation | ObjectRecord, costs: dict[Cell, int]
+    ) -> list[StandingPose]:
+        """Standing poses to open ``container`` from and look in: a short one's cheapest
+        first, a tall one's squarely in front and close (see :func:`is_tall`)."""
         lo = map_to_unity(container.box.min_corner)
         hi = map_to_unity(container.box.max_corner)
         poses = standing_poses(self.grid, np.minimum(lo, hi), np.maximum(lo, hi))
         poses = [p for p in poses if p.cell in costs]
-        if not _is_tall(container):
+        if not is_tall(container):
             poses.sort(key=lambda p: (costs[p.cell], abs(p.distance - 0.8), p.cell))
             return poses
         # From a corner, a fridge shows its side panel, not its shelves: stand squarely in
@@ -396,7 +401,7 @@ class Explorer:
         return (i, j), h
 
 
-def _is_tall(container: ObjectObservation | ObjectRecord) -> bool:
+def is_tall(container: ObjectObservation | ObjectRecord) -> bool:
     """Tall containers are opened squarely from the front and looked into twice."""
     return (
         container.object_type in TALL_CONTAINER_TYPES

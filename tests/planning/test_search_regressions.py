@@ -119,7 +119,7 @@ def test_a_fridge_is_opened_from_in_front_of_a_face_where_its_shelves_show(floor
     executor = TaskExecutor(floorplan1, NoMemory(), max_steps=10)
     (fridge,) = OracleMemory(floorplan1).where_is("Fridge")
     state, _ = executor.navigator.state(executor.metadata)
-    poses = executor.explorer._container_poses(fridge, path_costs(executor.grid, state))
+    poses = executor.explorer.container_poses(fridge, path_costs(executor.grid, state))
     assert poses
     floorplan1.step({"action": "OpenObject", "objectId": fridge.object_id, "forceAction": True})
     perception = SimPerception()
@@ -320,7 +320,7 @@ def test_a_fridge_seen_only_in_part_is_opened_close_in_front_where_its_shelves_s
         size[2] = 1.1  # map frame: z is up
         glimpsed = dataclasses.replace(fridge, box=Box(fridge.box.center, Vector3.from_array(size)))
         state, _ = executor.navigator.state(executor.metadata)
-        poses = executor.explorer._container_poses(glimpsed, path_costs(executor.grid, state))
+        poses = executor.explorer.container_poses(glimpsed, path_costs(executor.grid, state))
         assert poses and all(p.distance <= TALL_FRONT_MAX_M for p in poses)
         sim.step({"action": "OpenObject", "objectId": fridge.object_id, "forceAction": True})
         perception = SimPerception()
@@ -361,3 +361,45 @@ def test_a_plate_with_unseen_contents_is_carried_into_the_open_and_cleared(floor
     on_plate = next(o for o in meta["objects"] if o["objectId"] == plate)
     assert result.subgoals[0].object_id in on_plate["receptacleObjectIds"]
     assert apple not in on_plate["receptacleObjectIds"]
+
+
+def test_an_object_memory_places_in_an_open_fridge_is_looked_for_from_in_front():
+    # FloorPlan28's plate was put into the fridge from the side, out of the camera's view, so
+    # memory placed it at the fridge's centre. The fridge was open; from beside it the plate
+    # on its floor never came into view, and no search opens an open fridge.
+    from memory_nodes.core.types import Box
+    from sim.household_sim import HouseholdSim
+
+    sim = HouseholdSim("FloorPlan28", width=160, height=120, seed=0, renderDepthImage=True,
+                       renderInstanceSegmentation=True)  # fmt: skip
+    try:
+        meta, _ = sim.step({"action": "Pass"})
+        first = {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
+        plate, fridge = first["Plate"], first["Fridge"]
+        for action, target in [("OpenObject", fridge), ("PickupObject", plate),
+                               ("PutObject", fridge)]:  # fmt: skip
+            meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
+            assert meta["lastActionSuccess"], (action, meta["errorMessage"])
+        oracle = OracleMemory(sim)
+        (fridge_record,) = oracle.where_is("Fridge")
+        (plate_record,) = oracle.where_is("Plate")
+        centre = fridge_record.box.center
+        guessed = dataclasses.replace(
+            plate_record, world_T_object=Pose(centre), receptacle_id=fridge,
+            box=Box(centre, plate_record.box.size),
+        )  # fmt: skip
+
+        class GuessingMemory(NoMemory):
+            def where_is(self, object_type: str) -> list[ObjectRecord]:
+                if object_type == "Plate":
+                    return [guessed]
+                return oracle.where_is(object_type)
+
+        executor = TaskExecutor(sim, GuessingMemory(), max_steps=150)
+        result = executor.run([Subgoal(SubgoalKind.FIND, ("Plate",)),
+                               Subgoal(SubgoalKind.NAVIGATE, ("Plate",)),
+                               Subgoal(SubgoalKind.PICKUP, ("Plate",))])  # fmt: skip
+        assert result.success, result.failure_message
+        assert result.searches == 0
+    finally:
+        sim.close()

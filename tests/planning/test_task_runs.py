@@ -118,3 +118,12 @@ def test_rows_and_summaries_count_only_goals_the_object_rules_allow(tmp_path, pr
     assert entry["success_rate_achievable"] == 1.0
     assert entry["session_1"]["success_rate_achievable"] == 1.0
     assert entry["session_1"]["by_category"]["Tiny"]["success_rate_achievable"] == 1.0
+
+
+def test_the_household_change_seed_depends_on_the_scene_not_on_which_scenes_run():
+    from memory_nodes.evaluation import change_seed
+
+    # A run of one scene meets the change a run of all scenes does.
+    assert change_seed(0, "FloorPlan28") == change_seed(0, "FloorPlan28")
+    assert change_seed(0, "FloorPlan28") != change_seed(0, "FloorPlan1")
+    assert change_seed(1, "FloorPlan28") - change_seed(0, "FloorPlan28") == 1000
