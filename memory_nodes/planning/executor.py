@@ -1036,7 +1036,10 @@ class TaskExecutor:
         carryable = item is not None and "isPickedUp" in (item.states or {})
         if not blockers and not carryable:
             return False
-        _LOG.debug("step %d: making room on %s", self.result.actions, receptacle)
+        _LOG.debug(
+            "step %d: making room on %s (%d in the way, carryable: %s)",
+            self.result.actions, receptacle, len(blockers), carryable,
+        )  # fmt: skip
         try:
             self.put_down()
         except _SubgoalFailedError:
@@ -1051,6 +1054,7 @@ class TaskExecutor:
                     moved = self._clear(receptacle, held)
             except _SubgoalFailedError:
                 pass
+        _LOG.debug("step %d: moved %d off %s", self.result.actions, moved, receptacle)
         try:  # whatever happened, the object to put goes back into the hand
             if self.held not in (None, held):
                 self.put_down()
@@ -1130,14 +1134,19 @@ class TaskExecutor:
                 self._report(held, "PutObject", {"isPickedUp": "false"}, surface.object_id, "on")
                 return surface.object_id
         surface_types = ("CounterTop", "DiningTable", "SideTable", "Desk", "CoffeeTable")
-        surface = self.find(surface_types, exclude={held})
-        self.navigate(surface_types)
-        meta = self.act({"action": "PutObject", "objectId": surface})
-        self.bound.pop(surface_types, None)
-        if not meta["lastActionSuccess"]:
-            raise _SubgoalFailedError(FailureReason.ACTION_FAILED, meta["errorMessage"])
-        self._report(held, "PutObject", {"isPickedUp": "false"}, surface, "on")
-        return surface
+        refused: set[str] = set()
+        message = ""
+        for _ in range(3):  # a cluttered counter refuses: another surface may not
+            surface = self.find(surface_types, exclude={held} | refused)
+            self.navigate(surface_types)
+            meta = self.act({"action": "PutObject", "objectId": surface})
+            self.bound.pop(surface_types, None)
+            if meta["lastActionSuccess"]:
+                self._report(held, "PutObject", {"isPickedUp": "false"}, surface, "on")
+                return surface
+            refused.add(surface)
+            message = meta["errorMessage"]
+        raise _SubgoalFailedError(FailureReason.ACTION_FAILED, message)
 
     def check_state(self, subgoal: Subgoal) -> str:
         """The state should have emerged (washed, heated, ...): check it when in view."""
