@@ -66,6 +66,8 @@ CLOSER_REACH = 1.1
 LYING_ON_ABOVE_M = 0.12
 #: Times a receptacle is cleared for one put before the refusal counts as final.
 MAX_ROOM_TRIES = 2
+#: Extent (metres) of the middle of a seen object, stood near when its edges were too far.
+CORE_SIZE_M = 0.3
 #: Types that stay where they are (memory of them does not go stale).
 FIXTURES = frozenset({"Fridge", "Microwave", "Cabinet", "Drawer", "CounterTop", "DiningTable",
                       "Sink", "SinkBasin", "Faucet", "StoveBurner", "StoveKnob", "Toaster",
@@ -795,6 +797,19 @@ class TaskExecutor:
                 self.known[object_id] = seen
             if self.approach(object_id, max_poses=2, reach=CLOSER_REACH, move=True):
                 meta = self.act({"action": action, "objectId": object_id, **extra})
+        if not meta["lastActionSuccess"] and "visible" in meta["errorMessage"]:
+            # Still too far: what was seen of it may reach well beyond its body (an open
+            # fridge door swings a metre out). Its middle is nearer the body: stand near that.
+            item = self.known.get(object_id)
+            if item is not None:
+                middle = Vector3(*np.minimum(item.box.size.as_array(), CORE_SIZE_M))
+                self.known[object_id] = replace(item, box=Box(item.box.center, middle))
+                try:
+                    near = self.approach(object_id, max_poses=2, reach=CLOSER_REACH, move=True)
+                finally:
+                    self.known[object_id] = item
+                if near:
+                    meta = self.act({"action": action, "objectId": object_id, **extra})
         return meta
 
     def interact(self, subgoal: Subgoal) -> str:

@@ -403,3 +403,43 @@ def test_an_object_memory_places_in_an_open_fridge_is_looked_for_from_in_front()
         assert result.searches == 0
     finally:
         sim.close()
+
+
+def test_a_put_into_a_fridge_seen_with_its_door_open_stands_near_its_middle():
+    # FloorPlan28's open fridge door swings a metre out; perception's box of the fridge holds
+    # it. The robot stood within reach of the door's edge, 1.7 m from the fridge's body, and
+    # the world refused the put as out of view.
+    from memory_nodes.core.types import Box
+    from sim.household_sim import HouseholdSim
+
+    sim = HouseholdSim("FloorPlan28", width=160, height=120, seed=0, renderDepthImage=True,
+                       renderInstanceSegmentation=True)  # fmt: skip
+    try:
+        meta, _ = sim.step({"action": "Pass"})
+        first = {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
+        plate, fridge = first["Plate"], first["Fridge"]
+        for action, target in [("OpenObject", fridge), ("PickupObject", plate)]:
+            meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
+            assert meta["lastActionSuccess"], (action, meta["errorMessage"])
+        oracle = OracleMemory(sim)
+        (record,) = oracle.where_is("Fridge")
+        lo, hi = record.box.min_corner.copy(), record.box.max_corner.copy()
+        hi[1] += 1.1  # map frame: the door side (Unity -x) is map +y
+        with_door = dataclasses.replace(record, box=Box.from_corners(lo, hi))
+
+        class DoorMemory(NoMemory):
+            def where_is(self, object_type: str) -> list[ObjectRecord]:
+                return [with_door] if object_type == "Fridge" else oracle.where_is(object_type)
+
+        executor = TaskExecutor(sim, DoorMemory(), max_steps=150)
+        result = executor.run([Subgoal(SubgoalKind.FIND, ("Fridge",)),
+                               Subgoal(SubgoalKind.NAVIGATE, ("Fridge",)),
+                               Subgoal(SubgoalKind.PUT, ("Fridge",))])  # fmt: skip
+        assert result.success, result.failure_message
+        meta, _ = sim.step({"action": "Pass"})
+        assert (
+            fridge
+            in next(o for o in meta["objects"] if o["objectId"] == plate)["parentReceptacles"]
+        )
+    finally:
+        sim.close()
