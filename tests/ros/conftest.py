@@ -49,14 +49,31 @@ def spin_until(node: Node, condition: Callable[[], bool], timeout_s: float) -> b
         executor.remove_node(node)
 
 
-def call_service(node: Node, client: rclpy.client.Client, request: object, timeout_s: float = 30.0):
-    """Call a service with a deadline; fails the test on timeout."""
+def call_service(
+    node: Node,
+    client: rclpy.client.Client,
+    request: object,
+    timeout_s: float = 30.0,
+    resend_s: float | None = None,
+):
+    """Call a service with a deadline; fails the test on timeout.
+
+    ``resend_s`` (idempotent requests only, such as queries): send the request again when no
+    answer came within that many seconds. Just after a server restarts, the client may still
+    match the old server's endpoints, and a request sent then is lost.
+    """
     if not spin_until(node, client.service_is_ready, timeout_s):
         pytest.fail(f"service {client.srv_name} not available within {timeout_s} s")
-    future = client.call_async(request)
-    if not spin_until(node, future.done, timeout_s):
-        pytest.fail(f"service {client.srv_name} did not answer within {timeout_s} s")
-    return future.result()
+    deadline = time.monotonic() + timeout_s
+    futures = [client.call_async(request)]
+    while True:
+        left = deadline - time.monotonic()
+        wait = min(resend_s, left) if resend_s else left
+        if spin_until(node, lambda: any(f.done() for f in futures), max(wait, 0.0)):
+            return next(f for f in futures if f.done()).result()
+        if time.monotonic() >= deadline:
+            pytest.fail(f"service {client.srv_name} did not answer within {timeout_s} s")
+        futures.append(client.call_async(request))
 
 
 def observation_array(stamp: float, items, **fields) -> ObjectObservationArray:

@@ -15,10 +15,8 @@ import json
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
-import pytest
 from memory_interfaces.msg import ObjectObservationArray, SceneGraphUpdate
 from memory_interfaces.srv import GetSceneGraph, QueryObjects
 
@@ -42,20 +40,6 @@ def _frame(index: int) -> ObjectObservationArray:
         for j in range(index // 2 + 1)
     ]
     return observation_array(stamp, items, source_frame_id=f"camera@{index}")
-
-
-def _call_until_answered(node, client, request, timeout_s: float):
-    """Call until a server answers: the killed server's endpoints linger in discovery for a
-    while, so a first request may go to it and a ready client proves nothing."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not spin_until(node, client.service_is_ready, 2.0):
-            continue
-        future = client.call_async(request)
-        if spin_until(node, future.done, 2.0):
-            return future.result()
-        client.remove_pending_request(future)
-    pytest.fail(f"{client.srv_name} gave no answer within {timeout_s} s")
 
 
 def _replay(frames: list[ObjectObservationArray], folder: Path) -> list[str]:
@@ -121,7 +105,8 @@ def test_kill_9_mid_stream_keeps_every_committed_change_and_restarts(
     # A restarted server resumes from the file and answers from it.
     start_stack(memory_server_stack(tmp_path))
     query = ros_node.create_client(QueryObjects, "/memory_server/query_objects")
-    response = _call_until_answered(ros_node, query, QueryObjects.Request(), 30.0)
+    # The killed server's endpoints linger in discovery: a first request may go to it.
+    response = call_service(ros_node, query, QueryObjects.Request(), 30.0, resend_s=2.0)
     assert response.success and len(response.records) == stored_objects
     again = call_service(ros_node, get_graph, GetSceneGraph.Request())
     assert again.sequence == stored_sequence and again.data == stored
