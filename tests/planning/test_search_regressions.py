@@ -24,6 +24,29 @@ def floorplan1():
     sim.close()
 
 
+@pytest.fixture()
+def floorplan28():
+    from sim.household_sim import HouseholdSim
+
+    sim = HouseholdSim("FloorPlan28", width=160, height=120, seed=0, renderDepthImage=True,
+                       renderInstanceSegmentation=True)  # fmt: skip
+    yield sim
+    sim.close()
+
+
+def _ids_by_type(sim) -> dict[str, str]:
+    """The first object id of every type in the scene."""
+    meta, _ = sim.step({"action": "Pass"})
+    return {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
+
+
+def _force(sim, steps: list[tuple[str, str]]) -> None:
+    """Set a scene up with forced actions, each of which must succeed."""
+    for action, target in steps:
+        meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
+        assert meta["lastActionSuccess"], (action, meta["errorMessage"])
+
+
 def test_a_search_opens_cabinets_although_statistics_name_none_for_the_object(floorplan1):
     # Receptacle statistics place plates on tables and counters, never in cabinets; the
     # plate of FloorPlan1 is in a closed upper cabinet.
@@ -342,14 +365,11 @@ def test_a_fridge_seen_only_in_part_is_opened_close_in_front_where_its_shelves_s
 def test_a_plate_with_unseen_contents_is_carried_into_the_open_and_cleared(floorplan1):
     # FloorPlan1's plate ended in the fridge with what earlier tasks put on it, out of view
     # from every standing pose: nothing was cleared and the loaf never fit on it.
-    meta, _ = floorplan1.step({"action": "Pass"})
-    first = {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
+    first = _ids_by_type(floorplan1)
     plate, apple, fridge = first["Plate"], first["Apple"], first["Fridge"]
-    for action, target in [("PickupObject", apple), ("PutObject", plate),
-                           ("PickupObject", plate), ("OpenObject", fridge),
-                           ("PutObject", fridge), ("CloseObject", fridge)]:  # fmt: skip
-        meta, _ = floorplan1.step({"action": action, "objectId": target, "forceAction": True})
-        assert meta["lastActionSuccess"], (action, meta["errorMessage"])
+    # The apple on the plate, the plate in the closed fridge.
+    _force(floorplan1, [("PickupObject", apple), ("PutObject", plate), ("PickupObject", plate)])
+    _force(floorplan1, [("OpenObject", fridge), ("PutObject", fridge), ("CloseObject", fridge)])
     executor = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=300)
     result = executor.run([
         Subgoal(SubgoalKind.FIND, ("Bread",)), Subgoal(SubgoalKind.NAVIGATE, ("Bread",)),
@@ -363,83 +383,60 @@ def test_a_plate_with_unseen_contents_is_carried_into_the_open_and_cleared(floor
     assert apple not in on_plate["receptacleObjectIds"]
 
 
-def test_an_object_memory_places_in_an_open_fridge_is_looked_for_from_in_front():
+def test_an_object_memory_places_in_an_open_fridge_is_looked_for_from_in_front(floorplan28):
     # FloorPlan28's plate was put into the fridge from the side, out of the camera's view, so
     # memory placed it at the fridge's centre. The fridge was open; from beside it the plate
     # on its floor never came into view, and no search opens an open fridge.
     from memory_nodes.core.types import Box
-    from sim.household_sim import HouseholdSim
 
-    sim = HouseholdSim("FloorPlan28", width=160, height=120, seed=0, renderDepthImage=True,
-                       renderInstanceSegmentation=True)  # fmt: skip
-    try:
-        meta, _ = sim.step({"action": "Pass"})
-        first = {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
-        plate, fridge = first["Plate"], first["Fridge"]
-        for action, target in [("OpenObject", fridge), ("PickupObject", plate),
-                               ("PutObject", fridge)]:  # fmt: skip
-            meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
-            assert meta["lastActionSuccess"], (action, meta["errorMessage"])
-        oracle = OracleMemory(sim)
-        (fridge_record,) = oracle.where_is("Fridge")
-        (plate_record,) = oracle.where_is("Plate")
-        centre = fridge_record.box.center
-        guessed = dataclasses.replace(
-            plate_record, world_T_object=Pose(centre), receptacle_id=fridge,
-            box=Box(centre, plate_record.box.size),
-        )  # fmt: skip
+    first = _ids_by_type(floorplan28)
+    plate, fridge = first["Plate"], first["Fridge"]
+    _force(floorplan28, [("OpenObject", fridge), ("PickupObject", plate), ("PutObject", fridge)])
+    oracle = OracleMemory(floorplan28)
+    (fridge_record,) = oracle.where_is("Fridge")
+    (plate_record,) = oracle.where_is("Plate")
+    centre = fridge_record.box.center
+    guessed = dataclasses.replace(
+        plate_record, world_T_object=Pose(centre), receptacle_id=fridge,
+        box=Box(centre, plate_record.box.size),
+    )  # fmt: skip
 
-        class GuessingMemory(NoMemory):
-            def where_is(self, object_type: str) -> list[ObjectRecord]:
-                if object_type == "Plate":
-                    return [guessed]
-                return oracle.where_is(object_type)
+    class GuessingMemory(NoMemory):
+        def where_is(self, object_type: str) -> list[ObjectRecord]:
+            return [guessed] if object_type == "Plate" else oracle.where_is(object_type)
 
-        executor = TaskExecutor(sim, GuessingMemory(), max_steps=150)
-        result = executor.run([Subgoal(SubgoalKind.FIND, ("Plate",)),
-                               Subgoal(SubgoalKind.NAVIGATE, ("Plate",)),
-                               Subgoal(SubgoalKind.PICKUP, ("Plate",))])  # fmt: skip
-        assert result.success, result.failure_message
-        assert result.searches == 0
-    finally:
-        sim.close()
+    executor = TaskExecutor(floorplan28, GuessingMemory(), max_steps=150)
+    result = executor.run([Subgoal(SubgoalKind.FIND, ("Plate",)),
+                           Subgoal(SubgoalKind.NAVIGATE, ("Plate",)),
+                           Subgoal(SubgoalKind.PICKUP, ("Plate",))])  # fmt: skip
+    assert result.success, result.failure_message
+    assert result.searches == 0
 
 
-def test_a_put_into_a_fridge_seen_with_its_door_open_stands_near_its_middle():
+def test_a_put_into_a_fridge_seen_with_its_door_open_stands_near_its_middle(floorplan28):
     # FloorPlan28's open fridge door swings a metre out; perception's box of the fridge holds
     # it. The robot stood within reach of the door's edge, 1.7 m from the fridge's body, and
     # the world refused the put as out of view.
     from memory_nodes.core.types import Box
-    from sim.household_sim import HouseholdSim
 
-    sim = HouseholdSim("FloorPlan28", width=160, height=120, seed=0, renderDepthImage=True,
-                       renderInstanceSegmentation=True)  # fmt: skip
-    try:
-        meta, _ = sim.step({"action": "Pass"})
-        first = {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
-        plate, fridge = first["Plate"], first["Fridge"]
-        for action, target in [("OpenObject", fridge), ("PickupObject", plate)]:
-            meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
-            assert meta["lastActionSuccess"], (action, meta["errorMessage"])
-        oracle = OracleMemory(sim)
-        (record,) = oracle.where_is("Fridge")
-        lo, hi = record.box.min_corner.copy(), record.box.max_corner.copy()
-        hi[1] += 1.1  # map frame: the door side (Unity -x) is map +y
-        with_door = dataclasses.replace(record, box=Box.from_corners(lo, hi))
+    first = _ids_by_type(floorplan28)
+    plate, fridge = first["Plate"], first["Fridge"]
+    _force(floorplan28, [("OpenObject", fridge), ("PickupObject", plate)])
+    oracle = OracleMemory(floorplan28)
+    (record,) = oracle.where_is("Fridge")
+    lo, hi = record.box.min_corner.copy(), record.box.max_corner.copy()
+    hi[1] += 1.1  # map frame: the door side (Unity -x) is map +y
+    with_door = dataclasses.replace(record, box=Box.from_corners(lo, hi))
 
-        class DoorMemory(NoMemory):
-            def where_is(self, object_type: str) -> list[ObjectRecord]:
-                return [with_door] if object_type == "Fridge" else oracle.where_is(object_type)
+    class DoorMemory(NoMemory):
+        def where_is(self, object_type: str) -> list[ObjectRecord]:
+            return [with_door] if object_type == "Fridge" else oracle.where_is(object_type)
 
-        executor = TaskExecutor(sim, DoorMemory(), max_steps=150)
-        result = executor.run([Subgoal(SubgoalKind.FIND, ("Fridge",)),
-                               Subgoal(SubgoalKind.NAVIGATE, ("Fridge",)),
-                               Subgoal(SubgoalKind.PUT, ("Fridge",))])  # fmt: skip
-        assert result.success, result.failure_message
-        meta, _ = sim.step({"action": "Pass"})
-        assert (
-            fridge
-            in next(o for o in meta["objects"] if o["objectId"] == plate)["parentReceptacles"]
-        )
-    finally:
-        sim.close()
+    executor = TaskExecutor(floorplan28, DoorMemory(), max_steps=150)
+    result = executor.run([Subgoal(SubgoalKind.FIND, ("Fridge",)),
+                           Subgoal(SubgoalKind.NAVIGATE, ("Fridge",)),
+                           Subgoal(SubgoalKind.PUT, ("Fridge",))])  # fmt: skip
+    assert result.success, result.failure_message
+    meta, _ = floorplan28.step({"action": "Pass"})
+    placed = next(o for o in meta["objects"] if o["objectId"] == plate)
+    assert fridge in placed["parentReceptacles"]
