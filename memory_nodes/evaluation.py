@@ -197,18 +197,16 @@ def task_unachievable_reasons(task: Any, objects: list[dict]) -> list[str]:
 
 def run_task(
     task: Any, sim: Any, memory: TaskMemory, *, max_steps: int, start_stamp: float,
-    deadline_s: float, perception: SimPerception, unachievable_reasons: Sequence[str] | None = None,
+    deadline_s: float, perception: SimPerception, unachievable_reasons: Sequence[str],
 ) -> tuple[dict, float]:  # fmt: skip
     """Run one task; returns its report row and the memory clock after it.
 
-    ``unachievable_reasons`` come from the scene's start (:func:`task_unachievable_reasons`);
-    when None they are judged on the world as the task finds it, before the robot acts.
+    ``unachievable_reasons`` come from the scene's start (:func:`task_unachievable_reasons`),
+    judged once per task so that every mode and session shares them.
     """
     from sim import scene_catalog
     from sim.goal_conditions import GoalChecker
 
-    if unachievable_reasons is None:
-        unachievable_reasons = task_unachievable_reasons(task, world_objects(sim))
     feasible = not task.missing_objects()
     plan = plan_subgoals(
         task.conditions, available_types=scene_catalog.scene_object_types(task.scene)

@@ -27,7 +27,7 @@ from memory_nodes.core.change_detection import (
 )
 from memory_nodes.core.errors import InvalidInputError, NotFoundError
 from memory_nodes.core.fusion import FusionConfig, FusionResult, ObjectFusion
-from memory_nodes.core.scene_graph import GraphChange, NodeStatus, SceneGraph
+from memory_nodes.core.scene_graph import GraphChange, Layer, NodeStatus, SceneGraph
 from memory_nodes.core.store import SceneGraphStore, read_json, write_graphml, write_json
 from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Pose, Vector3
 
@@ -80,6 +80,25 @@ def earlier_places(
             )
         )
     return out
+
+
+def mark_reported_missing(graph: SceneGraph, object_id: str, stamp: float) -> tuple[bool, bool]:
+    """The robot did not find ``object_id`` (node id or external id) where memory placed it.
+
+    A present object or piece of furniture is marked missing at ``stamp``. Returns (known,
+    marked): whether memory holds such a node, and whether this report changed it (it may
+    have been missing already).
+    """
+    try:
+        node = graph.resolve(object_id)
+    except (NotFoundError, InvalidInputError):
+        return False, False
+    if node.layer not in (Layer.OBJECT, Layer.FURNITURE):
+        return False, False
+    if node.status != NodeStatus.PRESENT:
+        return True, False
+    graph.mark_missing(node.node_id, stamp)
+    return True, True
 
 
 @dataclass

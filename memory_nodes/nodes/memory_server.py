@@ -43,14 +43,14 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from memory_nodes.core.change_detection import CameraView
-from memory_nodes.core.errors import InvalidInputError, MemoryStackError, NotFoundError
+from memory_nodes.core.errors import InvalidInputError, MemoryStackError
 from memory_nodes.core.long_term import (
     EARLIER_PLACE_MIN_DISTANCE_M,
     LongTermMemory,
     ObjectQuery,
     earlier_places,
+    mark_reported_missing,
 )
-from memory_nodes.core.scene_graph import Layer, NodeStatus
 from memory_nodes.core.store import JSON_FORMAT, JSON_VERSION, change_to_dict, graph_to_json
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
@@ -272,18 +272,13 @@ class MemoryServer(Node):
         if response.message:
             return response
         graph = self.memory.graph
-        try:
-            node = graph.resolve(object_id)
-        except (NotFoundError, InvalidInputError):
-            node = None
         response.success = True
-        response.known = node is not None and node.layer in (Layer.OBJECT, Layer.FURNITURE)
+        response.known, marked = mark_reported_missing(graph, object_id, stamp)
         if not response.known:
             response.message = f"{object_id} is not in long-term memory"
-        elif node.status != NodeStatus.PRESENT:
-            response.message = f"{object_id} was already {node.status.value}"
+        elif not marked:
+            response.message = f"{object_id} was already {graph.resolve(object_id).status.value}"
         else:
-            graph.mark_missing(node.node_id, stamp)
             self.memory.store.sync(graph)  # committed before the answer, like every write
             self._publish_delta()
             response.message = f"{object_id} marked missing"

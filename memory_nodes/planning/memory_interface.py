@@ -32,7 +32,11 @@ import numpy as np
 from memory_nodes.core.change_detection import CameraView, ChangeDetector
 from memory_nodes.core.errors import NotFoundError
 from memory_nodes.core.fusion import ObjectFusion
-from memory_nodes.core.long_term import EARLIER_PLACE_MIN_DISTANCE_M, earlier_places
+from memory_nodes.core.long_term import (
+    EARLIER_PLACE_MIN_DISTANCE_M,
+    earlier_places,
+    mark_reported_missing,
+)
 from memory_nodes.core.policies import ReplacementPolicy, TypeKnowledge, make_policy
 from memory_nodes.core.queries import objects_by_type, objects_in_receptacle
 from memory_nodes.core.scene_graph import EdgeType, Layer, NodeStatus, SceneGraph
@@ -227,14 +231,7 @@ class LongTermMemory:
         return earlier_places(self.graph, object_id, min_distance)
 
     def report_missing(self, object_id: str, stamp: float) -> None:
-        node = self.graph.find_object_by_external_id(object_id)
-        if node is None:
-            try:
-                node = self.graph.get_node(object_id)
-            except (NotFoundError, ValueError):
-                return
-        if node.status == NodeStatus.PRESENT:
-            self.graph.mark_missing(node.node_id, stamp)
+        mark_reported_missing(self.graph, object_id, stamp)
 
     def report_action_effect(self, effect: ActionEffect) -> None:
         if effect.observation is not None:

@@ -660,7 +660,7 @@ class RosMemory:
                 f"{effect.action} on {effect.object_id}: never seen, so no position to report"
             )
             return
-        now = self.node.get_clock().now().nanoseconds * 1e-9
+        now = self._now()
         observation = ObjectObservation(
             object_id=effect.object_id,
             object_type=effect.object_type,
