@@ -200,6 +200,7 @@ class TaskExecutor:
         self.bound: dict[tuple[str, ...], str] = {}
         self.known: dict[str, ObjectObservation | ObjectRecord] = {}
         self.inside: dict[str, str] = {}  # object -> container the robot put it in
+        self._shut: set[str] = set()  # containers whose doors the robot closed itself
         self.excluded: set[str] = set()
         self._tried_cells: dict[str, set] = {}  # object -> cells approached without success
         self._seen_empty: set[str] = set()  # objects whose remembered place was seen empty
@@ -237,6 +238,10 @@ class TaskExecutor:
         metadata, _ = self._step(action)
         if name == "MoveAhead" and metadata["lastActionSuccess"]:
             self.result.path_length += float(metadata.get("gridSize", self.grid.grid_size))
+        elif name == "CloseObject" and metadata["lastActionSuccess"]:
+            self._shut.add(action["objectId"])
+        elif name == "OpenObject" and metadata["lastActionSuccess"]:
+            self._shut.discard(action["objectId"])
         for oid in set(self.bound.values()):
             if (obs := self.percept.find(oid)) is not None:
                 self.known[oid] = obs
@@ -555,6 +560,10 @@ class TaskExecutor:
     def navigate(self, types: tuple[str, ...]) -> str:
         """Get the bound object within reach and in view, re-planning when it is not there."""
         object_id = self.bound.get(types) or self.find(types)
+        # Behind a shut door: walking round the object cannot show it, opening the door can.
+        door = self._shut_door_before(object_id)
+        if door is not None and not self.in_reach(object_id):
+            self._open_door(door)
         for _ in range(self.max_replans + 1):
             if self.approach(object_id):
                 return object_id
@@ -573,6 +582,30 @@ class TaskExecutor:
         if self.approach(object_id) or self._open_hiding_container(object_id):
             return object_id
         raise _SubgoalFailedError(FailureReason.NOT_VISIBLE, f"could not get {types} in view")
+
+    def _shut_door_before(self, object_id: str) -> str | None:
+        """The container ``object_id`` was put or remembered in (directly or on something in
+        it), when the robot closed it or memory knows it is closed; else None."""
+        container = self.inside.get(object_id)
+        if container and container.split("|")[0] not in CONTAINER_TYPES:
+            container = self.inside.get(container)
+        if not container or container.split("|")[0] not in CONTAINER_TYPES:
+            return None
+        item = self.known.get(container)
+        if container in self._shut or (item is not None and item.states.get("isOpen") == "false"):
+            return container
+        return None
+
+    def _open_door(self, container: str) -> None:
+        """Open ``container`` from where its inside shows."""
+        if not self._face(container):
+            return
+        meta = self.act({"action": "OpenObject", "objectId": container})
+        _LOG.debug(
+            "step %d: open %s: %s", self.result.actions, container, meta["errorMessage"] or "ok"
+        )
+        if meta["lastActionSuccess"]:
+            self._report(container, "OpenObject", {"isOpen": "true"})
 
     def approach(
         self, object_id: str, max_poses: int = 3, reach: float = DEFAULT_REACH, move: bool = False
@@ -617,6 +650,11 @@ class TaskExecutor:
             if self.in_reach(object_id, reach):
                 self._tried_cells.pop(object_id, None)
                 return True
+            _LOG.debug(
+                "step %d: %s not in reach from %s at %.0f° (%s)",
+                self.result.actions, object_id, (i, j, h), wanted,
+                "seen" if self.percept.find(object_id) is not None else "not seen",
+            )  # fmt: skip
             if self._place_seen_empty(item):
                 _LOG.debug("step %d: %s seen empty", self.result.actions, object_id)
                 self._seen_empty.add(object_id)
@@ -657,21 +695,33 @@ class TaskExecutor:
         depth_seen = float(frame.depth[int(v), int(u)])
         return bool(np.isfinite(depth_seen) and depth_seen >= depth_expected - margin)
 
-    def _open_hiding_container(self, object_id: str) -> bool:
-        """The object may be behind a closed door memory knows of: open it and look."""
-        container = self.inside.get(object_id)
+    def _hiding_container(self, object_id: str) -> str | None:
+        """The openable container ``object_id`` is in, directly or on something carried in
+        (an apple on a plate in the fridge)."""
         item = self.known.get(object_id)
+        container = self.inside.get(object_id)
         if container is None and isinstance(item, ObjectRecord) and item.receptacle_id:
             container = item.receptacle_id
-        if container is None and item is not None:
-            container = self._closed_container_around(item.world_T_object.position)
-        if not container or container.split("|")[0] not in OPENABLE_RECEPTACLE_TYPES:
+        if container and container.split("|")[0] in OPENABLE_RECEPTACLE_TYPES:
+            return container
+        holder = self.inside.get(container) if container else None
+        if holder and holder.split("|")[0] in OPENABLE_RECEPTACLE_TYPES:
+            return holder
+        if item is not None:
+            return self._closed_container_around(item.world_T_object.position)
+        return None
+
+    def _open_hiding_container(self, object_id: str) -> bool:
+        """The object may be behind a closed door memory knows of: open it and look."""
+        container = self._hiding_container(object_id)
+        if container is None:
             return False
         if container not in self.known:
             for record in self.memory.where_is(container.split("|")[0]):
                 if record.object_id == container:
                     self.known[container] = record
         if not self._face(container):
+            _LOG.debug("step %d: cannot face %s", self.result.actions, container)
             return False
         states = self.percept.metadata_states.get(container, {})
         if states.get("isOpen") != "true":
@@ -692,6 +742,7 @@ class TaskExecutor:
                 self._seen_empty.discard(object_id)
                 self._tried_cells.pop(object_id, None)
                 return self.in_reach(object_id) or self.approach(object_id, max_poses=2)
+        _LOG.debug("step %d: %s not seen inside %s", self.result.actions, object_id, container)
         return self.approach(object_id, max_poses=1)
 
     def _face(self, container: str) -> bool:
@@ -990,10 +1041,14 @@ class TaskExecutor:
                 meta = self.act({"action": "PutObject", "objectId": receptacle})
             if meta["lastActionSuccess"]:
                 relation = "inside" if receptacle.split("|")[0] in INSIDE_TYPES else "on"
+                placed = self._placed_observation(held, receptacle)
                 self._report(
                     held, "PutObject", {"isPickedUp": "false"}, receptacle, relation,
-                    observation=self._placed_observation(held, receptacle),
+                    observation=placed,
                 )  # fmt: skip
+                if self.percept.find(held) is None and placed is not None:
+                    # Not where it was picked up: the next walk to it goes to the receptacle.
+                    self.known[held] = placed
                 self.inside[held] = receptacle
                 return receptacle
             if "No valid positions" in meta["errorMessage"] and self._make_room(receptacle, held):

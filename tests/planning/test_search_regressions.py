@@ -74,11 +74,15 @@ def test_memory_places_an_object_put_behind_a_closed_door_in_its_receptacle(floo
 
     memory = FullMemory()
     conditions, _ = parse_goal("INSIDE(apple, fridge): 1")
+    start = {oid: o.center.copy() for oid, o in floorplan1.world.objects.items()}
     executor = TaskExecutor(floorplan1, memory, max_steps=300)
     result = executor.run(plan_subgoals(conditions))
     assert result.success, result.failure_message
     apple = result.subgoals[0].object_id
-    picked_at = map_to_unity(executor.known[apple].world_T_object.position)
+    picked_at = start[apple]
+    # The executor, too, now looks for it in the fridge.
+    placed = map_to_unity(executor.known[apple].world_T_object.position)
+    assert np.linalg.norm(placed[[0, 2]] - picked_at[[0, 2]]) > 0.5
     (record,) = [r for r in memory.where_is("Apple") if r.object_id == apple]
     fridge = next(o for o in floorplan1.world.objects.values() if o.object_type == "Fridge")
     where = map_to_unity(record.world_T_object.position)
