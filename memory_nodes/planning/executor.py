@@ -208,6 +208,7 @@ class TaskExecutor:
         self._looked_around: set[tuple[int, int]] = set()  # cells turned round at
         self._if_not_there: dict[str, ObjectRecord] = {}  # object -> memory's place, held back
         self._room_tries: dict[str, int] = {}  # receptacle -> times cleared for a put
+        self._moved_off: dict[str, set[str]] = {}  # receptacle -> objects moved off it
         self.metadata, _ = self._step({"action": "Pass"})
         if grid is None:
             meta, _ = self._step({"action": "GetReachablePositions"})
@@ -1053,6 +1054,11 @@ class TaskExecutor:
                 return receptacle
             if "No valid positions" in meta["errorMessage"] and self._make_room(receptacle, held):
                 continue  # the same receptacle again, with room on it now
+            if self.held != held:
+                raise _SubgoalFailedError(
+                    FailureReason.ACTION_FAILED,
+                    f"{held} could not be picked up again after making room on {receptacle}",
+                )
             refused = f"could not put {held} into {receptacle}: {meta['errorMessage']}"
             if "not a receptacle" in meta["errorMessage"] and types == (self._type_of(receptacle),):
                 # No object of this type holds things (a cloth): another one will not either.
@@ -1111,11 +1117,14 @@ class TaskExecutor:
             self.result.actions, receptacle, len(blockers), carryable,
         )  # fmt: skip
         try:
-            self.put_down()
+            self.put_down(avoid={receptacle})
         except _SubgoalFailedError:
             return False
-        # Cleared where it stands and still refused: what is left there is out of view.
-        moved = self._clear(receptacle, held, blockers) if tries == 0 or not carryable else 0
+        if tries > 0 and carryable:
+            # Cleared here once and still refused: clear what is in view, else what is left
+            # is out of view and the receptacle is carried into the open.
+            blockers = [b for b in blockers if isinstance(b, ObjectObservation)]
+        moved = self._clear(receptacle, held, blockers) if blockers else 0
         if moved == 0 and carryable and self.held is None:
             _LOG.debug("step %d: carrying %s into the open", self.result.actions, receptacle)
             try:
@@ -1127,7 +1136,7 @@ class TaskExecutor:
         _LOG.debug("step %d: moved %d off %s", self.result.actions, moved, receptacle)
         try:  # whatever happened, the object to put goes back into the hand
             if self.held not in (None, held):
-                self.put_down()
+                self.put_down(avoid={receptacle})
             if not self._pick_up(held) or self.held != held:
                 return False
         except _SubgoalFailedError:
@@ -1145,7 +1154,16 @@ class TaskExecutor:
             movable = "isPickedUp" in record.states or record.object_type not in FIXTURES
             if record.object_id not in seen_ids and record.object_id != held and movable:
                 lying.append(record)
-        return [o for o in lying if self.inside.get(o.object_id) != receptacle]
+        # Not what this task put there, nor what it just set down beside it (footprints of
+        # things beside a plate overlap the plate's).
+        moved = self._moved_off.get(receptacle, set())
+        return [
+            o
+            for o in lying
+            if o.object_id != held
+            and o.object_id not in moved
+            and self.inside.get(o.object_id) != receptacle
+        ]
 
     def _clear(
         self,
@@ -1160,21 +1178,24 @@ class TaskExecutor:
         for _ in range(rounds):
             batch = self._blockers_on(receptacle, held) if blockers is None else blockers
             blockers = None
-            done = self._move_aside(batch, held) if batch else 0
+            done = self._move_aside(batch, held, receptacle) if batch else 0
             moved += done
             if done == 0 or self.held is not None:
                 break
         return moved
 
-    def _move_aside(self, blockers: Sequence[ObjectObservation | ObjectRecord], held: str) -> int:
-        """Pick up each blocker and set it down elsewhere; how many were moved."""
+    def _move_aside(
+        self, blockers: Sequence[ObjectObservation | ObjectRecord], held: str, receptacle: str
+    ) -> int:
+        """Pick up each blocker and set it down off ``receptacle``; how many were moved."""
         moved = 0
         for blocker in blockers[:3]:
             self.known[blocker.object_id] = blocker
             try:
                 if not self._pick_up(blocker.object_id):
                     continue
-                self.put_down()
+                self.put_down(avoid={receptacle})
+                self._moved_off.setdefault(receptacle, set()).add(blocker.object_id)
                 moved += 1
             except _SubgoalFailedError:
                 if self.held not in (None, held):
@@ -1188,26 +1209,29 @@ class TaskExecutor:
             self._report(object_id, "PickupObject", {"isPickedUp": "true"}, "", "")
         return bool(meta["lastActionSuccess"])
 
-    def put_down(self) -> str:
-        """Free the hand on the nearest surface in reach (found and walked to if needed)."""
+    def put_down(self, avoid: set[str] | frozenset[str] = frozenset()) -> str:
+        """Free the hand on the nearest surface in reach (found and walked to if needed),
+        never on one of ``avoid``."""
         held = self.held
         if held is None:
             return ""
+        refused = {held, *avoid}
         in_view = [
             o
             for o in self.percept.observed(SURFACE_TYPES)
-            if o.object_id != held and self.in_reach(o.object_id)
+            if o.object_id not in refused and self.in_reach(o.object_id)
         ]
+        message = ""
         for surface in in_view[:3]:
             meta = self.act({"action": "PutObject", "objectId": surface.object_id})
             if meta["lastActionSuccess"]:
                 self._report(held, "PutObject", {"isPickedUp": "false"}, surface.object_id, "on")
                 return surface.object_id
+            refused.add(surface.object_id)
+            message = meta["errorMessage"]
         surface_types = ("CounterTop", "DiningTable", "SideTable", "Desk", "CoffeeTable")
-        refused: set[str] = set()
-        message = ""
         for _ in range(3):  # a cluttered counter refuses: another surface may not
-            surface = self.find(surface_types, exclude={held} | refused)
+            surface = self.find(surface_types, exclude=refused)
             self.navigate(surface_types)
             meta = self.act({"action": "PutObject", "objectId": surface})
             self.bound.pop(surface_types, None)
