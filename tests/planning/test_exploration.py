@@ -10,17 +10,7 @@ from memory_nodes.core.types import Pose
 from memory_nodes.planning.exploration import SHOWN_RADIUS_M, Explorer
 from memory_nodes.planning.navigation import HEADING_STEPS, Navigator, ReachableGrid
 from memory_nodes.planning.sim_perception import Percept
-
-
-def _grid(free: str) -> ReachableGrid:
-    """Rows of '.' (free) and '#' (wall); row index is z, column index is x."""
-    cells = [
-        (x * 0.25, z * 0.25)
-        for z, row in enumerate(free.strip().splitlines())
-        for x, ch in enumerate(row.strip())
-        if ch == "."
-    ]
-    return ReachableGrid(cells, 0.25)
+from tests.planning.conftest import grid_from_text
 
 
 class _GridWorld:
@@ -75,7 +65,7 @@ TWO_ROOMS = """
 
 
 def test_a_look_around_shows_near_viewpoints_in_the_open_but_not_behind_a_wall():
-    grid = _grid(TWO_ROOMS)
+    grid = grid_from_text(TWO_ROOMS)
     explorer = _explorer(grid, _GridWorld(grid, (8, 0)))
     remaining = [(4, 0), (12, 0), (8, 4), (0, 7)]
     shown: list[tuple[int, int]] = []
@@ -86,7 +76,7 @@ def test_a_look_around_shows_near_viewpoints_in_the_open_but_not_behind_a_wall()
 
 
 def test_a_fruitless_search_visits_far_viewpoints_first_and_every_viewpoint_in_the_end(caplog):
-    grid = _grid(TWO_ROOMS)
+    grid = grid_from_text(TWO_ROOMS)
     world = _GridWorld(grid, (0, 0))
     explorer = _explorer(grid, world)
     at_second_pass: list[int] = []

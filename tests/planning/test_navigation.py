@@ -8,32 +8,21 @@ import pytest
 from memory_nodes.planning.navigation import (
     CAMERA_HEIGHT,
     NoPathError,
-    ReachableGrid,
     actions_to_horizon,
     astar,
     path_costs,
     standing_poses,
 )
-
-
-def _grid(free: str) -> ReachableGrid:
-    """Rows of '.' (free) and '#' (blocked); row index is z, column index is x."""
-    cells = [
-        (x * 0.25, z * 0.25)
-        for z, row in enumerate(free.strip().splitlines())
-        for x, ch in enumerate(row.strip())
-        if ch == "."
-    ]
-    return ReachableGrid(cells, 0.25)
+from tests.planning.conftest import grid_from_text
 
 
 def test_astar_goes_straight_when_already_facing_the_goal():
-    grid = _grid("....\n....")
+    grid = grid_from_text("....\n....")
     assert astar(grid, (0, 0, 1), [(3, 0)]) == ["MoveAhead"] * 3
 
 
 def test_astar_counts_turns_and_goes_round_a_wall():
-    grid = _grid(
+    grid = grid_from_text(
         """
         .#...
         .#...
@@ -47,19 +36,19 @@ def test_astar_counts_turns_and_goes_round_a_wall():
 
 
 def test_astar_reaches_a_required_heading():
-    grid = _grid("...")
+    grid = grid_from_text("...")
     plan = astar(grid, (0, 0, 1), [(2, 0, 3)])
     assert plan[:2] == ["MoveAhead", "MoveAhead"] and len(plan) == 4
 
 
 def test_astar_raises_when_the_goal_is_walled_off():
-    grid = _grid(".#.")
+    grid = grid_from_text(".#.")
     with pytest.raises(NoPathError):
         astar(grid, (0, 0, 1), [(2, 0)])
 
 
 def test_standing_poses_keep_the_camera_within_reach_and_face_the_object():
-    grid = _grid("\n".join(["........"] * 8))
+    grid = grid_from_text("\n".join(["........"] * 8))
     lo, hi = np.array([1.0, 0.8, 1.0]), np.array([1.2, 1.0, 1.2])
     poses = standing_poses(grid, lo, hi, reach=1.5)
     assert poses

@@ -4,48 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
 from memory_nodes.planning.memory_interface import OracleMemory
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind
+from tests.planning.conftest import force_actions, ids_by_type
 
 #: FloorPlan28's small dining table, in view and within reach from the scene's start.
 SMALL_TABLE = "DiningTable|-03.22|00.00|-00.45"
-
-
-def _sim(scene: str):
-    from sim.household_sim import HouseholdSim
-
-    return HouseholdSim(scene, width=160, height=120, seed=0, renderDepthImage=True,
-                        renderInstanceSegmentation=True)  # fmt: skip
-
-
-@pytest.fixture()
-def floorplan1():
-    sim = _sim("FloorPlan1")
-    yield sim
-    sim.close()
-
-
-@pytest.fixture()
-def floorplan28():
-    sim = _sim("FloorPlan28")
-    yield sim
-    sim.close()
-
-
-def _ids_by_type(sim) -> dict[str, str]:
-    """The first object id of every type in the scene."""
-    meta, _ = sim.step({"action": "Pass"})
-    return {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
-
-
-def _force(sim, steps: list[tuple[str, str]]) -> None:
-    """Set a scene up with forced actions, each of which must succeed."""
-    for action, target in steps:
-        meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
-        assert meta["lastActionSuccess"], (action, meta["errorMessage"])
 
 
 def _object(sim, object_id: str) -> dict:
@@ -70,9 +35,9 @@ class _PutRecorder:
 def test_a_held_object_a_full_table_refuses_is_set_down_on_another_surface(floorplan28):
     # The pot beside the bread and the tomato leaves no spot for the pan on the small table,
     # the first surface the robot sees within reach.
-    first = _ids_by_type(floorplan28)
+    first = ids_by_type(floorplan28)
     pan = first["Pan"]
-    _force(floorplan28, [("PickupObject", first["Pot"]), ("PutObject", SMALL_TABLE),
+    force_actions(floorplan28, [("PickupObject", first["Pot"]), ("PutObject", SMALL_TABLE),
                          ("PickupObject", pan)])  # fmt: skip
     meta, _ = floorplan28.step(
         {"action": "PutObject", "objectId": SMALL_TABLE, "forceAction": True}
@@ -94,12 +59,12 @@ def test_a_held_object_a_full_table_refuses_is_set_down_on_another_surface(floor
 def _full_plate_in_the_open_fridge(sim) -> tuple[str, str, list[str]]:
     """FloorPlan1's plate with an egg, an apple and a salt shaker on it, in the open fridge,
     and the mug in hand: the plate, the mug and what lay on the plate."""
-    first = _ids_by_type(sim)
+    first = ids_by_type(sim)
     plate, fridge = first["Plate"], first["Fridge"]
     pieces = [first["Egg"], first["Apple"], first["SaltShaker"]]
     for piece in pieces:
-        _force(sim, [("PickupObject", piece), ("PutObject", plate)])
-    _force(sim, [("PickupObject", plate), ("OpenObject", fridge), ("PutObject", fridge),
+        force_actions(sim, [("PickupObject", piece), ("PutObject", plate)])
+    force_actions(sim, [("PickupObject", plate), ("OpenObject", fridge), ("PutObject", fridge),
                  ("PickupObject", first["Mug"])])  # fmt: skip
     meta, _ = sim.step({"action": "PutObject", "objectId": plate, "forceAction": True})
     assert not meta["lastActionSuccess"], "the plate should be full for the mug"
@@ -169,7 +134,7 @@ def test_a_plan_done_with_its_goal_unmet_is_reported_as_verify_failed(floorplan1
     goal = "INSIDE(apple, fridge): 1"
     conditions, _ = parse_goal(goal)
     task = HouseholdTask("Tiny", 1, "FloorPlan1", "", goal, conditions)
-    world = _Household(floorplan1, _ids_by_type(floorplan1)["Apple"])
+    world = _Household(floorplan1, ids_by_type(floorplan1)["Apple"])
     row, _ = run_task(
         task, world, OracleMemory(floorplan1), max_steps=100, start_stamp=0.0, deadline_s=60.0,
         perception=SimPerception(), unachievable_reasons=[],

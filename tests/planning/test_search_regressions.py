@@ -12,39 +12,7 @@ from memory_nodes.planning.executor import STALE_AFTER_S, FailureReason, TaskExe
 from memory_nodes.planning.memory_interface import FullMemory, NoMemory, OracleMemory
 from memory_nodes.planning.sim_perception import map_to_unity
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
-
-
-@pytest.fixture()
-def floorplan1():
-    from sim.household_sim import HouseholdSim
-
-    sim = HouseholdSim("FloorPlan1", width=160, height=120, seed=0, renderDepthImage=True,
-                       renderInstanceSegmentation=True)  # fmt: skip
-    yield sim
-    sim.close()
-
-
-@pytest.fixture()
-def floorplan28():
-    from sim.household_sim import HouseholdSim
-
-    sim = HouseholdSim("FloorPlan28", width=160, height=120, seed=0, renderDepthImage=True,
-                       renderInstanceSegmentation=True)  # fmt: skip
-    yield sim
-    sim.close()
-
-
-def _ids_by_type(sim) -> dict[str, str]:
-    """The first object id of every type in the scene."""
-    meta, _ = sim.step({"action": "Pass"})
-    return {o["objectType"]: o["objectId"] for o in reversed(meta["objects"])}
-
-
-def _force(sim, steps: list[tuple[str, str]]) -> None:
-    """Set a scene up with forced actions, each of which must succeed."""
-    for action, target in steps:
-        meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
-        assert meta["lastActionSuccess"], (action, meta["errorMessage"])
+from tests.planning.conftest import force_actions, ids_by_type
 
 
 def test_a_search_opens_cabinets_although_statistics_name_none_for_the_object(floorplan1):
@@ -369,11 +337,15 @@ def test_a_fridge_seen_only_in_part_is_opened_close_in_front_where_its_shelves_s
 def test_a_plate_with_unseen_contents_is_carried_into_the_open_and_cleared(floorplan1):
     # FloorPlan1's plate ended in the fridge with what earlier tasks put on it, out of view
     # from every standing pose: nothing was cleared and the loaf never fit on it.
-    first = _ids_by_type(floorplan1)
+    first = ids_by_type(floorplan1)
     plate, apple, fridge = first["Plate"], first["Apple"], first["Fridge"]
     # The apple on the plate, the plate in the closed fridge.
-    _force(floorplan1, [("PickupObject", apple), ("PutObject", plate), ("PickupObject", plate)])
-    _force(floorplan1, [("OpenObject", fridge), ("PutObject", fridge), ("CloseObject", fridge)])
+    force_actions(
+        floorplan1, [("PickupObject", apple), ("PutObject", plate), ("PickupObject", plate)]
+    )
+    force_actions(
+        floorplan1, [("OpenObject", fridge), ("PutObject", fridge), ("CloseObject", fridge)]
+    )
     executor = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=300)
     result = executor.run([
         Subgoal(SubgoalKind.FIND, ("Bread",)), Subgoal(SubgoalKind.NAVIGATE, ("Bread",)),
@@ -393,9 +365,11 @@ def test_an_object_memory_places_in_an_open_fridge_is_looked_for_from_in_front(f
     # on its floor never came into view, and no search opens an open fridge.
     from memory_nodes.core.types import Box
 
-    first = _ids_by_type(floorplan28)
+    first = ids_by_type(floorplan28)
     plate, fridge = first["Plate"], first["Fridge"]
-    _force(floorplan28, [("OpenObject", fridge), ("PickupObject", plate), ("PutObject", fridge)])
+    force_actions(
+        floorplan28, [("OpenObject", fridge), ("PickupObject", plate), ("PutObject", fridge)]
+    )
     oracle = OracleMemory(floorplan28)
     (fridge_record,) = oracle.where_is("Fridge")
     (plate_record,) = oracle.where_is("Plate")
@@ -423,9 +397,9 @@ def test_a_put_into_a_fridge_seen_with_its_door_open_stands_near_its_middle(floo
     # the world refused the put as out of view.
     from memory_nodes.core.types import Box
 
-    first = _ids_by_type(floorplan28)
+    first = ids_by_type(floorplan28)
     plate, fridge = first["Plate"], first["Fridge"]
-    _force(floorplan28, [("OpenObject", fridge), ("PickupObject", plate)])
+    force_actions(floorplan28, [("OpenObject", fridge), ("PickupObject", plate)])
     oracle = OracleMemory(floorplan28)
     (record,) = oracle.where_is("Fridge")
     lo, hi = record.box.min_corner.copy(), record.box.max_corner.copy()

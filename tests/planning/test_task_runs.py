@@ -14,16 +14,6 @@ from memory_nodes.planning.subgoals import plan_subgoals
 APPLE_IN_FRIDGE = "INSIDE(apple, fridge): 1"
 
 
-@pytest.fixture()
-def floorplan1():
-    from sim.household_sim import HouseholdSim
-
-    sim = HouseholdSim("FloorPlan1", width=160, height=120, seed=0,
-                       renderDepthImage=True, renderInstanceSegmentation=True)  # fmt: skip
-    yield sim
-    sim.close()
-
-
 def _goal_holds(sim, goal: str) -> bool:
     from sim.goal_conditions import GoalChecker, parse_goal
 
