@@ -47,6 +47,7 @@ def _cmd_sim_path(args: argparse.Namespace) -> int:
 EVALUATIONS = {
     "tasks": "memory_nodes.evaluation",
     "fidelity": "memory_nodes.fidelity",
+    "plot": "memory_nodes.eval_figures",
 }
 
 
@@ -86,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim_path.set_defaults(func=_cmd_sim_path)
 
-    evaluate = commands.add_parser("eval", help="evaluations: tasks (planner), fidelity (memory)")
+    evaluate = commands.add_parser(
+        "eval", help="evaluations: tasks (planner), fidelity (memory), plot (a tasks report)"
+    )
     evaluate.add_argument("what", choices=sorted(EVALUATIONS))
     evaluate.add_argument("eval_args", nargs=argparse.REMAINDER)
     evaluate.set_defaults(func=_cmd_eval)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import textwrap
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -476,7 +477,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("."), help="folder of the PNGs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for path in plot_task_evaluation(json.loads(args.report.read_text()), args.out):
+    try:
+        report = json.loads(args.report.read_text())
+    except (OSError, ValueError) as error:
+        print(f"cannot read the report {args.report}: {error}", file=sys.stderr)
+        return 2
+    if not isinstance(report, dict) or not isinstance(report.get("tasks"), list):
+        print(f"{args.report} is not a task evaluation report (no 'tasks' list)", file=sys.stderr)
+        return 2
+    for path in plot_task_evaluation(report, args.out):
         print(path)
     return 0
 

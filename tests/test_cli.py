@@ -36,3 +36,16 @@ def test_check_config_lists_nodes_and_rejects_bad_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("stack: [1, 2]\n")
     assert main(["check-config", str(bad)]) == 2
+
+
+def test_eval_plot_draws_a_task_report(tmp_path: Path) -> None:
+    report = Path(__file__).resolve().parents[1] / "bench/data/house_eval_persistent_160x120.json"
+    assert main(["eval", "plot", str(report), "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "task_actions_by_category.png",
+        "task_actions_by_subgoal_kind.png",
+        "task_actions_per_task.png",
+    ]
+    assert main(["eval", "plot", str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert main(["eval", "plot", str(tmp_path / "list.json"), "--out", str(tmp_path)]) == 2
