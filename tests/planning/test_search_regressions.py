@@ -12,7 +12,7 @@ from memory_nodes.planning.executor import STALE_AFTER_S, FailureReason, TaskExe
 from memory_nodes.planning.memory_interface import FullMemory, NoMemory, OracleMemory
 from memory_nodes.planning.sim_perception import map_to_unity
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
-from tests.planning.conftest import force_actions, ids_by_type
+from tests.planning.conftest import force_actions, ids_by_type, small_sim
 
 
 def test_a_search_opens_cabinets_although_statistics_name_none_for_the_object(floorplan1):
@@ -418,3 +418,25 @@ def test_a_put_into_a_fridge_seen_with_its_door_open_stands_near_its_middle(floo
     meta, _ = floorplan28.step({"action": "Pass"})
     placed = next(o for o in meta["objects"] if o["objectId"] == plate)
     assert fridge in placed["parentReceptacles"]
+
+
+def test_an_object_shut_in_the_fridge_is_fetched_by_opening_the_door_where_it_was_put():
+    # FloorPlan5's egg took 21 actions to fetch back from the fridge, a potato slice 31: the
+    # robot walked round the place it had picked them up, then round the closed door.
+    sim = small_sim("FloorPlan5")
+    try:
+        executor = TaskExecutor(sim, NoMemory(), max_steps=300)
+        steps = [(SubgoalKind.FIND, ("Egg",)), (SubgoalKind.NAVIGATE, ("Egg",)),
+                 (SubgoalKind.PICKUP, ("Egg",)), (SubgoalKind.FIND, ("Fridge",)),
+                 (SubgoalKind.NAVIGATE, ("Fridge",)), (SubgoalKind.OPEN, ("Fridge",)),
+                 (SubgoalKind.PUT, ("Fridge",)), (SubgoalKind.CLOSE, ("Fridge",)),
+                 (SubgoalKind.NAVIGATE, ("Egg",)), (SubgoalKind.PICKUP, ("Egg",))]  # fmt: skip
+        result = executor.run([Subgoal(kind, target) for kind, target in steps])
+        print([(s.subgoal, s.actions) for s in result.subgoals])
+        assert result.success, result.failure_message
+        fetch = result.subgoals[-2]
+        assert fetch.subgoal == "navigate(Egg)"
+        assert fetch.actions <= 8, [(s.subgoal, s.actions) for s in result.subgoals]
+        assert executor.held == result.subgoals[0].object_id
+    finally:
+        sim.close()
