@@ -5,10 +5,8 @@ first, where the cost of a viewpoint is its path cost in actions minus a bonus f
 receptacles where objects of the wanted type usually are: procthor's receptacle statistics say
 apples are on counter tops and in fridges, and memory (when there is one) says where those
 receptacles are. At each viewpoint the camera tilts down 30° and the agent turns round in 90°
-steps. Viewpoints such a look-around has shown (near, with open floor between) wait for a
-second pass, taken only if the first finds nothing. When every viewpoint has been seen, closed
-containers (fridge, cabinets, drawers, ...) are opened, most likely first. Every loop stops at
-its action budget.
+steps. When every viewpoint has been seen, closed containers (fridge, cabinets, drawers, ...)
+are opened, most likely first. Every loop stops at its action budget.
 """
 
 from __future__ import annotations
@@ -52,9 +50,6 @@ LOOK_HORIZON = 30.0
 SEEN_RADIUS = 2.0
 SEEN_SATURATION = 8
 SEEN_PENALTY = 15.0
-#: A full look-around also shows the surroundings of viewpoints this close (metres) in the
-#: open: they wait for a second pass, taken only when the first finds nothing.
-SHOWN_RADIUS_M = 1.3
 
 
 _LOG = logging.getLogger(__name__)
@@ -180,19 +175,14 @@ class Explorer:
         metadata = self._look_around(metadata, types, exclude, result, budget)
         result.found = self._match(types, exclude)
         remaining = list(self.viewpoints)
-        shown: list[Cell] | None = []  # shown by a look-around nearby: the second pass
-        self._drop_shown(self.navigator.state(metadata)[0][:2], remaining, shown)
         likely_xz = [(map_to_unity(p)[[0, 2]], w) for p, w in likely]
         looked = self._looked_fraction(seen)
-        while result.found is None and (remaining or shown) and result.actions < budget:
-            if not remaining:
-                _LOG.debug("second pass: %d viewpoints", len(shown))
-                remaining, shown = shown, None
+        while result.found is None and remaining and result.actions < budget:
             state, _ = self.navigator.state(metadata)
             costs = path_costs(self.grid, state)
             remaining = [c for c in remaining if c in costs and costs[c] > 1]
             if not remaining:
-                continue
+                break
 
             def score(
                 cell: Cell, costs: dict[Cell, int] = costs, likely: list = likely_xz
@@ -223,8 +213,6 @@ class Explorer:
             metadata = self._look_around(metadata, types, exclude, result, budget)
             self._note_containers(seen_containers)
             result.found = self._match(types, exclude)
-            if shown is not None:
-                self._drop_shown(target, remaining, shown)
         if result.found is None:
             metadata = self._open_containers(
                 metadata, types, exclude, seen_containers, result, budget
@@ -232,24 +220,6 @@ class Explorer:
         if result.found is None:
             result.message = f"no {'/'.join(types)} found in {result.actions} actions"
         return result, metadata
-
-    def _drop_shown(self, here: Cell, remaining: list[Cell], shown: list[Cell]) -> None:
-        """Move the viewpoints a look-around at ``here`` showed from ``remaining`` to ``shown``:
-        within ``SHOWN_RADIUS_M`` and with free floor all the way (no wall or counter between)."""
-        radius = SHOWN_RADIUS_M / self.grid.grid_size
-        for cell in list(remaining):
-            if math.dist(cell, here) <= radius and self._open_between(here, cell):
-                remaining.remove(cell)
-                shown.append(cell)
-
-    def _open_between(self, a: Cell, b: Cell) -> bool:
-        steps = max(abs(a[0] - b[0]), abs(a[1] - b[1]))
-        return all(
-            self.grid.is_free(
-                (round(a[0] + (b[0] - a[0]) * k / steps), round(a[1] + (b[1] - a[1]) * k / steps))
-            )
-            for k in range(1, steps)
-        )
 
     def _looked_fraction(self, seen: np.ndarray | None) -> dict[Cell, float]:
         """Per viewpoint, how much of its surroundings memory has seen (0..1): the share of
