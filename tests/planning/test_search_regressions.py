@@ -432,7 +432,6 @@ def test_an_object_shut_in_the_fridge_is_fetched_by_opening_the_door_where_it_wa
                  (SubgoalKind.PUT, ("Fridge",)), (SubgoalKind.CLOSE, ("Fridge",)),
                  (SubgoalKind.NAVIGATE, ("Egg",)), (SubgoalKind.PICKUP, ("Egg",))]  # fmt: skip
         result = executor.run([Subgoal(kind, target) for kind, target in steps])
-        print([(s.subgoal, s.actions) for s in result.subgoals])
         assert result.success, result.failure_message
         fetch = result.subgoals[-2]
         assert fetch.subgoal == "navigate(Egg)"
