@@ -680,6 +680,8 @@ class TaskExecutor:
         frame = self.percept.frame
         if frame is None or self.percept.find(item.object_id) is not None:
             return False
+        if isinstance(item, ObjectObservation) and item.source == "action":
+            return False  # where the robot guessed it set the object down: no proof either way
         world_T_camera = np.asarray(frame.world_T_camera, dtype=float)
         in_camera = world_T_camera[:3, :3].T @ (self._position(item) - world_T_camera[:3, 3])
         depth_expected = float(in_camera[2])
@@ -825,15 +827,22 @@ class TaskExecutor:
         """Where the robot just put an object it cannot see (a door hides it, the hand did).
 
         Without it memory keeps the object where it was picked up, and the next task walks
-        there first. The receptacle's centre, at the object's size, is the best guess.
+        there first. Inside a container its centre is the best guess; on a surface (a long
+        counter), the point of its top nearest the robot, where things are set down.
         """
         holder = self.percept.find(receptacle_id) or self.known.get(receptacle_id)
         item = self.known.get(object_id)
         if holder is None or item is None:
             return None
         size = np.minimum(item.box.size.as_array(), holder.box.size.as_array())
+        centre = holder.box.center.as_array()
+        if receptacle_id.split("|")[0] not in INSIDE_TYPES:
+            lo = holder.box.min_corner[:2] + size[:2] / 2
+            hi = np.maximum(lo, holder.box.max_corner[:2] - size[:2] / 2)
+            centre = np.array([*np.clip(self._agent_xyz()[:2], lo, hi),
+                               holder.box.max_corner[2] + size[2] / 2])  # fmt: skip
         placed = self._observation_at(
-            object_id, object_id.split("|")[0], holder.box.center, Vector3.from_array(size)
+            object_id, object_id.split("|")[0], Vector3.from_array(centre), Vector3.from_array(size)
         )
         return replace(placed, receptacle_id=receptacle_id)
 

@@ -439,3 +439,27 @@ def test_an_object_shut_in_the_fridge_is_fetched_by_opening_the_door_where_it_wa
         assert executor.held == result.subgoals[0].object_id
     finally:
         sim.close()
+
+
+def test_an_object_set_down_on_a_long_counter_is_placed_near_the_robot_not_mid_counter(
+    floorplan28,
+):
+    # FloorPlan28: a plate set down on the 2 m counter was then looked for at the counter's
+    # middle, "seen empty" there, and searched for in vain.
+    first = ids_by_type(floorplan28)
+    truth = OracleMemory(floorplan28)
+    executor = TaskExecutor(floorplan28, truth, max_steps=10)
+    counter = max(truth.where_is("CounterTop"), key=lambda r: r.box.size.x * r.box.size.y)
+    (plate,) = [r for r in truth.where_is("Plate") if r.object_id == first["Plate"]]
+    executor.known[counter.object_id], executor.known[plate.object_id] = counter, plate
+    placed = executor._placed_observation(plate.object_id, counter.object_id)
+    assert placed is not None and placed.source == "action"
+    at = placed.world_T_object.position.as_array()
+    lo, hi = counter.box.min_corner, counter.box.max_corner
+    assert np.all(lo[:2] <= at[:2]) and np.all(at[:2] <= hi[:2])
+    assert at[2] > hi[2]  # on top
+    robot = executor._agent_xyz()[:2]
+    middle = counter.box.center.as_array()[:2]
+    assert np.linalg.norm(at[:2] - robot) < np.linalg.norm(middle - robot) - 0.2
+    # A guess is no proof that the place is empty.
+    assert not executor._place_seen_empty(placed)
