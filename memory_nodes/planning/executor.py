@@ -597,16 +597,21 @@ class TaskExecutor:
             return container
         return None
 
-    def _open_door(self, container: str) -> None:
-        """Open ``container`` from where its inside shows."""
+    def _open_door(self, container: str) -> bool:
+        """Stand where the inside of ``container`` shows and open it unless it is seen open;
+        False when it cannot be faced or refuses to open."""
         if not self._face(container):
-            return
+            _LOG.debug("step %d: cannot face %s", self.result.actions, container)
+            return False
+        if self.percept.metadata_states.get(container, {}).get("isOpen") == "true":
+            return True
         meta = self.act({"action": "OpenObject", "objectId": container})
         _LOG.debug(
             "step %d: open %s: %s", self.result.actions, container, meta["errorMessage"] or "ok"
         )
         if meta["lastActionSuccess"]:
             self._report(container, "OpenObject", {"isOpen": "true"})
+        return bool(meta["lastActionSuccess"])
 
     def approach(
         self, object_id: str, max_poses: int = 3, reach: float = DEFAULT_REACH, move: bool = False
@@ -723,15 +728,8 @@ class TaskExecutor:
             for record in self.memory.where_is(container.split("|")[0]):
                 if record.object_id == container:
                     self.known[container] = record
-        if not self._face(container):
-            _LOG.debug("step %d: cannot face %s", self.result.actions, container)
+        if not self._open_door(container):
             return False
-        states = self.percept.metadata_states.get(container, {})
-        if states.get("isOpen") != "true":
-            meta = self.act({"action": "OpenObject", "objectId": container})
-            if not meta["lastActionSuccess"]:
-                return False
-            self._report(container, "OpenObject", {"isOpen": "true"})
         if self.in_reach(object_id):
             return True
         # Inside, the object may rest far from where memory placed it (on the container's
