@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from memory_nodes.core.errors import DependencyNotInstalledError
+from memory_nodes.map_views import matplotlib_classes
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,25 +67,16 @@ FIGURE_BY_SUBGOAL_KIND = "task_actions_by_subgoal_kind.png"
 Row = dict[str, Any]
 
 
-def _matplotlib() -> tuple[Any, Any]:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise DependencyNotInstalledError(
-            "evaluation pictures need matplotlib: pip install matplotlib"
-        ) from error
-    return Figure, FigureCanvasAgg
-
-
 def _new_figure(width: float, height: float) -> Any:
-    figure_cls, canvas_cls = _matplotlib()
+    figure_cls, canvas_cls = matplotlib_classes("evaluation pictures")
     figure = figure_cls(figsize=(width, height), dpi=DPI, layout="constrained")
     canvas_cls(figure)
     return figure
 
 
-def _save(figure: Any, path: Path) -> Path:
+def _save(figure: Any, path: Path, title: str, report: dict[str, Any], rows: list[Row]) -> Path:
+    """Title the figure (with the report's label under it) and write it."""
+    figure.suptitle(f"{title}\n{_report_label(report, rows)}", fontsize=12)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
@@ -225,12 +216,8 @@ def _plot_by_category(
         title="mode", loc="upper left", ncols=len(modes), fontsize=9, title_fontsize=9,
         frameon=False,
     )  # fmt: skip
-    figure.suptitle(
-        "Mean actions per task, by category and mode (above each bar: tasks succeeded / run)\n"
-        f"{_report_label(report, rows)}",
-        fontsize=12,
-    )
-    return _save(figure, path)
+    title = "Mean actions per task, by category and mode (above each bar: tasks succeeded / run)"
+    return _save(figure, path, title, report, rows)
 
 
 def _compared_modes(modes: list[str]) -> tuple[str, str, bool]:
@@ -354,8 +341,7 @@ def _plot_per_task(report: dict[str, Any], rows: list[Row], modes: list[str], pa
     title = f"Actions per task, session {session}: {_mode_name(x_mode)} vs {_mode_name(y_mode)}"
     if not usual:
         title += "\n(memory or no_memory missing from the report: comparing its first two modes)"
-    figure.suptitle(f"{title}\n{_report_label(report, rows)}", fontsize=12)
-    return _save(figure, path)
+    return _save(figure, path, title, report, rows)
 
 
 def _ratio(numerator: float, denominator: float) -> str:
@@ -465,12 +451,8 @@ def _plot_by_subgoal_kind(
         handles[::-1], labels[::-1], title="subgoal kind", loc="upper left",
         bbox_to_anchor=(1.01, 1.0), fontsize=9, title_fontsize=9, frameon=False,
     )  # fmt: skip
-    figure.suptitle(
-        "Where the actions go: total actions by subgoal kind, per mode and session\n"
-        f"{_report_label(report, rows)}",
-        fontsize=12,
-    )
-    return _save(figure, path)
+    title = "Where the actions go: total actions by subgoal kind, per mode and session"
+    return _save(figure, path, title, report, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

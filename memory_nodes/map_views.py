@@ -36,13 +36,15 @@ LABEL_BOX = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha":
 EDGE_COLOURS = {"on": "tab:green", "inside": "tab:purple", "in_room": "0.6", "near": "gold"}
 
 
-def _matplotlib() -> tuple[Any, Any]:
+def matplotlib_classes(what: str = "map pictures") -> tuple[Any, Any]:
+    """matplotlib's ``Figure`` and Agg canvas (no pyplot); a clear error naming ``what``
+    needs them when matplotlib is missing."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as error:
         raise DependencyNotInstalledError(
-            "map pictures need matplotlib: pip install matplotlib"
+            f"{what} need matplotlib: pip install matplotlib"
         ) from error
     return Figure, FigureCanvasAgg
 
@@ -127,7 +129,7 @@ def render_map(
     max_height
         Occupied cells above this (ceilings) are not coloured by height.
     """
-    figure_cls, canvas_cls = _matplotlib()
+    figure_cls, canvas_cls = matplotlib_classes()
     from matplotlib.patches import Patch, Rectangle
 
     layers = map_layers(octree, z_band, max_height)

@@ -15,6 +15,18 @@ from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
 from tests.planning.conftest import force_actions, ids_by_type, small_sim
 
 
+def _truth_but(oracle: OracleMemory, record: ObjectRecord) -> NoMemory:
+    """A memory answering with ground truth, except ``record`` for its type."""
+
+    class _Memory(NoMemory):
+        def where_is(self, object_type: str) -> list[ObjectRecord]:
+            if object_type == record.object_type:
+                return [record]
+            return oracle.where_is(object_type)
+
+    return _Memory()
+
+
 def test_a_search_opens_cabinets_although_statistics_name_none_for_the_object(floorplan1):
     # Receptacle statistics place plates on tables and counters, never in cabinets; the
     # plate of FloorPlan1 is in a closed upper cabinet.
@@ -379,11 +391,7 @@ def test_an_object_memory_places_in_an_open_fridge_is_looked_for_from_in_front(f
         box=Box(centre, plate_record.box.size),
     )  # fmt: skip
 
-    class GuessingMemory(NoMemory):
-        def where_is(self, object_type: str) -> list[ObjectRecord]:
-            return [guessed] if object_type == "Plate" else oracle.where_is(object_type)
-
-    executor = TaskExecutor(floorplan28, GuessingMemory(), max_steps=150)
+    executor = TaskExecutor(floorplan28, _truth_but(oracle, guessed), max_steps=150)
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Plate",)),
                            Subgoal(SubgoalKind.NAVIGATE, ("Plate",)),
                            Subgoal(SubgoalKind.PICKUP, ("Plate",))])  # fmt: skip
@@ -406,11 +414,7 @@ def test_a_put_into_a_fridge_seen_with_its_door_open_stands_near_its_middle(floo
     hi[1] += 1.1  # map frame: the door side (Unity -x) is map +y
     with_door = dataclasses.replace(record, box=Box.from_corners(lo, hi))
 
-    class DoorMemory(NoMemory):
-        def where_is(self, object_type: str) -> list[ObjectRecord]:
-            return [with_door] if object_type == "Fridge" else oracle.where_is(object_type)
-
-    executor = TaskExecutor(floorplan28, DoorMemory(), max_steps=150)
+    executor = TaskExecutor(floorplan28, _truth_but(oracle, with_door), max_steps=150)
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Fridge",)),
                            Subgoal(SubgoalKind.NAVIGATE, ("Fridge",)),
                            Subgoal(SubgoalKind.PUT, ("Fridge",))])  # fmt: skip
