@@ -36,7 +36,6 @@ from memory_nodes.planning.navigation import (
     HORIZONS,
     Navigator,
     ReachableGrid,
-    actions_to_horizon,
     path_costs,
     reach_distance,
     standing_poses,
@@ -641,18 +640,16 @@ class TaskExecutor:
             options = [p for p in poses if p.cell not in tried][:24]
             if not options:
                 break
-            goals = [(p.cell[0], p.cell[1], p.heading) for p in options]
-            nav, self.metadata = self.navigator.go_to(self.metadata, goals, None, self.budget_left)
-            (i, j, h), horizon = self.navigator.state(self.metadata)
+            nav, self.metadata, pose = self.navigator.go_to_pose(
+                self.metadata, options, self.budget_left, default_horizon=30.0
+            )
+            (i, j, h), _ = self.navigator.state(self.metadata)
             tried.add((i, j))
             if not nav.reached:
                 if nav.message.startswith("no path"):
                     break
                 continue
-            pose = next((p for p in options if p.cell == (i, j) and p.heading == h), None)
             wanted = pose.horizon if pose is not None else 30.0
-            for action in actions_to_horizon(horizon, wanted):
-                self.act({"action": action})
             if self.in_reach(object_id, reach):
                 self._tried_cells.pop(object_id, None)
                 return True
@@ -666,9 +663,7 @@ class TaskExecutor:
                 self._seen_empty.add(object_id)
                 return False
             for other in sorted(HORIZONS, key=lambda v: abs(v - wanted))[1:3]:
-                _, horizon = self.navigator.state(self.metadata)
-                for action in actions_to_horizon(horizon, other):
-                    self.act({"action": action})
+                _, self.metadata = self.navigator.tilt(self.metadata, other)
                 if self.in_reach(object_id, reach):
                     self._tried_cells.pop(object_id, None)
                     return True
@@ -735,9 +730,7 @@ class TaskExecutor:
         # Inside, the object may rest far from where memory placed it (on the container's
         # floor, behind the door): look in at other tilts before walking anywhere.
         for wanted in (30.0, 60.0, 0.0):
-            _, horizon = self.navigator.state(self.metadata)
-            for action in actions_to_horizon(horizon, wanted):
-                self.act({"action": action})
+            _, self.metadata = self.navigator.tilt(self.metadata, wanted)
             if (seen := self.percept.find(object_id)) is not None:
                 self.known[object_id] = seen
                 self._seen_empty.discard(object_id)
@@ -754,16 +747,13 @@ class TaskExecutor:
             return self.approach(container)
         state, _ = self.navigator.state(self.metadata)
         poses = self.explorer.container_poses(item, path_costs(self.grid, state))[:12]
-        goals = [(p.cell[0], p.cell[1], p.heading) for p in poses]
-        if not goals:
+        if not poses:
             return self.approach(container)
-        nav, self.metadata = self.navigator.go_to(self.metadata, goals, None, self.budget_left)
+        nav, self.metadata, _ = self.navigator.go_to_pose(
+            self.metadata, poses, self.budget_left, default_horizon=30.0
+        )
         if not nav.reached:
             return self.approach(container)
-        (i, j, h), horizon = self.navigator.state(self.metadata)
-        pose = next((p for p in poses if (p.cell, p.heading) == ((i, j), h)), None)
-        for action in actions_to_horizon(horizon, pose.horizon if pose is not None else 30.0):
-            self.act({"action": action})
         return self.in_reach(container) or self.approach(container)
 
     def _closed_container_around(self, point: Vector3, margin: float = 0.05) -> str | None:

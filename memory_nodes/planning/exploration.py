@@ -26,7 +26,6 @@ from memory_nodes.planning.navigation import (
     Navigator,
     ReachableGrid,
     StandingPose,
-    actions_to_horizon,
     path_costs,
     reach_distance,
     standing_poses,
@@ -270,20 +269,13 @@ class Explorer:
                 break
             _, container, poses = best
             del pending[container.object_id]
-            goals = [(p.cell[0], p.cell[1], p.heading) for p in poses[:12]]
-            nav, metadata = self.navigator.go_to(metadata, goals, None, budget - result.actions)
+            nav, metadata, _ = self.navigator.go_to_pose(
+                metadata, poses[:12], budget - result.actions
+            )
             result.actions += nav.actions
             result.path_length += nav.path_length
             if not nav.reached:
                 continue
-            pose = next(
-                (p for p in poses if (p.cell, p.heading) == self._cell_heading(metadata)), None
-            )
-            if pose is not None:
-                _, horizon = self.navigator.state(metadata)
-                for action in actions_to_horizon(horizon, pose.horizon):
-                    metadata = self.act({"action": action})
-                    result.actions += 1
             # A tall container (a fridge) may show only its side or door from one heading:
             # its inside gets a second look from a pose facing another way.
             _, heading = self._cell_heading(metadata)
@@ -369,26 +361,20 @@ class Explorer:
         if tall and result.actions < budget:
             # Shelves above and below the one in view: tilt the camera once before walking.
             _, horizon = self.navigator.state(metadata)
-            for action in actions_to_horizon(horizon, 0.0 if horizon > 0.0 else 30.0):
-                metadata = self.act({"action": action})
-                result.actions += 1
+            tilts, metadata = self.navigator.tilt(metadata, 0.0 if horizon > 0.0 else 30.0)
+            result.actions += tilts
             if (found := self._match(types, exclude)) is not None:
                 result.found = found
                 return metadata
         if other_poses and result.actions < budget:
-            goals = [(p.cell[0], p.cell[1], p.heading) for p in other_poses]
-            nav, metadata = self.navigator.go_to(metadata, goals, None, budget - result.actions)
+            nav, metadata, pose = self.navigator.go_to_pose(
+                metadata, other_poses, budget - result.actions
+            )
             result.actions += nav.actions
             result.path_length += nav.path_length
-            pose = next(
-                (p for p in other_poses if (p.cell, p.heading) == self._cell_heading(metadata)),
-                None,
-            )
-            for wanted in (pose.horizon, 0.0) if pose is not None and nav.reached else ():
-                _, horizon = self.navigator.state(metadata)
-                for action in actions_to_horizon(horizon, wanted):
-                    metadata = self.act({"action": action})
-                    result.actions += 1
+            for wanted in (pose.horizon, 0.0) if pose is not None else ():
+                tilts, metadata = self.navigator.tilt(metadata, wanted)
+                result.actions += tilts
                 if (found := self._match(types, exclude)) is not None:
                     result.found = found
                     return metadata

@@ -292,9 +292,36 @@ class Navigator:
             result.message = "moves kept failing"
             return result, metadata
         if horizon is not None:
-            _, current = self.state(metadata)
-            for action in actions_to_horizon(current, horizon):
-                metadata = self.act({"action": action})
-                result.actions += 1
+            tilts, metadata = self.tilt(metadata, horizon)
+            result.actions += tilts
         result.reached = True
         return result, metadata
+
+    def go_to_pose(
+        self,
+        metadata: dict,
+        poses: Sequence[StandingPose],
+        budget: int,
+        default_horizon: float | None = None,
+    ) -> tuple[NavigationResult, dict, StandingPose | None]:
+        """Walk to any of ``poses``, then tilt the camera to the horizon of the one reached
+        (``default_horizon`` when the walk ended elsewhere); that pose, None if not reached."""
+        goals = [(p.cell[0], p.cell[1], p.heading) for p in poses]
+        result, metadata = self.go_to(metadata, goals, None, budget)
+        if not result.reached:
+            return result, metadata, None
+        (i, j, h), _ = self.state(metadata)
+        pose = next((p for p in poses if p.cell == (i, j) and p.heading == h), None)
+        wanted = pose.horizon if pose is not None else default_horizon
+        if wanted is not None:
+            tilts, metadata = self.tilt(metadata, wanted)
+            result.actions += tilts
+        return result, metadata, pose
+
+    def tilt(self, metadata: dict, wanted: float) -> tuple[int, dict]:
+        """Turn the camera to ``wanted`` degrees; the actions sent and the newest metadata."""
+        _, current = self.state(metadata)
+        actions = actions_to_horizon(current, wanted)
+        for action in actions:
+            metadata = self.act({"action": action})
+        return len(actions), metadata

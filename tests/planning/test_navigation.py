@@ -7,7 +7,9 @@ import pytest
 
 from memory_nodes.planning.navigation import (
     CAMERA_HEIGHT,
+    Navigator,
     NoPathError,
+    StandingPose,
     actions_to_horizon,
     astar,
     path_costs,
@@ -65,3 +67,58 @@ def test_standing_poses_keep_the_camera_within_reach_and_face_the_object():
 def test_horizon_changes_in_thirty_degree_steps():
     assert actions_to_horizon(0.0, 60.0) == ["LookDown", "LookDown"]
     assert actions_to_horizon(30.0, -30.0) == ["LookUp", "LookUp"]
+
+
+class _GridAgent:
+    """An agent on a reachable grid that steps, turns and tilts as AI2-THOR's does."""
+
+    def __init__(self, grid, cell=(0, 0), heading=1, horizon=0.0) -> None:
+        self.grid, self.cell, self.heading, self.horizon = grid, cell, heading, horizon
+        self.sent: list[str] = []
+
+    def metadata(self, success: bool = True) -> dict:
+        x, z = self.grid.position_of(self.cell)
+        agent = {"position": {"x": x, "y": 0.9, "z": z}, "rotation": {"y": 90.0 * self.heading}}
+        agent["cameraHorizon"] = self.horizon
+        return {"agent": agent, "lastActionSuccess": success}
+
+    def act(self, action: dict) -> dict:
+        name = action["action"]
+        self.sent.append(name)
+        if name == "MoveAhead":
+            di, dj = [(0, 1), (1, 0), (0, -1), (-1, 0)][self.heading]
+            ahead = (self.cell[0] + di, self.cell[1] + dj)
+            if not self.grid.is_free(ahead):
+                return self.metadata(success=False)
+            self.cell = ahead
+        elif name in ("RotateRight", "RotateLeft"):
+            self.heading = (self.heading + (1 if name == "RotateRight" else -1)) % 4
+        elif name in ("LookDown", "LookUp"):
+            self.horizon += 30.0 if name == "LookDown" else -30.0
+        return self.metadata()
+
+
+def test_go_to_pose_walks_then_tilts_to_the_horizon_of_the_pose_reached():
+    grid = grid_from_text("....\n....")
+    agent = _GridAgent(grid)
+    navigator = Navigator(grid, agent.act)
+    far = StandingPose((3, 1), 0, 30.0, 0.8)
+    near = StandingPose((2, 0), 1, 60.0, 0.8)
+    nav, metadata, pose = navigator.go_to_pose(agent.metadata(), [far, near], budget=50)
+    assert nav.reached and pose == near  # the cheaper of the two
+    assert agent.sent == ["MoveAhead", "MoveAhead", "LookDown", "LookDown"]
+    assert nav.actions == 4 and metadata["agent"]["cameraHorizon"] == 60.0
+
+    tilts, metadata = navigator.tilt(metadata, -30.0)
+    assert tilts == 3 and agent.sent[-3:] == ["LookUp"] * 3
+    assert navigator.tilt(metadata, -30.0)[0] == 0  # already there: nothing sent
+
+
+def test_go_to_pose_reports_no_pose_when_it_cannot_get_there():
+    grid = grid_from_text(".#.")
+    agent = _GridAgent(grid)
+    nav, _, pose = Navigator(grid, agent.act).go_to_pose(
+        agent.metadata(), [StandingPose((2, 0), 1, 30.0, 0.8)], budget=50, default_horizon=30.0
+    )
+    assert not nav.reached and pose is None and nav.message.startswith("no path")
+    assert agent.sent == []  # no tilt either
