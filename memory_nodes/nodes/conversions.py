@@ -42,6 +42,18 @@ def stamp_parts(seconds: float) -> tuple[int, int]:
     return int(sec), int(nanosec)
 
 
+def report_missing_error(object_id: str, stamp: float, latest: float = math.inf) -> str:
+    """Why a ReportMissing request is refused ('' when it is well formed); ``latest`` is the
+    newest stamp the node accepts."""
+    if not object_id:
+        return "object_id must not be empty"
+    if not math.isfinite(stamp) or stamp < 0:
+        return f"stamp must be a finite number of seconds >= 0, got {stamp}"
+    if stamp > latest:
+        return f"stamp {stamp:.3f} is ahead of memory's clock: check the clock"
+    return ""
+
+
 def stamp_to_msg(seconds: float) -> Time:
     sec, nanosec = stamp_parts(seconds)
     return Time(sec=sec, nanosec=nanosec)

@@ -19,7 +19,6 @@ Serves
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -260,15 +259,11 @@ class MemoryServer(Node):
         self, request: ReportMissing.Request, response: ReportMissing.Response
     ) -> ReportMissing.Response:
         object_id, stamp = request.object_id, float(request.stamp) or self._now()
-        response.success, response.message = False, ""
-        if not object_id:
-            response.message = "object_id must not be empty"
-        elif not math.isfinite(stamp) or stamp < 0:
-            response.message = f"stamp must be a finite number of seconds >= 0, got {stamp}"
-        elif stamp > self._now() + self.memory.max_future_s:
-            # The same guard as for observations: a stamp from the future would outrank every
-            # later sighting of the object in its history.
-            response.message = f"stamp {stamp:.3f} is ahead of memory's clock: check the clock"
+        # The same guard as for observations: a stamp from the future would outrank every
+        # later sighting of the object in its history.
+        latest = self._now() + self.memory.max_future_s
+        response.success = False
+        response.message = conversions.report_missing_error(object_id, stamp, latest)
         if response.message:
             return response
         graph = self.memory.graph

@@ -24,7 +24,6 @@ Parameters (changeable at run time: capacity, policy, max_age_s)
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -217,13 +216,9 @@ class ShortTermMemoryNode(Node):
         self, request: ReportMissing.Request, response: ReportMissing.Response
     ) -> ReportMissing.Response:
         object_id = request.object_id
-        if not object_id or not math.isfinite(request.stamp) or request.stamp < 0:
+        response.message = conversions.report_missing_error(object_id, float(request.stamp))
+        if response.message:
             response.success = False
-            response.message = (
-                "object_id must not be empty"
-                if not object_id
-                else f"stamp must be a finite number of seconds >= 0, got {request.stamp}"
-            )
             return response
         response.known = self.cache.remove(object_id) is not None
         # What waits for consolidation is older than this report: sent on, it would put the
