@@ -811,6 +811,18 @@ class TaskExecutor:
             source="action",
         )
 
+    def _report_put(self, held: str, receptacle: str) -> None:
+        """Tell memory ``held`` was put on or into ``receptacle``, where the camera sees it
+        or else where it was most likely set down."""
+        relation = "inside" if receptacle.split("|")[0] in INSIDE_TYPES else "on"
+        placed = self._placed_observation(held, receptacle)
+        self._report(
+            held, "PutObject", {"isPickedUp": "false"}, receptacle, relation, observation=placed
+        )
+        # Not where it was picked up: the next walk to it goes to the receptacle.
+        if (seen := self.percept.find(held) or placed) is not None:
+            self.known[held] = seen
+
     def _placed_observation(self, object_id: str, receptacle_id: str) -> ObjectObservation | None:
         """Where the robot just put an object it cannot see (a door hides it, the hand did).
 
@@ -1038,15 +1050,7 @@ class TaskExecutor:
                 self._report(receptacle, "OpenObject", {"isOpen": "true"})
                 meta = self.act({"action": "PutObject", "objectId": receptacle})
             if meta["lastActionSuccess"]:
-                relation = "inside" if receptacle.split("|")[0] in INSIDE_TYPES else "on"
-                placed = self._placed_observation(held, receptacle)
-                self._report(
-                    held, "PutObject", {"isPickedUp": "false"}, receptacle, relation,
-                    observation=placed,
-                )  # fmt: skip
-                if self.percept.find(held) is None and placed is not None:
-                    # Not where it was picked up: the next walk to it goes to the receptacle.
-                    self.known[held] = placed
+                self._report_put(held, receptacle)
                 self.inside[held] = receptacle
                 return receptacle
             if "No valid positions" in meta["errorMessage"] and self._make_room(receptacle, held):
@@ -1222,7 +1226,7 @@ class TaskExecutor:
         for surface in in_view[:3]:
             meta = self.act({"action": "PutObject", "objectId": surface.object_id})
             if meta["lastActionSuccess"]:
-                self._report(held, "PutObject", {"isPickedUp": "false"}, surface.object_id, "on")
+                self._report_put(held, surface.object_id)
                 return surface.object_id
             refused.add(surface.object_id)
             message = meta["errorMessage"]
@@ -1233,7 +1237,7 @@ class TaskExecutor:
             meta = self.act({"action": "PutObject", "objectId": surface})
             self.bound.pop(surface_types, None)
             if meta["lastActionSuccess"]:
-                self._report(held, "PutObject", {"isPickedUp": "false"}, surface, "on")
+                self._report_put(held, surface)
                 return surface
             refused.add(surface)
             message = meta["errorMessage"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
 from memory_nodes.planning.memory_interface import OracleMemory
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind
@@ -145,3 +147,23 @@ def test_a_plan_done_with_its_goal_unmet_is_reported_as_verify_failed(floorplan1
     assert row["failure_reason"] == FailureReason.VERIFY_FAILED.value
     assert "condition 1 of 1" in row["failure_message"]
     assert "INSIDE(apple, fridge)" in row["failure_message"]
+
+
+def test_an_object_set_down_to_free_the_hand_is_remembered_where_it_was_set_down(floorplan1):
+    # FloorPlan1, session 2: the cracked egg, set down to clear a plate, was looked for again
+    # in the microwave it came from, and the put failed.
+    egg = ids_by_type(floorplan1)["Egg"]
+    truth = OracleMemory(floorplan1)
+    executor = TaskExecutor(floorplan1, truth, max_steps=80)
+    (start,) = [r for r in truth.where_is("Egg") if r.object_id == egg]
+    force_actions(floorplan1, [("PickupObject", egg)])
+    executor.metadata, _ = floorplan1.step({"action": "Pass"})
+    executor.known[egg] = start
+    surface = executor.put_down()
+    assert surface and executor.held is None
+    (now,) = [r for r in truth.where_is("Egg") if r.object_id == egg]
+    remembered = executor.known[egg].world_T_object.position.as_array()
+    moved = now.world_T_object.position.as_array() - start.world_T_object.position.as_array()
+    assert np.linalg.norm(moved[:2]) > 1.0  # set down far from the fridge it came from
+    assert np.linalg.norm(remembered[:2] - now.world_T_object.position.as_array()[:2]) < 0.6
+    assert np.linalg.norm(remembered[:2] - start.world_T_object.position.as_array()[:2]) > 0.6
