@@ -151,6 +151,14 @@ class TaskResult:
         return sum(o.success for o in self.subgoals) / len(self.subgoals)
 
 
+def _pieces_of(types: tuple[str, ...]) -> tuple[str, ...]:
+    """The sliced forms that stand for ``types`` when no whole one is left (an apple sliced
+    in an earlier task), as the goal checker accepts them."""
+    return tuple(
+        SLICED_FORMS[t] for t in types if t in SLICED_FORMS and SLICED_FORMS[t] not in types
+    )
+
+
 class TaskExecutor:
     """Executes subgoals with a memory; one instance per task run.
 
@@ -343,11 +351,7 @@ class TaskExecutor:
                     for r in self.memory.where_is(object_type)
                     if r.object_id not in exclude and r.object_id != held
                 ]
-        # No whole apple left (sliced in an earlier task): its pieces stand for it, as the
-        # goal checker accepts them.
-        pieces = tuple(
-            SLICED_FORMS[t] for t in types if t in SLICED_FORMS and SLICED_FORMS[t] not in types
-        )
+        pieces = _pieces_of(types)
         if not candidates and pieces:
             candidates = [o for o in self.percept.observed(pieces) if o.object_id not in exclude]
             for object_type in pieces if not candidates else ():
@@ -360,7 +364,8 @@ class TaskExecutor:
                 key=lambda c: (np.linalg.norm(self._position(c)[:2] - agent[:2]), c.object_id),
             )
             if not in_view and self._worth_looking_around(best, agent):
-                seen = self._look_around_for(types, exclude | ({held} if held else set()))
+                around = types + pieces if best.object_type in pieces else types
+                seen = self._look_around_for(around, exclude | ({held} if held else set()))
                 if seen is not None:
                     best = seen
             return self._bind(types, best)
@@ -578,7 +583,7 @@ class TaskExecutor:
         # Memory kept sending the robot to places where the object could not be reached: look
         # for one as a robot without memory would, once, before giving up.
         held = {self.held} if self.held else set()
-        object_id = self._search(types, types, self.excluded | held)
+        object_id = self._search(types, types + _pieces_of(types), self.excluded | held)
         if self.approach(object_id) or self._open_hiding_container(object_id):
             return object_id
         raise _SubgoalFailedError(FailureReason.NOT_VISIBLE, f"could not get {types} in view")

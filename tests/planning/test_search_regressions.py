@@ -467,3 +467,28 @@ def test_an_object_set_down_on_a_long_counter_is_placed_near_the_robot_not_mid_c
     assert np.linalg.norm(at[:2] - robot) < np.linalg.norm(middle - robot) - 0.2
     # A guess is no proof that the place is empty.
     assert not executor._place_seen_empty(placed)
+
+
+def test_a_sliced_apple_memory_misplaced_is_found_by_its_pieces(floorplan1):
+    # FloorPlan1, session 2: memory placed every apple slice where none was; the search that
+    # followed looked for a whole apple, which no longer existed, for 248 actions.
+    first = ids_by_type(floorplan1)
+    force_actions(floorplan1, [("PickupObject", first["ButterKnife"]),
+                               ("SliceObject", first["Apple"])])  # fmt: skip
+    for _ in range(2):  # the slices behind the robot
+        floorplan1.step({"action": "RotateRight"})
+    truth = OracleMemory(floorplan1)
+    (mug,) = [r for r in truth.where_is("Mug") if r.object_id == first["Mug"]]
+    piece = truth.where_is("AppleSliced")[0]
+    elsewhere = dataclasses.replace(  # a slice eaten since, as far as the world knows
+        piece,
+        object_id=f"{first['Apple']}|AppleSliced_99",
+        world_T_object=Pose(position=mug.box.center),
+        box=dataclasses.replace(piece.box, center=mug.box.center),
+    )
+    executor = TaskExecutor(floorplan1, _truth_but(truth, elsewhere), max_steps=400)
+    result = executor.run([Subgoal(SubgoalKind.FIND, ("Apple",)),
+                           Subgoal(SubgoalKind.NAVIGATE, ("Apple",))])  # fmt: skip
+    assert result.success, result.failure_message
+    found = result.subgoals[-1].object_id
+    assert "AppleSliced" in found and executor.in_reach(found)
