@@ -591,15 +591,41 @@ class TaskExecutor:
     def _shut_door_before(self, object_id: str) -> str | None:
         """The container ``object_id`` was put or remembered in (directly or on something in
         it), when the robot closed it or memory knows it is closed; else None."""
-        container = self.inside.get(object_id)
-        if container and container.split("|")[0] not in CONTAINER_TYPES:
-            container = self.inside.get(container)
-        if not container or container.split("|")[0] not in CONTAINER_TYPES:
+        container = next(
+            (c for c in self._holders_of(object_id) if c.split("|")[0] in CONTAINER_TYPES), None
+        )
+        if container is None:
             return None
-        item = self.known.get(container)
+        item = self._remembered(container)
         if container in self._shut or (item is not None and item.states.get("isOpen") == "false"):
             return container
         return None
+
+    def _holders_of(self, object_id: str) -> list[str]:
+        """What ``object_id`` rests on or in, then what that rests in (an egg on a plate in the
+        fridge): where this task put each, else where memory last placed it."""
+        item = self.known.get(object_id)
+        first = self.inside.get(object_id) or (
+            item.receptacle_id if isinstance(item, ObjectRecord) else ""
+        )
+        if not first:
+            return []
+        holder = self.inside.get(first)
+        carried = self._type_of(first) not in FIXTURES  # a counter is never carried anywhere
+        if not holder and carried and (record := self._remembered(first, ask=True)) is not None:
+            holder = record.receptacle_id if isinstance(record, ObjectRecord) else ""
+        return [first, holder] if holder and holder not in (first, object_id) else [first]
+
+    def _remembered(
+        self, object_id: str, ask: bool = False
+    ) -> ObjectObservation | ObjectRecord | None:
+        """What this task knows of ``object_id``; with ``ask``, memory's record when this
+        task has no record of it (a plate seen today, put in the fridge yesterday)."""
+        item = self.known.get(object_id)
+        if isinstance(item, ObjectRecord) or (item is not None and not ask):
+            return item
+        records = self.memory.where_is(self._type_of(object_id))
+        return next((r for r in records if r.object_id == object_id), item)
 
     def _open_door(self, container: str) -> bool:
         """Stand where the inside of ``container`` shows and open it unless it is seen open;
@@ -706,16 +732,10 @@ class TaskExecutor:
     def _hiding_container(self, object_id: str) -> str | None:
         """The openable container ``object_id`` is in, directly or on something carried in
         (an apple on a plate in the fridge)."""
-        item = self.known.get(object_id)
-        container = self.inside.get(object_id)
-        if container is None and isinstance(item, ObjectRecord) and item.receptacle_id:
-            container = item.receptacle_id
-        if container and container.split("|")[0] in OPENABLE_RECEPTACLE_TYPES:
-            return container
-        holder = self.inside.get(container) if container else None
-        if holder and holder.split("|")[0] in OPENABLE_RECEPTACLE_TYPES:
-            return holder
-        if item is not None:
+        for container in self._holders_of(object_id):
+            if container.split("|")[0] in OPENABLE_RECEPTACLE_TYPES:
+                return container
+        if (item := self.known.get(object_id)) is not None:
             return self._closed_container_around(item.world_T_object.position)
         return None
 
@@ -724,10 +744,8 @@ class TaskExecutor:
         container = self._hiding_container(object_id)
         if container is None:
             return False
-        if container not in self.known:
-            for record in self.memory.where_is(container.split("|")[0]):
-                if record.object_id == container:
-                    self.known[container] = record
+        if container not in self.known and (record := self._remembered(container)) is not None:
+            self.known[container] = record
         if not self._open_door(container):
             return False
         if self.in_reach(object_id):

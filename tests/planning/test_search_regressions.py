@@ -492,3 +492,36 @@ def test_a_sliced_apple_memory_misplaced_is_found_by_its_pieces(floorplan1):
     assert result.success, result.failure_message
     found = result.subgoals[-1].object_id
     assert "AppleSliced" in found and executor.in_reach(found)
+
+
+def test_an_egg_on_a_plate_memory_put_in_the_shut_fridge_is_fetched_by_opening_it_first(
+    floorplan1,
+):
+    # FloorPlan1, the day after: memory had the cracked egg on the plate and the plate in the
+    # shut fridge, yet the robot walked round the fridge, called the egg missing and searched
+    # the kitchen (171 actions).
+    first = ids_by_type(floorplan1)
+    force_actions(floorplan1, [("PickupObject", first["Egg"]), ("PutObject", first["Plate"]),
+                               ("PickupObject", first["Plate"]), ("OpenObject", first["Fridge"]),
+                               ("PutObject", first["Fridge"]),
+                               ("CloseObject", first["Fridge"])])  # fmt: skip
+    world = _ActionRecorder(floorplan1)
+    executor = TaskExecutor(world, OracleMemory(floorplan1), max_steps=100)
+    result = executor.run([Subgoal(SubgoalKind.FIND, ("Egg",)),
+                           Subgoal(SubgoalKind.NAVIGATE, ("Egg",))])  # fmt: skip
+    assert result.success, result.failure_message
+    acting = [a for a in world.sent if a["action"] not in ("Pass", "GetReachablePositions")]
+    assert acting[0] == {"action": "OpenObject", "objectId": first["Fridge"]}, acting[:3]
+    assert executor.in_reach(first["Egg"])
+
+
+class _ActionRecorder:
+    """The simulator, unchanged, noting every action sent."""
+
+    def __init__(self, sim) -> None:
+        self.sim = sim
+        self.sent: list[dict] = []
+
+    def step(self, action: dict) -> tuple[dict, dict]:
+        self.sent.append(dict(action))
+        return self.sim.step(action)
