@@ -597,6 +597,8 @@ class TaskExecutor:
         if container is None:
             return None
         item = self._remembered(container)
+        if item is not None:
+            self.known.setdefault(container, item)  # to walk to it
         if container in self._shut or (item is not None and item.states.get("isOpen") == "false"):
             return container
         return None
