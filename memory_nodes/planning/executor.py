@@ -36,6 +36,7 @@ from memory_nodes.planning.navigation import (
     HORIZONS,
     Navigator,
     ReachableGrid,
+    StandingPose,
     path_costs,
     reach_distance,
     standing_poses,
@@ -1142,6 +1143,8 @@ class TaskExecutor:
             "step %d: making room on %s (%d in the way, carryable: %s)",
             self.result.actions, receptacle, len(blockers), carryable,
         )  # fmt: skip
+        (i, j, heading), horizon = self.navigator.state(self.metadata)
+        put_from = StandingPose((i, j), heading, horizon, 0.0)
         try:
             self.put_down(avoid={receptacle})
         except _SubgoalFailedError:
@@ -1167,7 +1170,15 @@ class TaskExecutor:
                 return False
         except _SubgoalFailedError:
             return False
-        return moved > 0 and self.approach(receptacle)
+        return moved > 0 and self._back_to(put_from, receptacle)
+
+    def _back_to(self, pose: StandingPose, object_id: str) -> bool:
+        """Stand at ``pose`` again, where ``object_id`` was in reach (a plate low in the open
+        fridge shows from few places); elsewhere only if it is not in reach from there."""
+        if self.in_reach(object_id):
+            return True
+        _, self.metadata, _ = self.navigator.go_to_pose(self.metadata, [pose], self.budget_left)
+        return self.in_reach(object_id) or self.approach(object_id)
 
     def _blockers_on(self, receptacle: str, held: str) -> list[ObjectObservation | ObjectRecord]:
         """What lies on ``receptacle`` in view, and what memory put there the camera does

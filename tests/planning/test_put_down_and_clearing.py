@@ -167,3 +167,28 @@ def test_an_object_set_down_to_free_the_hand_is_remembered_where_it_was_set_down
     assert np.linalg.norm(moved[:2]) > 1.0  # set down far from the fridge it came from
     assert np.linalg.norm(remembered[:2] - now.world_T_object.position.as_array()[:2]) < 0.6
     assert np.linalg.norm(remembered[:2] - start.world_T_object.position.as_array()[:2]) > 0.6
+
+
+def test_after_making_room_the_robot_returns_to_where_the_put_was_tried(floorplan1):
+    # FloorPlan1, session 2: a plate low in the open fridge was in reach when the put was
+    # refused; after the robot had carried the blocker to a counter, three fresh standing
+    # poses did not show the plate again and the put failed.
+    from memory_nodes.planning.navigation import StandingPose
+
+    first = ids_by_type(floorplan1)
+    plate = first["Plate"]
+    force_actions(floorplan1, [("PickupObject", first["Tomato"]), ("PutObject", plate),
+                               ("PickupObject", plate), ("OpenObject", first["Fridge"]),
+                               ("PutObject", first["Fridge"])])  # fmt: skip
+    executor = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=150)
+    found = executor.run(_PUT_ON_THE_PLATE[:2])
+    assert found.success and executor.in_reach(plate), found.failure_message
+    (i, j, heading), horizon = executor.navigator.state(executor.metadata)
+    put_from = StandingPose((i, j), heading, horizon, 0.0)
+    far = max(executor.grid.cells, key=lambda c: (c[0] - i) ** 2 + (c[1] - j) ** 2)
+    away, executor.metadata = executor.navigator.go_to(executor.metadata, [(*far, 0)], None, 100)
+    assert away.reached and not executor.in_reach(plate)
+    before = executor.result.actions
+    assert executor._back_to(put_from, plate)
+    assert executor.navigator.state(executor.metadata) == ((i, j, heading), horizon)
+    assert executor.result.actions - before == away.actions  # the same way back, no looking
