@@ -210,6 +210,9 @@ class TaskExecutor:
         self.inside: dict[str, str] = {}  # object -> container the robot put it in
         self._shut: set[str] = set()  # containers whose doors the robot closed itself
         self.excluded: set[str] = set()
+        # Objects memory keeps placing where the robot did not find them: its places for them
+        # are ignored; a sighting still counts.
+        self._misplaced: set[str] = set()
         self._tried_cells: dict[str, set] = {}  # object -> cells approached without success
         self._seen_empty: set[str] = set()  # objects whose remembered place was seen empty
         self._looked_at: dict[str, list[np.ndarray]] = {}  # object -> places looked at
@@ -345,19 +348,22 @@ class TaskExecutor:
             if o.object_id not in exclude and o.object_id != held
         ]
         candidates: list[ObjectObservation | ObjectRecord] = list(in_view)
+        not_from_memory = exclude | self._misplaced
         if not candidates:
             for object_type in types:
                 candidates += [
                     self._unless_delivered(types, r)
                     for r in self.memory.where_is(object_type)
-                    if r.object_id not in exclude and r.object_id != held
+                    if r.object_id not in not_from_memory and r.object_id != held
                 ]
         pieces = _pieces_of(types)
         if not candidates and pieces:
             candidates = [o for o in self.percept.observed(pieces) if o.object_id not in exclude]
             for object_type in pieces if not candidates else ():
                 candidates += [
-                    r for r in self.memory.where_is(object_type) if r.object_id not in exclude
+                    r
+                    for r in self.memory.where_is(object_type)
+                    if r.object_id not in not_from_memory
                 ]
         if candidates:
             best = min(
@@ -485,9 +491,11 @@ class TaskExecutor:
     ) -> str:
         """Memory was wrong about ``object_id``: tell it, forget the binding, search again.
 
-        The object is excluded from the new search only when memory still places it where it
-        was not found (a memory that cannot learn, or an object that cannot be used); else
-        it may well be found elsewhere (the egg left in the sink is back in the fridge).
+        An object that cannot be used (a full plate) is excluded from the new search. One
+        memory still places where it was not found (a memory that cannot learn) is only left
+        out of memory's answers: the search may still see it (a knife too thin to show from
+        where memory sent the robot). Else it may well be found elsewhere (the egg left in
+        the sink is back in the fridge).
         """
         _LOG.debug("step %d: re-plan for %s: %s", self.result.actions, object_id, why)
         if (held_back := self._if_not_there.pop(object_id, None)) is not None:
@@ -504,8 +512,10 @@ class TaskExecutor:
             self.result.replans += 1
             self._look_at(object_id, earlier)  # one look where it usually rests
             return object_id
-        if still_there or "not where remembered" not in why:
-            self.excluded.add(object_id)
+        if "not where remembered" not in why:
+            self.excluded.add(object_id)  # refused (a full plate): another one, or none
+        elif still_there:
+            self._misplaced.add(object_id)
         self.known.pop(object_id, None)
         self.bound.pop(types, None)
         self.result.replans += 1
