@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from memory_nodes.core.types import ObjectRecord, Pose, Vector3
-from memory_nodes.planning.executor import STALE_AFTER_S, FailureReason, TaskExecutor
+from memory_nodes.planning.executor import STALE_AFTER_S, FailureReason, TaskExecutor, TaskResult
 from memory_nodes.planning.memory_interface import FullMemory, NoMemory, OracleMemory
 from memory_nodes.planning.sim_perception import map_to_unity
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
@@ -469,6 +469,23 @@ def test_an_object_set_down_on_a_long_counter_is_placed_near_the_robot_not_mid_c
     assert not executor._place_seen_empty(placed)
 
 
+def _find_the_apple_remembered_at_the_mug(
+    sim, truth: OracleMemory, record: ObjectRecord
+) -> tuple[TaskExecutor, TaskResult]:
+    """Find and reach an apple with a memory that places ``record`` where FloorPlan1's mug is
+    and answers everything else with ground truth."""
+    (mug,) = [r for r in truth.where_is("Mug") if r.object_id == ids_by_type(sim)["Mug"]]
+    elsewhere = dataclasses.replace(
+        record,
+        world_T_object=Pose(position=mug.box.center),
+        box=dataclasses.replace(record.box, center=mug.box.center),
+    )
+    executor = TaskExecutor(sim, _truth_but(truth, elsewhere), max_steps=400)
+    result = executor.run([Subgoal(SubgoalKind.FIND, ("Apple",)),
+                           Subgoal(SubgoalKind.NAVIGATE, ("Apple",))])  # fmt: skip
+    return executor, result
+
+
 def test_a_sliced_apple_memory_misplaced_is_found_by_its_pieces(floorplan1):
     # FloorPlan1, session 2: memory placed every apple slice where none was; the search that
     # followed looked for a whole apple, which no longer existed, for 248 actions.
@@ -478,17 +495,10 @@ def test_a_sliced_apple_memory_misplaced_is_found_by_its_pieces(floorplan1):
     for _ in range(2):  # the slices behind the robot
         floorplan1.step({"action": "RotateRight"})
     truth = OracleMemory(floorplan1)
-    (mug,) = [r for r in truth.where_is("Mug") if r.object_id == first["Mug"]]
     piece = truth.where_is("AppleSliced")[0]
-    elsewhere = dataclasses.replace(  # a slice eaten since, as far as the world knows
-        piece,
-        object_id=f"{first['Apple']}|AppleSliced_99",
-        world_T_object=Pose(position=mug.box.center),
-        box=dataclasses.replace(piece.box, center=mug.box.center),
-    )
-    executor = TaskExecutor(floorplan1, _truth_but(truth, elsewhere), max_steps=400)
-    result = executor.run([Subgoal(SubgoalKind.FIND, ("Apple",)),
-                           Subgoal(SubgoalKind.NAVIGATE, ("Apple",))])  # fmt: skip
+    # A slice eaten since, as far as the world knows, remembered where the mug is.
+    eaten = dataclasses.replace(piece, object_id=f"{first['Apple']}|AppleSliced_99")
+    executor, result = _find_the_apple_remembered_at_the_mug(floorplan1, truth, eaten)
     assert result.success, result.failure_message
     found = result.subgoals[-1].object_id
     assert "AppleSliced" in found and executor.in_reach(found)
@@ -540,16 +550,8 @@ def test_an_object_a_stubborn_memory_misplaces_is_still_found_by_sight(floorplan
     for _ in range(2):  # the apple behind the robot
         floorplan1.step({"action": "RotateRight"})
     truth = OracleMemory(floorplan1)
-    (mug,) = [r for r in truth.where_is("Mug") if r.object_id == first["Mug"]]
-    (apple,) = truth.where_is("Apple")
-    elsewhere = dataclasses.replace(  # reports of it missing change nothing
-        apple,
-        world_T_object=Pose(position=mug.box.center),
-        box=dataclasses.replace(apple.box, center=mug.box.center),
-    )
-    executor = TaskExecutor(floorplan1, _truth_but(truth, elsewhere), max_steps=400)
-    result = executor.run([Subgoal(SubgoalKind.FIND, ("Apple",)),
-                           Subgoal(SubgoalKind.NAVIGATE, ("Apple",))])  # fmt: skip
+    (apple,) = truth.where_is("Apple")  # reports of it missing change nothing
+    executor, result = _find_the_apple_remembered_at_the_mug(floorplan1, truth, apple)
     assert result.success, result.failure_message
     assert result.subgoals[-1].object_id == first["Apple"]
     assert executor.in_reach(first["Apple"])
