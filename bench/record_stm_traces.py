@@ -1,6 +1,6 @@
 """Record short-term memory access traces from planner runs in the simulator.
 
-Runs the two-session task evaluation (``memory_nodes.evaluation.run_evaluation``, mode
+Runs the two-session task evaluation (``memory_nodes.evaluation.tasks.run_evaluation``, mode
 ``memory``: short-term cache + long-term scene graph, a seeded household change before every
 session-2 task) on each KARMA task file, with a :class:`TraceRecorder` around every memory, and
 writes one trace per task file, ``stm_recorded_<file stem>.jsonl``, in the format of
@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stm_policies import write_trace
 
-from memory_nodes.evaluation import run_evaluation
+from memory_nodes.evaluation.tasks import run_evaluation
 from memory_nodes.planning.memory_interface import TaskMemory
-from memory_nodes.planning.trace_recorder import TraceRecorder, TruthVersions
+from memory_nodes.evaluation.trace_recorder import TraceRecorder, TruthVersions
 
 TASK_DIR = Path("/work/shared/benchmarks/karma_alfred_l")
 #: Seconds between the clocks of two scenes in one trace (a session spans 100,000 s at most).

@@ -45,9 +45,9 @@ def _cmd_sim_path(args: argparse.Namespace) -> int:
 
 
 EVALUATIONS = {
-    "tasks": "memory_nodes.evaluation",
-    "fidelity": "memory_nodes.fidelity",
-    "plot": "memory_nodes.eval_figures",
+    "tasks": "memory_nodes.evaluation.tasks",
+    "fidelity": "memory_nodes.evaluation.fidelity",
+    "plot": "memory_nodes.evaluation.figures",
 }
 
 
@@ -58,7 +58,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from memory_nodes.demo import main as demo_main
+    from memory_nodes.demo.household_demo import main as demo_main
 
     return demo_main(args.demo_args)
 
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("eval_args", nargs=argparse.REMAINDER)
     evaluate.set_defaults(func=_cmd_eval)
 
-    demo = commands.add_parser("demo", help="run the demo (see memory_nodes/demo.py)")
+    demo = commands.add_parser("demo", help="run the demo (see memory_nodes/demo/household_demo.py)")
     demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     demo.set_defaults(func=_cmd_demo)
     return parser

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memory_nodes.demo_figures import Snapshot, capture_change_views, changes_figure
-from memory_nodes.planning.sim_perception import instance_image
+from memory_nodes.demo.figures import Snapshot, capture_change_views, changes_figure
+from memory_nodes.adapters.ai2thor_perception import instance_image
 
 
 @pytest.fixture()

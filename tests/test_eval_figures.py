@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from memory_nodes.eval_figures import (
+from memory_nodes.evaluation.figures import (
     FIGURE_BY_CATEGORY,
     FIGURE_BY_SUBGOAL_KIND,
     FIGURE_PER_TASK,
@@ -74,7 +74,7 @@ def test_a_one_mode_report_skips_the_per_task_comparison_and_says_why(
         "settings": {"modes": ["memory"], "max_steps": 400},
         "tasks": [_row(1, "memory", 1, 12, True), _row(2, "memory", 1, 400, False)],
     }
-    with caplog.at_level(logging.WARNING, logger="memory_nodes.eval_figures"):
+    with caplog.at_level(logging.WARNING, logger="memory_nodes.evaluation.figures"):
         written = plot_task_evaluation(report, tmp_path)
     assert [p.name for p in written] == [FIGURE_BY_CATEGORY, FIGURE_BY_SUBGOAL_KIND]
     assert not (tmp_path / FIGURE_PER_TASK).exists()

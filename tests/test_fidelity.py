@@ -15,7 +15,7 @@ import pytest
 
 from memory_nodes.core.long_term import LongTermMemory
 from memory_nodes.core.scene_graph import EdgeType, Layer, NodeStatus
-from memory_nodes.fidelity import (
+from memory_nodes.evaluation.fidelity import (
     Explorer,
     SceneResult,
     at_true_place,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from memory_nodes import map_views
+from memory_nodes.viz import map_views
 from memory_nodes.core.octree import SparseOctree
 from memory_nodes.core.scene_graph import EdgeType, Layer, SceneGraph
 from memory_nodes.core.types import Box, Pose, Vector3

@@ -4,8 +4,8 @@ Serves ``execute_task`` (memory_interfaces/action/ExecuteTask). A goal's ``goal_
 (``"INSIDE(apple, fridge): 1"``) are parsed and planned into subgoals
 (:mod:`memory_nodes.planning.subgoals`), then run by
 :class:`~memory_nodes.planning.executor.TaskExecutor` against the simulator bridge
-(:class:`~memory_nodes.planning.ros_adapters.RosWorld`) and the memory nodes
-(:class:`~memory_nodes.planning.ros_adapters.RosMemory`). Feedback names each subgoal as it
+(:class:`~memory_nodes.nodes.planner_ros_adapters.RosWorld`) and the memory nodes
+(:class:`~memory_nodes.nodes.planner_ros_adapters.RosMemory`). Feedback names each subgoal as it
 starts and ends. The result code says how it ended: SUCCEEDED, FAILED (with the executor's
 reason), TIMED_OUT (the goal's ``timeout_s``), CANCELED, or INVALID_GOAL (unreadable
 conditions, or conditions no subgoal can achieve) before the robot moves at all.
@@ -32,7 +32,7 @@ from rclpy.node import Node
 
 from memory_nodes.nodes.runtime import run_node
 from memory_nodes.planning.executor import FailureReason, TaskResult
-from memory_nodes.planning.ros_adapters import (
+from memory_nodes.nodes.planner_ros_adapters import (
     BridgeError,
     CameraTopics,
     ProgressTaskExecutor,
@@ -41,7 +41,7 @@ from memory_nodes.planning.ros_adapters import (
     TaskCanceledError,
     load_navigation_map,
 )
-from memory_nodes.planning.sim_perception import SimPerception
+from memory_nodes.adapters.ai2thor_perception import SimPerception
 from memory_nodes.planning.subgoals import Subgoal, SubgoalPlan, plan_subgoals
 from sim.goal_conditions import GoalParseError, parse_goal
 

@@ -37,7 +37,7 @@ from memory_nodes.core.types import CameraIntrinsics, Pose
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import numpy_to_image
 from memory_nodes.nodes.runtime import run_node
-from memory_nodes.planning.sim_perception import (
+from memory_nodes.adapters.ai2thor_perception import (
     agent_pose,
     instance_image,
     map_T_camera,

@@ -41,7 +41,7 @@ from memory_nodes.planning.navigation import (
     reach_distance,
     standing_poses,
 )
-from memory_nodes.planning.sim_perception import Percept, SimPerception, map_to_unity
+from memory_nodes.adapters.ai2thor_perception import Percept, SimPerception, map_to_unity
 from memory_nodes.planning.subgoals import (
     INTERACTION_ACTIONS,
     OPENABLE_RECEPTACLE_TYPES,

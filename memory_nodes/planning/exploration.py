@@ -30,7 +30,7 @@ from memory_nodes.planning.navigation import (
     reach_distance,
     standing_poses,
 )
-from memory_nodes.planning.sim_perception import Percept, map_to_unity
+from memory_nodes.adapters.ai2thor_perception import Percept, map_to_unity
 
 #: Receptacles with doors whose insides exploration may open.
 CONTAINER_TYPES = ("Fridge", "Microwave", "Cabinet", "Drawer", "Box", "Safe")

@@ -50,7 +50,7 @@ from memory_nodes.core.types import (
     Pose,
     Vector3,
 )
-from memory_nodes.planning.sim_perception import Percept, observable_states, unity_to_map
+from memory_nodes.adapters.ai2thor_perception import Percept, observable_states, unity_to_map
 
 if TYPE_CHECKING:
     from sim.household_sim import HouseholdSim

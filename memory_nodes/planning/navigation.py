@@ -4,7 +4,7 @@ The agent moves on AI2-THOR's grid (``gridSize`` 0.25 m) with ``MoveAhead`` and 
 steps, so A* searches over (cell, heading) states and its cost is the number of actions, turns
 included: the plan that is shortest in metres is not always the one with the fewest actions.
 Coordinates here are the simulator's floor plane (Unity ``x`` and ``z``); callers with map-frame
-positions convert with :func:`memory_nodes.planning.sim_perception.map_to_unity`.
+positions convert with :func:`memory_nodes.adapters.ai2thor_perception.map_to_unity`.
 
 A standing pose for interacting with an object keeps the camera within reach (AI2-THOR's
 ``visibilityDistance``, 1.5 m, measured to the nearest point of the object's box), faces it

@@ -128,8 +128,8 @@ class _Household:
 
 
 def test_a_plan_done_with_its_goal_unmet_is_reported_as_verify_failed(floorplan1):
-    from memory_nodes.evaluation import run_task
-    from memory_nodes.planning.sim_perception import SimPerception
+    from memory_nodes.evaluation.tasks import run_task
+    from memory_nodes.adapters.ai2thor_perception import SimPerception
     from sim.goal_conditions import parse_goal
     from sim.karma_tasks import HouseholdTask
 

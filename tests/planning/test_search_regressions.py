@@ -10,7 +10,7 @@ import pytest
 from memory_nodes.core.types import ObjectRecord, Pose, Vector3
 from memory_nodes.planning.executor import STALE_AFTER_S, FailureReason, TaskExecutor, TaskResult
 from memory_nodes.planning.memory_interface import FullMemory, NoMemory, OracleMemory
-from memory_nodes.planning.sim_perception import map_to_unity
+from memory_nodes.adapters.ai2thor_perception import map_to_unity
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
 from tests.planning.conftest import force_actions, ids_by_type, small_sim
 
@@ -121,7 +121,7 @@ def test_a_fridge_is_opened_from_in_front_of_a_face_where_its_shelves_show(floor
     # The cheapest cell within reach of FloorPlan1's fridge is by its side: opened from
     # there, the egg on its shelf never came into view.
     from memory_nodes.planning.navigation import path_costs
-    from memory_nodes.planning.sim_perception import SimPerception
+    from memory_nodes.adapters.ai2thor_perception import SimPerception
 
     executor = TaskExecutor(floorplan1, NoMemory(), max_steps=10)
     (fridge,) = OracleMemory(floorplan1).where_is("Fridge")
@@ -158,7 +158,7 @@ def test_a_fresh_slice_moves_yesterdays_pieces_of_the_same_ids_to_where_it_was_c
                 box=Box(far, Vector3(0.03, 0.08, 0.08)), stamp=1.0, source="action",
             ),
         ))  # fmt: skip
-    from memory_nodes.planning.sim_perception import SimPerception
+    from memory_nodes.adapters.ai2thor_perception import SimPerception
 
     class PiecesUnseen(SimPerception):  # the pieces lie where the camera does not see them
         def perceive(self, metadata, frames, stamp):
@@ -315,7 +315,7 @@ def test_a_fridge_seen_only_in_part_is_opened_close_in_front_where_its_shelves_s
     from memory_nodes.core.types import Box
     from memory_nodes.planning.exploration import TALL_FRONT_MAX_M
     from memory_nodes.planning.navigation import path_costs
-    from memory_nodes.planning.sim_perception import SimPerception
+    from memory_nodes.adapters.ai2thor_perception import SimPerception
     from sim.household_sim import HouseholdSim
 
     sim = HouseholdSim("FloorPlan23", width=160, height=120, seed=0, renderDepthImage=True,

@@ -103,7 +103,7 @@ def test_a_stale_memory_costs_one_look_then_a_search(sims):
 def test_ordered_conditions_are_checked_while_the_task_runs(tmp_path):
     import json
 
-    from memory_nodes.evaluation import run_evaluation
+    from memory_nodes.evaluation.tasks import run_evaluation
 
     tasks = tmp_path / "tasks.json"
     goal = "TOGGLEON(faucet): 1, TOGGLEOFF(faucet): 1"  # the second undoes the first

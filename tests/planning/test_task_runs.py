@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from memory_nodes.evaluation import run_evaluation
+from memory_nodes.evaluation.tasks import run_evaluation
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
 from memory_nodes.planning.memory_interface import FullMemory, NoMemory, OracleMemory
 from memory_nodes.planning.subgoals import plan_subgoals
@@ -111,7 +111,7 @@ def test_rows_and_summaries_count_only_goals_the_object_rules_allow(tmp_path, pr
 
 
 def test_the_household_change_seed_depends_on_the_scene_not_on_which_scenes_run():
-    from memory_nodes.evaluation import change_seed
+    from memory_nodes.evaluation.tasks import change_seed
 
     # A run of one scene meets the change a run of all scenes does.
     assert change_seed(0, "FloorPlan28") == change_seed(0, "FloorPlan28")

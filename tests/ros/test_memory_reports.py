@@ -20,7 +20,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from memory_nodes.planning.memory_interface import ActionEffect
-from memory_nodes.planning.ros_adapters import RosMemory
+from memory_nodes.nodes.planner_ros_adapters import RosMemory
 from tests.ros.conftest import call_service, memory_server_stack, observation_array, spin_until
 
 # AI2-THOR ids, as the planner knows objects ('|', '+', '-' and '.' in them).

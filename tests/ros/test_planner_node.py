@@ -184,7 +184,7 @@ def test_goals_the_planner_cannot_read_are_invalid_with_the_reason() -> None:
 
 
 def test_action_requests_carry_the_object_apart_and_other_arguments_as_json() -> None:
-    from memory_nodes.planning.ros_adapters import action_request
+    from memory_nodes.nodes.planner_ros_adapters import action_request
 
     put = action_request({"action": "PutObject", "objectId": "Fridge|1", "forceAction": True})
     assert (put.action, put.object_id) == ("PutObject", "Fridge|1")
@@ -193,7 +193,7 @@ def test_action_requests_carry_the_object_apart_and_other_arguments_as_json() ->
 
 
 def test_frame_buffer_returns_a_frame_only_when_every_stream_of_its_stamp_arrived() -> None:
-    from memory_nodes.planning.ros_adapters import FrameBuffer
+    from memory_nodes.nodes.planner_ros_adapters import FrameBuffer
 
     buffer = FrameBuffer(streams=("color", "depth"), max_stamps=2)
     buffer.add("color", (1, 0), "c1")

@@ -10,7 +10,7 @@ import numpy as np
 from memory_interfaces.srv import ExecuteAction, QueryObjects
 from std_msgs.msg import String
 
-from memory_nodes.planning.sim_perception import unity_to_map
+from memory_nodes.adapters.ai2thor_perception import unity_to_map
 from tests.ros.conftest import call_service, sim_memory_stack, spin_until
 
 FRIDGE = "Fridge|-02.10|+00.00|+01.07"

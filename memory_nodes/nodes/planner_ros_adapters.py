@@ -49,7 +49,7 @@ from memory_nodes.perception.frames import color_to_rgb, depth_to_metres
 from memory_nodes.planning.executor import TaskExecutor
 from memory_nodes.planning.memory_interface import ActionEffect
 from memory_nodes.planning.navigation import ReachableGrid
-from memory_nodes.planning.sim_perception import Percept
+from memory_nodes.adapters.ai2thor_perception import Percept
 from memory_nodes.planning.subgoals import Subgoal
 
 

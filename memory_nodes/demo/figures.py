@@ -136,7 +136,7 @@ def changes_figure(
     from matplotlib.figure import Figure
 
     from memory_nodes.core.octree import SparseOctree
-    from memory_nodes.map_views import map_layers
+    from memory_nodes.viz.map_views import map_layers
 
     rows = max(len(views), 1)
     row_height = 2.9

@@ -41,7 +41,7 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from memory_nodes.demo_figures import (
+from memory_nodes.demo.figures import (
     Snapshot,
     capture_change_views,
     changes_figure,
@@ -340,7 +340,7 @@ def _session(
 def _map_figure(out: Path, reports: list[TaskReport]) -> Path | None:
     from memory_nodes.core.octree import SparseOctree
     from memory_nodes.core.store import graph_from_json
-    from memory_nodes.map_views import render_map
+    from memory_nodes.viz.map_views import render_map
 
     octree_file = out / "octree_session2.mnoct"
     graph_file = out / "scene_graph_session2.json"

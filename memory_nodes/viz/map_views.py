@@ -8,7 +8,7 @@
   overhanging structure (counter tops, upper cabinets) can be told apart;
 * optionally scene-graph nodes (furniture boxes, object dots, labels) and edges, and robot paths.
 
-``python -m memory_nodes.map_views --scene FloorPlan1 --out map.png`` builds such a map from the
+``python -m memory_nodes.viz.map_views --scene FloorPlan1 --out map.png`` builds such a map from the
 household simulator: it turns on the spot at a few reachable positions, back-projects each depth
 frame into the map frame and inserts it with ray casting, then draws the result.
 """
@@ -263,7 +263,7 @@ def build_scene_map(
     from memory_nodes.core.types import CameraIntrinsics
     from memory_nodes.perception.frames import RGBDFrame
     from memory_nodes.perception.observations import backproject
-    from memory_nodes.planning.sim_perception import map_T_camera, unity_to_map
+    from memory_nodes.adapters.ai2thor_perception import map_T_camera, unity_to_map
     from sim.household_sim import HouseholdSim
 
     octree = SparseOctree(resolution=resolution)

@@ -14,7 +14,7 @@ A figure the report cannot support (one mode only; rows without subgoals, as in 
 skipped with a logged warning; the others are still drawn. Each mode keeps its colour
 (:data:`MODE_COLOURS`) in every figure.
 
-``python -m memory_nodes.eval_figures REPORT.json --out DIR`` draws them from a saved report.
+``python -m memory_nodes.evaluation.figures REPORT.json --out DIR`` draws them from a saved report.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from memory_nodes.map_views import matplotlib_classes
+from memory_nodes.viz.map_views import matplotlib_classes
 
 LOGGER = logging.getLogger(__name__)
 

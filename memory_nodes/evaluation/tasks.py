@@ -39,7 +39,7 @@ row says ``feasible``, ``achievable`` and ``unachievable_reasons``; achievabilit
 once per task on the scene as loaded, before any robot acts, so every mode and session shares
 the same denominator.
 
-Usage: ``python -m memory_nodes.evaluation --tasks FILE... --modes memory no_memory --seed 0
+Usage: ``python -m memory_nodes.evaluation.tasks --tasks FILE... --modes memory no_memory --seed 0
 --json out.json --limit 3``.
 """
 
@@ -69,7 +69,7 @@ from memory_nodes.planning.memory_interface import (
     ShortTermOnly,
     TaskMemory,
 )
-from memory_nodes.planning.sim_perception import SimPerception
+from memory_nodes.adapters.ai2thor_perception import SimPerception
 from memory_nodes.planning.subgoals import plan_subgoals
 
 MODES = ("no_memory", "oracle", "short_term", "long_term", "memory")

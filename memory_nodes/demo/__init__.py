@@ -1,0 +1,1 @@
+"""`memstack demo`: two household sessions through the whole ROS stack, and their report."""
