@@ -8,13 +8,23 @@ find a Knife. All three facts live here, in one table, so they cannot disagree.
 
 Unknown types (a detector's class names, new simulator assets) fall back to a movable small
 object whose description is the type name split into words: memory degrades, it never fails.
+
+The planner, the replacement policies and the simulator need more facts about types (what opens,
+what a knife cuts, where a put object goes inside, what heats): they are the named sets and
+predicates after the table, so each rule lives here once. Where two parts of the stack mean
+different things by a similar word (what memory calls ``inside`` and what the simulator fits
+within a box), each meaning has its own name.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from types import MappingProxyType
 
 
 class Mobility(StrEnum):
@@ -252,3 +262,278 @@ def decay_rates(
     """Negative-evidence rates for a type, with optional per-mobility overrides."""
     rates = DEFAULT_DECAY_RATES if overrides is None else {**DEFAULT_DECAY_RATES, **overrides}
     return rates[mobility(object_type)]
+
+
+# ---- the types goal names resolve to -------------------------------------------------------
+#: Types of the table that no scene of the simulator's AI2-THOR data holds (goal names do not
+#: resolve to them).
+_ABSENT_FROM_SCENES = frozenset({"Cart"})
+
+#: Whole type -> the type of its pieces once sliced (an egg cracks rather than slices).
+SLICED_FORMS: Mapping[str, str] = MappingProxyType(
+    {
+        "Apple": "AppleSliced",
+        "Bread": "BreadSliced",
+        "Lettuce": "LettuceSliced",
+        "Potato": "PotatoSliced",
+        "Tomato": "TomatoSliced",
+        "Egg": "EggCracked",
+    }
+)
+
+_PIECE_TYPES = frozenset(SLICED_FORMS.values())
+_KNOWN_TYPES = frozenset(_TABLE) - _ABSENT_FROM_SCENES
+
+
+def known_types() -> frozenset[str]:
+    """Every AI2-THOR object type the simulator's scenes hold, plus the sliced forms.
+
+    Goal names resolve against these. ``tests/core/test_object_taxonomy.py`` checks them
+    against the scene data, so a new scene with a new type fails a test rather than a parse.
+    """
+    return _KNOWN_TYPES
+
+
+def is_receptacle(object_type: str) -> bool:
+    """True when things can be put on or into objects of this type."""
+    return receptacle_kind(object_type) != ReceptacleKind.NONE
+
+
+# ---- what stays put, where things are put down ---------------------------------------------
+#: Types that stay where they are: the planner's memory of them does not go stale.
+FIXTURE_TYPES = frozenset(
+    {
+        "Fridge", "Microwave", "Cabinet", "Drawer", "CounterTop", "DiningTable", "Sink",
+        "SinkBasin", "Faucet", "StoveBurner", "StoveKnob", "Toaster", "CoffeeMachine",
+        "GarbageCan", "Shelf", "ShelvingUnit", "Desk", "Dresser", "SideTable", "CoffeeTable",
+        "TVStand", "Bed", "Sofa", "ArmChair", "Toilet", "Bathtub", "BathtubBasin", "LightSwitch",
+        "FloorLamp",
+    }
+)  # fmt: skip
+
+#: Flat receptacles a held object can be put down on, in the order they are tried.
+PUT_DOWN_SURFACE_TYPES: tuple[str, ...] = (
+    "CounterTop", "DiningTable", "SideTable", "CoffeeTable", "Desk", "Shelf", "Dresser",
+    "TVStand", "Bed", "Sofa", "ArmChair", "Chair", "Stool",
+)  # fmt: skip
+
+#: Receptacles memory records what is put in them as ``inside`` (else ``on``), as AI2-THOR's
+#: task definitions do.
+HOLDS_INSIDE_TYPES = frozenset(
+    {
+        "Fridge", "Cabinet", "Drawer", "Microwave", "Box", "GarbageCan", "Sink", "SinkBasin",
+        "Bathtub", "BathtubBasin", "Bowl", "Pot", "Pan", "Cup", "Mug", "Toaster", "Safe",
+        "LaundryHamper",
+    }
+)  # fmt: skip
+
+#: Receptacles whose contents the simulator fits within their box rather than sets on top:
+#: :data:`HOLDS_INSIDE_TYPES` and also a Dresser (its drawers lie within its box) and a
+#: CoffeeMachine (the mug stands in its bay). Memory still says a mug is ``on`` the coffee
+#: machine and a robot puts things down on top of a dresser, so the two sets differ on purpose.
+FITS_INSIDE_TYPES = HOLDS_INSIDE_TYPES | {"Dresser", "CoffeeMachine"}
+
+#: Types never treated as floor obstacles (flat, on walls, or the floor itself).
+NON_OBSTACLE_TYPES = frozenset(
+    {"Floor", "Window", "Painting", "LightSwitch", "Blinds", "Mirror", "Poster", "ShowerHead"}
+)
+
+
+def is_fixture(object_type: str) -> bool:
+    """True for types that stay where they are, so memory of where they are does not go stale."""
+    return object_type in FIXTURE_TYPES
+
+
+def is_put_down_surface(object_type: str) -> bool:
+    """True for flat receptacles a held object can be put down on (see
+    :data:`PUT_DOWN_SURFACE_TYPES` for the order to try them in)."""
+    return object_type in PUT_DOWN_SURFACE_TYPES
+
+
+def holds_inside(object_type: str) -> bool:
+    """True when what is put in this receptacle is ``inside`` it for memory (else ``on``)."""
+    return object_type in HOLDS_INSIDE_TYPES
+
+
+def fits_inside(object_type: str) -> bool:
+    """True when the simulator fits contents within this receptacle's box (see
+    :data:`FITS_INSIDE_TYPES`); a released object never lands on top of one."""
+    return object_type in FITS_INSIDE_TYPES
+
+
+def is_non_obstacle(object_type: str) -> bool:
+    """True for types that never block the floor (flat, hung on walls, the floor itself)."""
+    return object_type in NON_OBSTACLE_TYPES
+
+
+# ---- doors and lids ------------------------------------------------------------------------
+#: Receptacles with a door or lid: they must be open to put something in.
+OPENABLE_RECEPTACLE_TYPES = frozenset(
+    {"Fridge", "Microwave", "Cabinet", "Drawer", "Box", "Safe", "Laptop", "Toilet", "Kettle"}
+)
+#: Closed storage: what is in it is hidden until it is opened, so a search opens it, and a plan
+#: shuts it again after putting something in (a fridge left open is a household failure; a
+#: microwave only heats when shut). In the order a search considers them.
+STORAGE_CONTAINER_TYPES: tuple[str, ...] = (
+    "Fridge",
+    "Microwave",
+    "Cabinet",
+    "Drawer",
+    "Box",
+    "Safe",
+)
+#: Containers tall whatever part of them has been seen (a fridge door glimpsed from the side).
+TALL_CONTAINER_TYPES: tuple[str, ...] = ("Fridge",)
+#: Where things are put away when the receptacle statistics list no container for them: they
+#: record where things are left out, yet plates, knives and spoons live in cabinets and drawers.
+STORAGE_PRIORS: Mapping[str, float] = MappingProxyType({"Cabinet": 0.05, "Drawer": 0.05})
+
+
+def opens(object_type: str) -> bool:
+    """True for receptacles with a door or lid, which must be open to put something in."""
+    return object_type in OPENABLE_RECEPTACLE_TYPES
+
+
+def is_storage_container(object_type: str) -> bool:
+    """True for closed storage (see :data:`STORAGE_CONTAINER_TYPES`): searched by opening it,
+    shut again after a put."""
+    return object_type in STORAGE_CONTAINER_TYPES
+
+
+def is_tall_container(object_type: str) -> bool:
+    """True for containers that are tall however little of them has been seen."""
+    return object_type in TALL_CONTAINER_TYPES
+
+
+def storage_prior(object_type: str) -> float:
+    """Floor probability that something is put away in a receptacle of this type."""
+    return STORAGE_PRIORS.get(object_type, 0.0)
+
+
+@cache
+def receptacle_statistics() -> dict[str, dict[str, dict[str, float]]]:
+    """Receptacle type -> object type -> ``{"count", "p"}`` observed in AI2-THOR scenes.
+
+    Read from the ``procthor`` package's data when it is installed; empty otherwise (searching
+    then goes by distance alone). The returned dict is shared: do not modify it.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("procthor")
+    if spec is None or spec.origin is None:
+        return {}
+    try:
+        with open(Path(spec.origin).parent / "databases" / "receptacles.json") as f:
+            return json.load(f)
+    except OSError:
+        return {}
+
+
+# ---- cutting, cooking, water ---------------------------------------------------------------
+#: What the robot picks up to slice with, in the order a plan names them.
+KNIFE_TYPES: tuple[str, ...] = ("Knife", "ButterKnife")
+#: Pieces AI2-THOR cooks (toast, a fried egg, fried potato).
+COOKABLE_PIECE_TYPES = frozenset({"BreadSliced", "EggCracked", "PotatoSliced"})
+#: Types AI2-THOR cooks only as pieces: an Egg is cracked, Bread sliced, then cooked.
+COOKED_AS_PIECES_TYPES = frozenset({"Egg", "Bread"})
+#: Receptacles that heat what is in or on them while switched on.
+HEAT_SOURCE_TYPES = frozenset({"Microwave", "StoveBurner", "Toaster"})
+#: Pieces one slicing makes (an Egg cracks into one EggCracked); other types make two.
+SLICE_COUNTS: Mapping[str, int] = MappingProxyType(
+    {"Apple": 3, "Bread": 6, "Lettuce": 5, "Potato": 4, "Tomato": 5, "Egg": 1}
+)
+#: Where water runs: the basin receives objects, the faucet switches the water.
+WATER_BASIN_TYPES: tuple[str, ...] = ("SinkBasin", "BathtubBasin")
+#: The basin of a sink or bathtub: AI2-THOR puts objects into the basin, not the frame.
+BASIN_OF: Mapping[str, str] = MappingProxyType({"Sink": "SinkBasin", "Bathtub": "BathtubBasin"})
+
+
+def is_knife(object_type: str) -> bool:
+    """True for what can slice (an egg needs none: it cracks by hand)."""
+    return object_type in KNIFE_TYPES
+
+
+def sliceable(object_type: str) -> bool:
+    """True for types that slicing turns into pieces of another type (:func:`sliced_form`)."""
+    return object_type in SLICED_FORMS
+
+
+def sliced_form(object_type: str) -> str:
+    """``"Apple"`` -> ``"AppleSliced"``: the type of the pieces slicing an object makes.
+
+    Types :data:`SLICED_FORMS` does not list follow AI2-THOR's naming (``<Type>Sliced``), so a
+    scene whose metadata calls something else sliceable still names its pieces.
+    """
+    return SLICED_FORMS.get(object_type, f"{object_type}Sliced")
+
+
+def is_sliced_form(object_type: str) -> bool:
+    """True for the pieces of a sliced type (``AppleSliced``, ``EggCracked``)."""
+    return object_type in _PIECE_TYPES
+
+
+def slice_count(object_type: str) -> int:
+    """How many pieces slicing one object of this type makes."""
+    return SLICE_COUNTS.get(object_type, 2)
+
+
+def cookable_piece(object_type: str) -> bool:
+    """True for pieces that cook even when their whole object did not (toast, a fried egg)."""
+    return object_type in COOKABLE_PIECE_TYPES
+
+
+def cooked_as_pieces(object_type: str) -> bool:
+    """True for types cooked only once cut (an Egg is cracked, Bread sliced, then cooked)."""
+    return object_type in COOKED_AS_PIECES_TYPES
+
+
+def heats(object_type: str) -> bool:
+    """True for receptacles that heat what is in or on them while switched on."""
+    return object_type in HEAT_SOURCE_TYPES
+
+
+def is_water_basin(object_type: str) -> bool:
+    """True for basins under a faucet, where things are washed and filled."""
+    return object_type in WATER_BASIN_TYPES
+
+
+def basin_of(object_type: str) -> str | None:
+    """The basin that receives objects put in a sink or bathtub, else None."""
+    return BASIN_OF.get(object_type)
+
+
+# ---- how often things change, for the short-term memory ------------------------------------
+#: Types a person picks up and carries around: AI2-THOR's pickupable types but Footstool.
+#: Their cached states go stale fastest.
+PICKUPABLE_TYPES = frozenset(
+    {
+        "AlarmClock", "AluminumFoil", "Apple", "BaseballBat", "BasketBall", "Book", "Boots",
+        "Bottle", "Bowl", "Box", "Bread", "ButterKnife", "CD", "Candle", "CellPhone", "Cloth",
+        "CreditCard", "Cup", "DishSponge", "Dumbbell", "Egg", "Fork", "HandTowel", "Kettle",
+        "KeyChain", "Knife", "Ladle", "Laptop", "Lettuce", "Mug", "Newspaper", "Pan",
+        "PaperTowelRoll", "Pen", "Pencil", "PepperShaker", "Pillow", "Plate", "Plunger", "Pot",
+        "Potato", "RemoteControl", "SaltShaker", "ScrubBrush", "SoapBar", "SoapBottle", "Spatula",
+        "Spoon", "SprayBottle", "Statue", "TableTopDecor", "TeddyBear", "TennisRacket",
+        "TissueBox", "ToiletPaper", "Tomato", "Towel", "Vase", "Watch", "WateringCan",
+        "WineBottle",
+    }
+)  # fmt: skip
+#: Openable or toggleable furniture: it changes state but stays put.
+STATEFUL_FURNITURE_TYPES = frozenset(
+    {
+        "Blinds", "Cabinet", "CoffeeMachine", "Drawer", "Faucet", "Fridge", "Microwave",
+        "ShowerCurtain", "ShowerDoor", "Sink", "StoveBurner", "StoveKnob", "Television", "Toaster",
+        "Toilet", "LightSwitch", "DeskLamp", "FloorLamp", "Safe", "Laptop",
+    }
+)  # fmt: skip
+
+
+def is_pickupable(object_type: str) -> bool:
+    """True for types a person picks up and carries around (see :data:`PICKUPABLE_TYPES`)."""
+    return object_type in PICKUPABLE_TYPES
+
+
+def is_stateful_furniture(object_type: str) -> bool:
+    """True for furniture that opens or switches: its state changes, its place does not."""
+    return object_type in STATEFUL_FURNITURE_TYPES
