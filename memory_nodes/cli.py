@@ -25,7 +25,8 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    from memory_nodes.launcher import StackConfigError, load_stack_config
+    from memory_nodes.core.errors import StackConfigError
+    from memory_nodes.launcher import load_stack_config
 
     try:
         config = load_stack_config(args.config)

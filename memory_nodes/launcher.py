@@ -30,15 +30,12 @@ from typing import Any
 
 import yaml
 
+from memory_nodes.core.errors import StackConfigError
 from memory_nodes.nodes.registry import NODE_MODULES, known_executables, node_module
 from memory_nodes.ros_env import local_dds_environment
 
 SHUTDOWN_GRACE_S = 4.0
 _NODE_KEYS = {"executable", "name", "parameters"}
-
-
-class StackConfigError(ValueError):
-    """A stack or parameters file is invalid; the message names the file and the key."""
 
 
 @dataclass(frozen=True)

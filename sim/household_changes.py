@@ -9,15 +9,12 @@ receptacle type (procthor's ``receptacles.json``), so mugs go to cabinets and si
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from sim import scene_catalog
-from sim.world_state import SimObject
-
-if TYPE_CHECKING:
-    from sim.household_sim import HouseholdSim
+from sim.world_state import SimObject, World, copy_as_sent
 
 CHANGE_KINDS = ("move", "open", "close", "toggle", "dirty", "remove", "add")
 CHANGE_WEIGHTS = np.array([0.45, 0.1, 0.1, 0.1, 0.1, 0.07, 0.08])
@@ -38,6 +35,19 @@ class WorldChange:
         return asdict(self)
 
 
+class ChangeableSim(Protocol):
+    """What the process needs of a simulator (:class:`~sim.household_sim.HouseholdSim` is one).
+
+    A protocol rather than the class itself, so the simulator can import this module.
+    """
+
+    world: World
+
+    def settle_object(
+        self, obj: SimObject, receptacle: SimObject, drop_height: float | None = None
+    ) -> bool: ...
+
+
 class HouseholdChangeProcess:
     """Seeded generator of household changes applied directly to a simulator's world.
 
@@ -49,7 +59,7 @@ class HouseholdChangeProcess:
         Same seed and same world state -> same changes, in the same order.
     """
 
-    def __init__(self, sim: HouseholdSim, seed: int = 0):
+    def __init__(self, sim: ChangeableSim, seed: int = 0):
         self.sim = sim
         self.rng = np.random.default_rng(seed)
         self.log: list[WorldChange] = []
@@ -151,10 +161,8 @@ class HouseholdChangeProcess:
         template = self._pick([o for o in self._free_objects() if o.meta["pickupable"]])
         if template is None:
             return None
-        from sim.household_sim import _roundtrip
-
         self._num_added += 1
-        meta = _roundtrip(template.meta)
+        meta = copy_as_sent(template.meta)
         new_id = f"{template.object_type}|added|{self._num_added:03d}"
         meta.update(
             objectId=new_id,

@@ -13,10 +13,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
 import numpy as np
 
+from memory_nodes.core.errors import ActionFailedError, SceneNotFoundError
 from sim import houses, scene_catalog
+from sim.household_changes import HouseholdChangeProcess
 from sim.mujoco_renderer import FAR_PLANE, NEAR_PLANE, RenderedFrames, SceneRenderer
 from sim.world_state import (
     AGENT_Y,
@@ -25,6 +26,7 @@ from sim.world_state import (
     SLICE_COUNTS,
     SimObject,
     World,
+    copy_as_sent,
     slice_type,
 )
 
@@ -47,19 +49,6 @@ HORIZON_LIMITS = (-30.0, 60.0)
 SETTLE_LIFT = 0.02
 #: Largest move (m, per axis) settling may make; beyond it the placed pose is kept.
 SETTLE_TOLERANCE = 0.02
-
-
-class ActionFailedError(Exception):
-    """Internal signal: an action failed with an AI2-THOR style message (never escapes step)."""
-
-    def __init__(self, message: str, error_code: str = ""):
-        super().__init__(message)
-        self.error_code = error_code
-
-
-def _roundtrip(value: Any) -> Any:
-    """Deep copy through msgpack so the Python API returns exactly what the pipe carries."""
-    return msgpack.unpackb(msgpack.packb(value, use_bin_type=True), raw=False)
 
 
 class HouseholdSim:
@@ -136,7 +125,7 @@ class HouseholdSim:
         """Scene names as the ai2thor client expects them (iTHOR names carry ``_physics``)."""
         names = scene_catalog.scene_names()
         ithor = [f"{n}_physics" if n[9:].isdigit() else n for n in names]
-        return ithor + houses.house_names()
+        return ithor + scene_catalog.house_names()
 
     def reset(
         self, scene: str | None = None, seed: int | None = None, **init: Any
@@ -148,11 +137,11 @@ class HouseholdSim:
         if seed is not None:
             self.rng = np.random.default_rng(seed)
         name = scene or (self.world.scene_name if self.world else "FloorPlan1")
-        is_house = houses.has_house(name)
+        is_house = scene_catalog.has_house(name)
         if not is_house and not scene_catalog.has_scene(name):
-            message = str(scene_catalog.SceneNotFoundError(name).args[0])
+            message = str(SceneNotFoundError(name).args[0])
             if self.world is None:
-                raise scene_catalog.SceneNotFoundError(message)
+                raise SceneNotFoundError(message)
             return self._finish({"action": "Reset", "sceneName": name}, False, message, "")
         self.world = houses.build_house(name) if is_house else World.from_catalog(name)
         self.world.grid_size = float(self.init_params["gridSize"])
@@ -190,7 +179,7 @@ class HouseholdSim:
         an evaluation can give several agents the very same world.
         """
         agent = self.world.agent
-        return _roundtrip(
+        return copy_as_sent(
             {
                 "sceneName": self.world.scene_name,
                 "objects": [
@@ -224,7 +213,8 @@ class HouseholdSim:
         saved = {o["meta"]["objectId"]: o for o in state["objects"]}
         if object_ids is None:
             world.objects = {
-                oid: SimObject(_roundtrip(o["meta"]), bool(o["hidden"])) for oid, o in saved.items()
+                oid: SimObject(copy_as_sent(o["meta"]), bool(o["hidden"]))
+                for oid, o in saved.items()
             }
             a = state["agent"]
             agent = world.agent
@@ -238,7 +228,7 @@ class HouseholdSim:
                 if current is not None:
                     world.remove_object(current)
                 continue
-            meta = _roundtrip(saved[oid]["meta"])
+            meta = copy_as_sent(saved[oid]["meta"])
             if world.agent.held_object_id == oid:
                 world.agent.held_object_id = None
             if current is None:
@@ -349,7 +339,7 @@ class HouseholdSim:
             metadata["rooms"] = houses.rooms_metadata(world)
             metadata["doorways"] = world.doorways
             metadata["agentRoomId"] = world.room_at(agent.x, agent.z).room_id
-        metadata = _roundtrip(metadata)
+        metadata = copy_as_sent(metadata)
         out_frames: dict[str, Any] = {
             "frame": frames.rgb,
             "depth_frame": frames.depth if self.init_params["renderDepthImage"] else None,
@@ -652,7 +642,7 @@ class HouseholdSim:
         axis = 0 if obj.size[0] >= obj.size[2] else 2
         pieces = []
         for i in range(n):
-            meta = _roundtrip(obj.meta)
+            meta = copy_as_sent(obj.meta)
             piece_id = f"{obj.object_id}|{piece_type}_{i}"
             meta.update(
                 objectId=piece_id,
@@ -716,8 +706,6 @@ class HouseholdSim:
         self.world.remove_object(self._target(action))
 
     def _household_changes(self, action: dict) -> list[dict]:
-        from sim.household_changes import HouseholdChangeProcess
-
         process = HouseholdChangeProcess(self, seed=int(action.get("seed", 0)))
         return [c.to_dict() for c in process.run(int(action.get("numChanges", 5)))]
 

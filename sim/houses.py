@@ -24,6 +24,8 @@ from functools import cache
 
 import numpy as np
 
+from memory_nodes.core.errors import HouseLayoutError
+from sim.scene_catalog import HOUSES, HouseSpec
 from sim.world_state import AGENT_RADIUS, WALL_HEIGHT, Room, SimObject, StructureBox, World
 
 #: Rooms are shifted by multiples of this (metres): the agent grid, and exact for ids.
@@ -50,46 +52,6 @@ ATTACH_ORDER = (
 ACCESS_DEPTH = 4
 
 _NUMBER = re.compile(r"^[+-]?\d+\.\d+$")
-
-
-@dataclass(frozen=True)
-class HouseSpec:
-    """Which FloorPlans make up a house, in ``ROOM_TYPES`` order."""
-
-    name: str
-    kitchen: str
-    living_room: str
-    bedroom: str
-    bathroom: str
-
-    @property
-    def scenes(self) -> tuple[str, str, str, str]:
-        return (self.kitchen, self.living_room, self.bedroom, self.bathroom)
-
-
-#: Fixed combinations; chosen so that every doorway has free floor on both sides.
-HOUSES: dict[str, HouseSpec] = {
-    spec.name: spec
-    for spec in (
-        HouseSpec("House1", "FloorPlan1", "FloorPlan201", "FloorPlan301", "FloorPlan401"),
-        HouseSpec("House2", "FloorPlan2", "FloorPlan202", "FloorPlan302", "FloorPlan402"),
-        HouseSpec("House3", "FloorPlan5", "FloorPlan206", "FloorPlan303", "FloorPlan403"),
-        HouseSpec("House4", "FloorPlan10", "FloorPlan211", "FloorPlan310", "FloorPlan410"),
-        HouseSpec("House5", "FloorPlan20", "FloorPlan222", "FloorPlan320", "FloorPlan420"),
-    )
-}
-
-
-class HouseLayoutError(ValueError):
-    """Raised when two rooms that need a doorway have no spot with free floor on both sides."""
-
-
-def house_names() -> list[str]:
-    return list(HOUSES)
-
-
-def has_house(name: str) -> bool:
-    return name in HOUSES
 
 
 def room_id(index: int) -> str:

@@ -4,16 +4,20 @@ The wheel's ``procthor/databases/ai2thor-object-metadata.json`` holds ``event.me
 dumps of 120 iTHOR rooms and 75 RoboTHOR apartments, grouped by room kind. Each group is a list
 ordered like AI2-THOR's own scene numbering, so list index ``i`` of ``kitchens`` is
 ``FloorPlan{i + 1}``, of ``living_rooms`` ``FloorPlan{201 + i}`` and so on (see ``sim/README.md``
-for how this was checked).
+for how this was checked). The multi-room houses (``House1``..) are named here by the FloorPlans
+they join; :mod:`sim.houses` lays them out.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from memory_nodes.core.errors import SceneNotFoundError
 
 #: Room kind in the dump -> number of the first FloorPlan of that kind.
 ITHOR_FIRST_FLOORPLAN: dict[str, int] = {
@@ -22,17 +26,35 @@ ITHOR_FIRST_FLOORPLAN: dict[str, int] = {
     "bedrooms": 301,
     "bathrooms": 401,
 }
-ROOM_KIND_OF_GROUP: dict[str, str] = {
-    "kitchens": "Kitchen",
-    "living_rooms": "LivingRoom",
-    "bedrooms": "Bedroom",
-    "bathrooms": "Bathroom",
-    "robothor": "RoboTHOR",
+
+
+@dataclass(frozen=True)
+class HouseSpec:
+    """Which FloorPlans make up a house, in ``sim.houses.ROOM_TYPES`` order."""
+
+    name: str
+    kitchen: str
+    living_room: str
+    bedroom: str
+    bathroom: str
+
+    @property
+    def scenes(self) -> tuple[str, str, str, str]:
+        return (self.kitchen, self.living_room, self.bedroom, self.bathroom)
+
+
+#: Fixed combinations; chosen so that every doorway has free floor on both sides (the layout
+#: itself is built by :mod:`sim.houses`).
+HOUSES: dict[str, HouseSpec] = {
+    spec.name: spec
+    for spec in (
+        HouseSpec("House1", "FloorPlan1", "FloorPlan201", "FloorPlan301", "FloorPlan401"),
+        HouseSpec("House2", "FloorPlan2", "FloorPlan202", "FloorPlan302", "FloorPlan402"),
+        HouseSpec("House3", "FloorPlan5", "FloorPlan206", "FloorPlan303", "FloorPlan403"),
+        HouseSpec("House4", "FloorPlan10", "FloorPlan211", "FloorPlan310", "FloorPlan410"),
+        HouseSpec("House5", "FloorPlan20", "FloorPlan222", "FloorPlan320", "FloorPlan420"),
+    )
 }
-
-
-class SceneNotFoundError(KeyError):
-    """Raised when a scene name is not one of the FloorPlans built from the dump."""
 
 
 def procthor_database_dir() -> Path:
@@ -99,10 +121,14 @@ def has_scene(name: str) -> bool:
     return normalize_scene_name(name) in _scene_index()
 
 
-def room_kind(name: str) -> str:
-    """Kitchen, LivingRoom, Bedroom, Bathroom or RoboTHOR."""
-    group, _ = _get_entry(name)
-    return ROOM_KIND_OF_GROUP[group]
+def house_names() -> list[str]:
+    """The multi-room houses, ``House1`` first."""
+    return list(HOUSES)
+
+
+def has_house(name: str) -> bool:
+    """True when ``name`` is a multi-room house rather than a single FloorPlan."""
+    return name in HOUSES
 
 
 def _get_entry(name: str) -> tuple[str, int]:
@@ -126,9 +152,7 @@ def scene_object_types(name: str) -> frozenset[str]:
 
     A multi-room house (``House1``) has the types of its rooms' FloorPlans.
     """
-    from sim import houses  # houses builds on this catalogue
-
-    if houses.has_house(name):
-        return frozenset().union(*(scene_object_types(r) for r in houses.HOUSES[name].scenes))
+    if has_house(name):
+        return frozenset().union(*(scene_object_types(r) for r in HOUSES[name].scenes))
     group, i = _get_entry(name)
     return frozenset(o["objectType"] for o in _object_dump()[group][i])

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 import numpy as np
 
 from sim import scene_catalog
@@ -90,6 +91,11 @@ def _corner_points(center: np.ndarray, size: np.ndarray) -> list[list[float]]:
         for sy in (1, -1)
         for sz in (1, -1)
     ]
+
+
+def copy_as_sent(value: Any) -> Any:
+    """Deep copy through msgpack so the Python API returns exactly what the pipe carries."""
+    return msgpack.unpackb(msgpack.packb(value, use_bin_type=True), raw=False)
 
 
 @dataclass

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from memory_nodes.launcher import StackConfigError, load_stack_config
+from memory_nodes.core.errors import StackConfigError
+from memory_nodes.launcher import load_stack_config
 from memory_nodes.nodes.registry import known_executables
 
 ROOT = Path(__file__).resolve().parents[1]

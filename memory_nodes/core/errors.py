@@ -19,3 +19,30 @@ class NotFoundError(MemoryStackError, KeyError):
 
 class DependencyNotInstalledError(MemoryStackError, ImportError):
     """An optional dependency is missing; the message says what to install."""
+
+
+class SchemaVersionError(MemoryStackError):
+    """The store was written by a newer version of memory_nodes than this one."""
+
+
+class StackConfigError(MemoryStackError, ValueError):
+    """A stack or parameters file is invalid; the message names the file and the key."""
+
+
+# The simulator's errors live here too, so the whole project raises from one module.
+
+
+class SceneNotFoundError(MemoryStackError, KeyError):
+    """Raised when a scene name is not one of the FloorPlans built from the dump."""
+
+
+class HouseLayoutError(MemoryStackError, ValueError):
+    """Raised when two rooms that need a doorway have no spot with free floor on both sides."""
+
+
+class ActionFailedError(MemoryStackError):
+    """Internal signal: an action failed with an AI2-THOR style message (never escapes step)."""
+
+    def __init__(self, message: str, error_code: str = ""):
+        super().__init__(message)
+        self.error_code = error_code

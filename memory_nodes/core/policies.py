@@ -46,7 +46,7 @@ from memory_nodes.core.object_taxonomy import is_furniture
 from memory_nodes.core.types import Vector3
 
 if TYPE_CHECKING:
-    from memory_nodes.core.short_term import CacheEntry
+    from memory_nodes.core.cache_entry import CacheEntry
 
 
 class ReplacementPolicy(ABC):

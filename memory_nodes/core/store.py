@@ -21,7 +21,7 @@ from typing import Any
 
 import networkx as nx
 
-from memory_nodes.core.errors import InvalidInputError, MemoryStackError
+from memory_nodes.core.errors import InvalidInputError, SchemaVersionError
 from memory_nodes.core.scene_graph import (
     ChangeKind,
     EdgeType,
@@ -39,10 +39,6 @@ from memory_nodes.core.types import Box, Pose, Quaternion, Vector3
 JSON_FORMAT = "memory_nodes.scene_graph"
 JSON_VERSION = 1
 SCHEMA_VERSION = 1
-
-
-class SchemaVersionError(MemoryStackError):
-    """The store was written by a newer version of memory_nodes than this one."""
 
 
 # ------------------------------------------------------------------ serialisation

@@ -16,12 +16,11 @@ import networkx as nx
 import pytest
 
 from memory_nodes.core import store as store_module
-from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.errors import InvalidInputError, SchemaVersionError
 from memory_nodes.core.fusion import ObjectFusion
 from memory_nodes.core.scene_graph import EdgeType, SceneGraph
 from memory_nodes.core.store import (
     SceneGraphStore,
-    SchemaVersionError,
     graph_from_json,
     graph_to_json,
     read_json,
@@ -76,7 +75,7 @@ def test_restart_reloads_the_same_graph(tmp_path: Path) -> None:
     assert reloaded.sequence == graph.sequence
     apple = reloaded.find_object_by_external_id("Apple|1")
     fridge = reloaded.find_object_by_external_id("Fridge|1")
-    assert reloaded.get_location(apple.node_id) == (fridge.node_id, EdgeType.INSIDE)
+    assert reloaded.find_location(apple.node_id) == (fridge.node_id, EdgeType.INSIDE)
     assert reloaded.changes_since(5.0)  # the change log survives too
 
 

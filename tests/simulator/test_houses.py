@@ -14,7 +14,7 @@ from sim import houses, scene_catalog
 from sim.household_sim import HouseholdSim
 from sim.render_views import main as render_views_main
 
-HOUSE_NAMES = houses.house_names()
+HOUSE_NAMES = scene_catalog.house_names()
 ID_FORMAT = re.compile(r"^[A-Za-z]+(\|(\+|-)?\d\d\.\d\d){3}(\|[A-Za-z]+)?$")
 
 
@@ -43,7 +43,7 @@ def test_every_house_loads_renders_and_reports_its_rooms(house_sim, name):
     assert meta["lastActionSuccess"] and meta["sceneName"] == name
     assert np.all(np.isfinite(frames["depth_frame"])) and frames["depth_frame"].min() > 0
     assert house_sim.renderer._model.nbody <= 150
-    spec = houses.HOUSES[name]
+    spec = scene_catalog.HOUSES[name]
     rooms = meta["rooms"]
     assert [r["roomType"] for r in rooms] == list(houses.ROOM_TYPES)
     assert [r["sourceScene"] for r in rooms] == list(spec.scenes)

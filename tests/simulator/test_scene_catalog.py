@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from memory_nodes.core.errors import MemoryStackError, SceneNotFoundError
 from sim import scene_catalog
 
 
@@ -43,8 +44,10 @@ def test_every_object_has_the_same_42_metadata_keys():
 
 def test_physics_suffix_is_accepted_and_unknown_names_raise_a_named_error():
     assert scene_catalog.has_scene("FloorPlan5_physics")
-    with pytest.raises(scene_catalog.SceneNotFoundError, match="FloorPlan999"):
+    with pytest.raises(SceneNotFoundError, match="FloorPlan999") as raised:
         scene_catalog.get_scene_objects("FloorPlan999")
+    # A lookup error of the stack, and still a KeyError for callers that catch that.
+    assert isinstance(raised.value, MemoryStackError) and isinstance(raised.value, KeyError)
 
 
 def test_scene_copies_are_independent():

@@ -1,0 +1,65 @@
+"""One entry of the short-term cache: an object's newest facts and the metadata policies rank by.
+
+It lives apart from :mod:`memory_nodes.core.short_term` because both the cache and its
+replacement policies (:mod:`memory_nodes.core.policies`) need it, and the cache needs the
+policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memory_nodes.core.types import Box, MemorySource, ObjectRecord, Pose
+
+
+@dataclass(slots=True)
+class CacheEntry:
+    """What the cache holds about one object, with the metadata policies rank by.
+
+    ``*_step`` fields number cache operations (see :mod:`memory_nodes.core.policies`); they order
+    events exactly where stamps tie. ``access_count`` counts reads only, ``write_count`` writes
+    (observations and action effects). ``pending_consolidation`` marks an action effect that the
+    consumer should consolidate into long-term memory at once rather than on eviction.
+    """
+
+    object_id: str
+    object_type: str
+    world_T_object: Pose
+    box: Box
+    states: dict[str, str] = field(default_factory=dict)
+    receptacle_id: str = ""
+    receptacle_relation: str = ""
+    source: str = ""
+    confidence: float = 1.0
+    first_inserted: float = 0.0
+    last_written: float = 0.0
+    last_accessed: float = 0.0
+    access_count: int = 0
+    write_count: int = 1
+    insert_step: int = 0
+    write_step: int = 0
+    access_step: int = 0
+    pending_consolidation: bool = False
+
+    def age(self, now: float) -> float:
+        """Seconds since the newest fact in the entry."""
+        return max(0.0, now - self.last_written)
+
+    def to_record(self) -> ObjectRecord:
+        """The entry as a memory record tagged as coming from short-term memory."""
+        provenance = (self.source,) if self.source else ()
+        return ObjectRecord(
+            object_id=self.object_id,
+            object_type=self.object_type,
+            world_T_object=self.world_T_object,
+            box=self.box,
+            confidence=self.confidence,
+            first_seen=min(self.first_inserted, self.last_written),
+            last_seen=self.last_written,
+            num_observations=self.write_count,
+            states=dict(self.states),
+            receptacle_id=self.receptacle_id,
+            receptacle_relation=self.receptacle_relation,
+            provenance=provenance,
+            memory_source=MemorySource.SHORT_TERM,
+        )
