@@ -86,7 +86,7 @@ def test_on_and_inside_edges_match_the_truth(
     graph = explored.memory.graph
     node = graph.find_object_by_external_id(object_id)
     assert node is not None, f"{object_id} was never remembered"
-    location = graph.get_location(node.node_id)
+    location = graph.find_location(node.node_id)
     assert location is not None, f"{object_id} has no receptacle"
     assert graph.get_node(location[0]).external_id == receptacle_id
     assert location[1] == relation
@@ -114,7 +114,7 @@ def test_change_detection_marks_moved_and_removed_objects_after_a_look_around(
         assert node is not None
         if change.kind == "remove":
             assert node.status == NodeStatus.MISSING, f"{change.object_id} removed, still there"
-            assert graph.get_location(node.node_id) is None
+            assert graph.find_location(node.node_id) is None
             continue
         new_place = truth[change.object_id]
         old = before[change.object_id]

@@ -187,7 +187,7 @@ def _classify(
 
 def _enclosed(graph: SceneGraph, node: SceneNode) -> bool:
     """Inside a container that memory believes closed."""
-    location = graph.get_location(node.node_id)
+    location = graph.find_location(node.node_id)
     if location is None or location[1] != EdgeType.INSIDE:
         return False
     parent = graph.get_node(location[0])

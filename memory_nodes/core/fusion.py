@@ -387,7 +387,7 @@ class ObjectFusion:
             centre = other.position.as_array()
             if not (np.all(centre[:2] >= lo[:2]) and np.all(centre[:2] <= hi[:2])):
                 continue
-            if self.graph.get_location(other.node_id) is not None:
+            if self.graph.find_location(other.node_id) is not None:
                 continue
             derived = self.graph.derive_location(other.box, exclude=other.node_id)
             if derived is not None:
@@ -431,7 +431,7 @@ class ObjectFusion:
         self, node: SceneNode, track: _Track, stamp: float, result: FusionResult, immediate: bool
     ) -> None:
         derived = self.graph.derive_location(node.box, exclude=node.node_id)
-        current = self.graph.get_location(node.node_id)
+        current = self.graph.find_location(node.node_id)
         if derived == current:
             track.pending_location = None
         else:

@@ -186,7 +186,7 @@ def state_at(graph: SceneGraph, ref: str, stamp: float) -> NodeSnapshot | None:
     """Where an object was and in which state at ``stamp`` (None: not yet known then)."""
     if not np.isfinite(stamp):
         raise InvalidInputError(f"stamp must be finite, got {stamp}")
-    return graph.get_state_at(graph.resolve(ref).node_id, stamp)
+    return graph.find_state_at(graph.resolve(ref).node_id, stamp)
 
 
 def objects_by_text(

@@ -17,7 +17,7 @@ Every mutation is recorded as a :class:`GraphChange` with a sequence number. A R
 :meth:`SceneGraph.pop_changes` to publish deltas, the store persists
 :meth:`SceneGraph.changes_after`, and ``WhatChanged`` answers from
 :meth:`SceneGraph.changes_since`. Every node also keeps a history of where it was and in which
-state, so :meth:`SceneGraph.get_state_at` can say where the mug was at 10:00.
+state, so :meth:`SceneGraph.find_state_at` can say where the mug was at 10:00.
 """
 
 from __future__ import annotations
@@ -242,6 +242,10 @@ class SceneGraph:
         self._touched: set[str] = set()
         self._order: dict[Layer | None, list[str]] | None = None
         self._by_type: dict[str, set[str]] = {}
+        # Each node's ``on``/``inside`` and ``in_room`` edge, beside the graph: every record an
+        # answer converts looks both up, and networkx's adjacency views cost about 3 us a call.
+        self._location_of: dict[str, tuple[str, EdgeType]] = {}
+        self._room_of: dict[str, str] = {}
 
     # ------------------------------------------------------------------ nodes
 
@@ -546,6 +550,7 @@ class SceneGraph:
             return existing
         edge = SceneEdge(source, target, edge_type, stamp, origin)
         self._graph.add_edge(source, target, key=edge_type.value, edge=edge)
+        self._index_edge(edge)
         self._record(stamp, ChangeKind.EDGE_ADDED, source, target, edge_type.value, origin)
         return edge
 
@@ -558,6 +563,7 @@ class SceneGraph:
     ) -> None:
         edge = self.get_edge(source, target, edge_type)
         self._graph.remove_edge(edge.source, edge.target, key=edge.edge_type.value)
+        self._unindex_edge(edge)
         self._record(stamp, ChangeKind.EDGE_REMOVED, edge.source, edge.target, edge.edge_type)
 
     def num_edges(self, edge_type: EdgeType | str | None = None) -> int:
@@ -587,21 +593,40 @@ class SceneGraph:
             key=NodeSymbol.parse,
         )
 
-    def get_location(self, node_id: str | NodeSymbol) -> tuple[str, EdgeType] | None:
-        """The receptacle the node is ``on`` or ``inside``, if any."""
-        # The adjacency dict directly: out_edges() builds a view per call, which was most
-        # of the time of a query answering hundreds of records.
-        for target, keys in self._graph._succ.get(str(node_id), {}).items():
-            for key in keys:
-                if key in _LOCATION_KEYS:
-                    return target, EdgeType(key)
-        return None
+    def find_location(self, node_id: str | NodeSymbol) -> tuple[str, EdgeType] | None:
+        """The receptacle the node is ``on`` or ``inside``; None if on nothing (or unknown).
 
-    def get_room(self, node_id: str | NodeSymbol) -> str | None:
-        for target, keys in self._graph._succ.get(str(node_id), {}).items():
-            if EdgeType.IN_ROOM.value in keys:
-                return target
-        return None
+        A node has one such edge (``set_location`` replaces it); should ``add_edge`` have given
+        it two, the first added that is still there.
+        """
+        return self._location_of.get(str(node_id))
+
+    def find_room(self, node_id: str | NodeSymbol) -> str | None:
+        """The room the node is ``in_room``; None if in none (or unknown)."""
+        return self._room_of.get(str(node_id))
+
+    def _index_edge(self, edge: SceneEdge) -> None:
+        if edge.edge_type == EdgeType.IN_ROOM:
+            self._room_of.setdefault(edge.source, edge.target)
+        elif edge.edge_type.value in _LOCATION_KEYS:
+            self._location_of.setdefault(edge.source, (edge.target, edge.edge_type))
+
+    def _unindex_edge(self, edge: SceneEdge) -> None:
+        source = edge.source
+        if edge.edge_type == EdgeType.IN_ROOM:
+            if self._room_of.get(source) != edge.target:
+                return
+            del self._room_of[source]
+        elif edge.edge_type.value in _LOCATION_KEYS:
+            if self._location_of.get(source) != (edge.target, edge.edge_type):
+                return
+            del self._location_of[source]
+        else:
+            return
+        # A second edge of the kind (only add_edge makes one) takes over; rare, so a scan.
+        remaining = [e for _, _, e in self._graph.out_edges(source, data="edge")]
+        for other in sorted(remaining, key=lambda e: e.stamp):
+            self._index_edge(other)
 
     # ---------------------------------------------------------- relations
 
@@ -694,7 +719,7 @@ class SceneGraph:
     ) -> bool:
         """Replace the node's ``on``/``inside`` edge; True if it changed."""
         node = self.get_node(node_id)
-        current = self.get_location(node.node_id)
+        current = self.find_location(node.node_id)
         if location is not None:
             location = (str(location[0]), EdgeType(location[1]))
         if current == location:
@@ -708,7 +733,7 @@ class SceneGraph:
 
     def set_room(self, node_id: str | NodeSymbol, room_id: str | None, stamp: float) -> bool:
         node = self.get_node(node_id)
-        current = self.get_room(node.node_id)
+        current = self.find_room(node.node_id)
         if current == room_id:
             return False
         if current is not None:
@@ -746,7 +771,7 @@ class SceneGraph:
 
     # ------------------------------------------------------------ history
 
-    def get_state_at(self, node_id: str | NodeSymbol, stamp: float) -> NodeSnapshot | None:
+    def find_state_at(self, node_id: str | NodeSymbol, stamp: float) -> NodeSnapshot | None:
         """Where the node was and in which state at ``stamp``; None before it was first seen."""
         node = self.get_node(node_id)
         found: NodeSnapshot | None = None
@@ -758,14 +783,14 @@ class SceneGraph:
         return found
 
     def _snapshot(self, node: SceneNode, stamp: float, reason: str) -> None:
-        location = self.get_location(node.node_id)
+        location = self.find_location(node.node_id)
         entry = NodeSnapshot(
             stamp=stamp,
             position=node.position,
             states=dict(node.states),
             parent_id=location[0] if location else "",
             relation=location[1].value if location else "",
-            room_id=self.get_room(node.node_id) or "",
+            room_id=self.find_room(node.node_id) or "",
             status=node.status,
             reason=reason,
         )
@@ -839,13 +864,13 @@ class SceneGraph:
         followed by the supporting observation ids.
         """
         node = self.get_node(node_id)
-        location = self.get_location(node.node_id)
+        location = self.find_location(node.node_id)
         receptacle_id, relation = "", ""
         if location is not None:
             parent = self.get_node(location[0])
             receptacle_id = parent.external_id or parent.node_id
             relation = location[1].value
-        room_id = self.get_room(node.node_id) or ""
+        room_id = self.find_room(node.node_id) or ""
         return ObjectRecord(
             object_id=node.external_id or node.node_id,
             object_type=node.node_type,
@@ -888,6 +913,7 @@ class SceneGraph:
             )
         for edge in edges:
             graph._graph.add_edge(edge.source, edge.target, key=edge.edge_type.value, edge=edge)
+            graph._index_edge(edge)
         for layer, index in (next_index or {}).items():
             graph._next_index[layer] = max(graph._next_index[layer], index)
         graph._change_log = list(changes or [])[-graph.change_log_limit :]

@@ -258,7 +258,7 @@ def score_memory(
         parents = [p for p in obj.get("parentReceptacles") or [] if p in truth]
         if not obj["pickupable"] or not parents:
             continue
-        location = graph.get_location(node.node_id)
+        location = graph.find_location(node.node_id)
         holder = graph.get_node(location[0]).external_id if location else ""
         if all(truth[p]["objectType"] == "Floor" for p in parents):
             # Perception treats the floor as structure, not an object: on the floor, memory

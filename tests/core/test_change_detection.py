@@ -141,12 +141,12 @@ def test_expected_but_unobserved_object_loses_confidence_then_is_marked_missing(
     third = detector.process_frame(view([TABLE, MUG], 3.0), observed=[ids["mug"], ids["table"]])
     assert third.marked_missing == [ids["apple"]]  # Apple: frequently moved, 3 misses
     assert graph.get_node(ids["apple"]).status == NodeStatus.MISSING
-    assert graph.get_location(ids["apple"]) is None
+    assert graph.find_location(ids["apple"]) is None
     missing = [c for c in graph.pop_changes() if c.detail == "missing"]
     assert [(c.kind, c.node_id, c.stamp) for c in missing] == [
         (ChangeKind.NODE_UPDATED, ids["apple"], 3.0)
     ]
-    assert graph.get_state_at(ids["apple"], 2.5).status == NodeStatus.PRESENT
+    assert graph.find_state_at(ids["apple"], 2.5).status == NodeStatus.PRESENT
 
 
 def test_observed_objects_take_no_miss(scene) -> None:
@@ -179,7 +179,7 @@ def test_object_inside_closed_fridge_is_not_expected() -> None:
     graph = SceneGraph()
     fridge = add(graph, "Fridge", FRIDGE)
     milk = add(graph, "Bottle", MILK)
-    assert graph.get_location(milk) == (fridge, EdgeType.INSIDE)
+    assert graph.find_location(milk) == (fridge, EdgeType.INSIDE)
     graph.update_node(fridge, 0.5, states={"isOpen": "false"})
     # Even with a depth image that would show the bottle, a closed door hides it.
     visibility = expected_visibility(graph, view([MILK]))

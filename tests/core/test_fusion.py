@@ -133,7 +133,7 @@ def test_furniture_goes_to_f_layer_and_objects_get_relations() -> None:
     assert graph.num_nodes(Layer.FURNITURE) == 2
     counter = graph.find_object_by_external_id("CounterTop|1")
     mug = graph.find_object_by_external_id("Mug|1")
-    assert graph.get_location(mug.node_id) == (counter.node_id, EdgeType.ON)
+    assert graph.find_location(mug.node_id) == (counter.node_id, EdgeType.ON)
 
 
 def test_state_change_needs_k_consistent_observations() -> None:
@@ -153,7 +153,7 @@ def test_state_change_needs_k_consistent_observations() -> None:
     result = fusion.integrate_frame([observe("Fridge|1", 7, states={"isOpen": "false"})])
     assert fridge.states["isOpen"] == "false"
     assert result.state_changes == [(fridge.node_id, "isOpen", "false")]
-    assert fusion.graph.get_state_at(fridge.node_id, 6.5).states["isOpen"] == "true"
+    assert fusion.graph.find_state_at(fridge.node_id, 6.5).states["isOpen"] == "true"
 
 
 def test_state_change_from_robot_action_is_trusted_at_once() -> None:
@@ -173,13 +173,13 @@ def test_jump_and_relation_change_need_k_sightings_then_node_moves() -> None:
     in_fridge = (3.0, 1.0, 1.2)
     first = fusion.integrate_frame([observe("Mug|1", 10, center=in_fridge)])
     assert first.moved == []
-    assert graph.get_location(mug.node_id)[1] == EdgeType.ON
+    assert graph.find_location(mug.node_id)[1] == EdgeType.ON
     assert mug.position == Vector3(*WORLD["Mug|1"][1])
     second = fusion.integrate_frame([observe("Mug|1", 11, center=in_fridge)])
     assert second.moved == [mug.node_id]
-    assert graph.get_location(mug.node_id) == (fridge, EdgeType.INSIDE)
+    assert graph.find_location(mug.node_id) == (fridge, EdgeType.INSIDE)
     assert graph.num_nodes() == len(WORLD)
-    assert graph.get_state_at(mug.node_id, 10.5).relation == "on"
+    assert graph.find_state_at(mug.node_id, 10.5).relation == "on"
 
 
 def test_interaction_sets_relation_at_once() -> None:
@@ -189,7 +189,7 @@ def test_interaction_sets_relation_at_once() -> None:
     fusion.record_interaction("Apple|1", "Fridge|1", "inside", 20.0)
     apple = graph.find_object_by_external_id("Apple|1")
     fridge = graph.find_object_by_external_id("Fridge|1")
-    assert graph.get_location(apple.node_id) == (fridge.node_id, EdgeType.INSIDE)
+    assert graph.find_location(apple.node_id) == (fridge.node_id, EdgeType.INSIDE)
     assert graph.get_edge(apple.node_id, fridge.node_id, "inside").origin == "action"
 
 

@@ -80,16 +80,16 @@ def test_get_raises_find_returns_none_and_counts(kitchen) -> None:
 def test_object_over_counter_top_face_is_on_it_and_in_its_room(kitchen) -> None:
     graph, ids = kitchen
     apple = add(graph, "Apple", box(1.2, 1.0, 0.95, 0.1, 0.1, 0.1))
-    assert graph.get_location(apple) == (ids["counter"], EdgeType.ON)
-    assert graph.get_room(apple) == ids["kitchen"]
+    assert graph.find_location(apple) == (ids["counter"], EdgeType.ON)
+    assert graph.find_room(apple) == ids["kitchen"]
     assert graph.has_edge(ids["counter"], ids["kitchen"], EdgeType.IN_ROOM)
-    assert graph.get_room(ids["sofa"]) == ids["living"]
+    assert graph.find_room(ids["sofa"]) == ids["living"]
 
 
 def test_object_within_container_box_is_inside_it(kitchen) -> None:
     graph, ids = kitchen
     milk = add(graph, "Bottle", box(3.0, 1.0, 1.2, 0.1, 0.1, 0.25))
-    assert graph.get_location(milk) == (ids["fridge"], EdgeType.INSIDE)
+    assert graph.find_location(milk) == (ids["fridge"], EdgeType.INSIDE)
     assert graph.children(ids["fridge"], EdgeType.INSIDE) == [milk]
 
 
@@ -97,8 +97,8 @@ def test_smallest_receptacle_wins_apple_in_bowl_on_counter(kitchen) -> None:
     graph, ids = kitchen
     bowl = add(graph, "Bowl", box(0.5, 1.0, 0.95, 0.3, 0.3, 0.1))
     apple = add(graph, "Apple", box(0.5, 1.0, 0.96, 0.08, 0.08, 0.08))
-    assert graph.get_location(bowl) == (ids["counter"], EdgeType.ON)
-    assert graph.get_location(apple) == (bowl, EdgeType.INSIDE)
+    assert graph.find_location(bowl) == (ids["counter"], EdgeType.ON)
+    assert graph.find_location(apple) == (bowl, EdgeType.INSIDE)
 
 
 def test_objects_close_together_get_one_symmetric_near_edge(kitchen) -> None:
@@ -116,7 +116,7 @@ def test_interaction_sets_location_regardless_of_geometry(kitchen) -> None:
     graph, ids = kitchen
     apple = add(graph, "Apple", box(1.2, 1.0, 0.95, 0.1, 0.1, 0.1))
     graph.set_location(apple, (ids["fridge"], EdgeType.INSIDE), 5.0, origin="action")
-    assert graph.get_location(apple) == (ids["fridge"], EdgeType.INSIDE)
+    assert graph.find_location(apple) == (ids["fridge"], EdgeType.INSIDE)
     assert graph.get_edge(apple, ids["fridge"], EdgeType.INSIDE).origin == "action"
     assert not graph.has_edge(apple, ids["counter"], EdgeType.ON)
 
@@ -129,13 +129,13 @@ def test_state_at_past_time_answers_where_the_mug_was(kitchen) -> None:
         mug, 30.0, world_T_object=Pose(Vector3(3.0, 1.0, 1.2)), box=box(3, 1, 1.2, 0.1, 0.1, 0.1)
     )
     graph.refresh_relations(mug, 30.0)
-    assert graph.get_state_at(mug, 5.0) is None
-    at_15 = graph.get_state_at(mug, 15.0)
+    assert graph.find_state_at(mug, 5.0) is None
+    at_15 = graph.find_state_at(mug, 15.0)
     assert at_15.parent_id == ids["counter"] and at_15.states == {}
-    at_25 = graph.get_state_at(mug, 25.0)
+    at_25 = graph.find_state_at(mug, 25.0)
     assert at_25.states == {"isDirty": "true"}
     assert at_25.position == Vector3(1.2, 1.0, 0.95)
-    at_35 = graph.get_state_at(mug, 35.0)
+    at_35 = graph.find_state_at(mug, 35.0)
     assert at_35.parent_id == ids["fridge"] and at_35.relation == "inside"
     assert at_35.position == Vector3(3.0, 1.0, 1.2)
 
@@ -168,11 +168,31 @@ def test_misses_lower_confidence_then_mark_missing_and_drop_location(kitchen) ->
     assert graph.record_miss(apple, 2.0, misses_to_missing=2)
     node = graph.get_node(apple)
     assert node.status == NodeStatus.MISSING
-    assert graph.get_location(apple) is None
-    assert graph.get_state_at(apple, 1.5).parent_id == ids["counter"]
+    assert graph.find_location(apple) is None
+    assert graph.find_state_at(apple, 1.5).parent_id == ids["counter"]
     graph.record_hit(apple, 3.0, Provenance("obs1", "gt_mask", 3.0))
     assert graph.get_node(apple).status == NodeStatus.PRESENT
-    assert graph.get_location(apple) == (ids["counter"], EdgeType.ON)
+    assert graph.find_location(apple) == (ids["counter"], EdgeType.ON)
+
+
+def test_location_and_room_follow_every_edge_added_or_removed(kitchen) -> None:
+    graph, ids = kitchen
+    apple = add(graph, "Apple", box(1.2, 1.0, 0.95, 0.1, 0.1, 0.1), stamp=1.0)
+    assert graph.find_location(apple) == (ids["counter"], EdgeType.ON)
+    # A second location edge made by hand takes over only when the first is removed.
+    graph.add_edge(apple, ids["fridge"], EdgeType.INSIDE, stamp=2.0)
+    assert graph.find_location(apple) == (ids["counter"], EdgeType.ON)
+    graph.remove_edge(apple, ids["counter"], EdgeType.ON, stamp=3.0)
+    assert graph.find_location(apple) == (ids["fridge"], EdgeType.INSIDE)
+    graph.remove_edge(apple, ids["kitchen"], EdgeType.IN_ROOM, stamp=3.0)
+    assert graph.find_room(apple) is None
+    assert graph.find_location(apple) == (ids["fridge"], EdgeType.INSIDE)
+    restored = SceneGraph.from_parts(list(graph.nodes()), list(graph.edges()))
+    assert restored.find_location(apple) == (ids["fridge"], EdgeType.INSIDE)
+    assert restored.find_room(ids["sofa"]) == ids["living"]
+    graph.remove_node(ids["fridge"], stamp=4.0)
+    assert graph.find_location(apple) is None
+    assert graph.find_location("O99") is None and graph.find_room("O99") is None
 
 
 def test_confidence_is_clamped_like_octomap() -> None:
