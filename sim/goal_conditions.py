@@ -1,8 +1,9 @@
-"""Goal conditions (``ON``, ``INSIDE``, ``STATE``, ``TOGGLEON``, ``TOGGLEOFF``) and their checker.
+"""The checker of goal conditions: does a condition hold in AI2-THOR object metadata, and can
+the simulator's rules ever make it hold?
 
-Conditions name objects loosely ("apple", "toilet paper", "table"); :func:`resolve_object_name`
-maps each name to the AI2-THOR types it may mean and records every repair it had to make, so a
-task file's mistakes are visible rather than silently guessed. The checker reads AI2-THOR object
+The goal language itself (:class:`Condition`, :func:`parse_goal`, name resolution) lives in
+:mod:`memory_nodes.planning.goals`, since the planner reads goals without a simulator; it is
+re-exported here so that a simulator user needs one import. The checker reads AI2-THOR object
 metadata (ground truth) and treats a task's conditions as ordered subgoals.
 
 AI2-THOR metadata does not distinguish "on" from "inside" (both are ``parentReceptacles``), so
@@ -13,294 +14,53 @@ directly or through others (an apple on a plate in the fridge is inside the frid
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import cache
 
-from sim import scene_catalog
-
-PREDICATES = ("ON", "INSIDE", "STATE", "TOGGLEON", "TOGGLEOFF", "NEAR_POINT")
-PREDICATE_ALIASES = {
-    "SWITCHON": "TOGGLEON",
-    "SWITCHOFF": "TOGGLEOFF",
-    "TURNON": "TOGGLEON",
-    "TURNOFF": "TOGGLEOFF",
-    "IN": "INSIDE",
-}
-STATES = (
-    "sliced",
-    "cooked",
-    "clean",
-    "dirty",
-    "filled",
-    "empty",
-    "hot",
-    "cold",
-    "open",
-    "closed",
-    "on",
-    "off",
-    "pickedup",
+from memory_nodes.core.object_taxonomy import (
+    breaks_by_hand,
+    cookable_piece,
+    heats,
+    is_knife,
+    sliceable,
+    sliced_form,
 )
-STATE_ALIASES = {
-    "washed": "clean",
-    "melted": "cooked",
-    "toasted": "cooked",
-    "boiled": "cooked",
-    "fried": "cooked",
-    "chilled": "cold",
-    "cool": "cold",
-    "heated": "hot",
-}
-#: Free-text names that are not an AI2-THOR type by spelling, case or plural alone.
-NAME_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "table": ("DiningTable", "CoffeeTable", "SideTable"),
-    "counter": ("CounterTop",),
-    "kitchencounter": ("CounterTop",),
-    "trash": ("GarbageCan",),
-    "trashcan": ("GarbageCan",),
-    "bin": ("GarbageCan",),
-    "refrigerator": ("Fridge",),
-    "sink": ("Sink", "SinkBasin"),
-    "card": ("CreditCard",),
-    "phone": ("CellPhone",),
-    "key": ("KeyChain",),
-    "lamp": ("DeskLamp", "FloorLamp"),
-    "dish": ("Plate", "Bowl"),
-    "bag": ("GarbageBag",),
-    "oven": ("Microwave",),
-    "stove": ("StoveBurner",),
-    "toast": ("BreadSliced",),
-    "scoop": ("Ladle", "Spoon"),
-    "shelf": ("Shelf", "ShelvingUnit"),
-    "bottle": ("Bottle", "WineBottle"),
-    "knife": ("Knife", "ButterKnife"),
-    "tv": ("Television",),
-    "light": ("LightSwitch",),
-    "couch": ("Sofa",),
-    "remote": ("RemoteControl",),
-}
-#: A receptacle name whose types a scene lacks falls back to the first of these groups the scene
-#: has. iTHOR kitchens such as FloorPlan1, 2 and 5 have no table: their free-standing work
-#: surface (the island) is a CounterTop, and a room without tables may have a Desk.
-SCENE_FALLBACKS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
-    NAME_SYNONYMS["table"]: (("Desk",), ("CounterTop",)),
-}
-#: Types that may also appear as their pieces once sliced.
-SLICED_FORMS = {
-    "Apple": "AppleSliced",
-    "Bread": "BreadSliced",
-    "Lettuce": "LettuceSliced",
-    "Potato": "PotatoSliced",
-    "Tomato": "TomatoSliced",
-    "Egg": "EggCracked",
-}
-
-
-class GoalParseError(ValueError):
-    """A goal-condition string could not be understood at all."""
-
-
-@cache
-def known_types() -> frozenset[str]:
-    """Every AI2-THOR object type in the scene data, plus sliced forms."""
-    types: set[str] = set(SLICED_FORMS.values())
-    for name in scene_catalog.scene_names():
-        types.update(scene_catalog.scene_object_types(name))
-    return frozenset(types)
-
-
-def resolve_object_name(name: str) -> tuple[tuple[str, ...], str | None]:
-    """AI2-THOR types ``name`` may mean, and a note when the name needed repair (else None)."""
-    text = name.strip()
-    by_lower = {t.lower(): t for t in known_types()}
-    key = re.sub(r"[\s_\-]+", "", text.lower())
-    if text in known_types():
-        return (text,), None
-    if key in NAME_SYNONYMS:
-        return NAME_SYNONYMS[key], f"'{text}' read as {' or '.join(NAME_SYNONYMS[key])}"
-    if key in by_lower:
-        # Case alone is not worth a note; spacing ("toilet paper") is.
-        same = text.lower() == by_lower[key].lower()
-        return (by_lower[key],), None if same else f"'{text}' read as {by_lower[key]}"
-    for singular in (key[:-2] if key.endswith("es") else None, key[:-1]):
-        if singular and singular in by_lower:
-            return (by_lower[singular],), f"plural '{text}' read as {by_lower[singular]}"
-        if singular and singular in NAME_SYNONYMS:
-            types = NAME_SYNONYMS[singular]
-            return types, f"plural '{text}' read as {' or '.join(types)}"
-    raise GoalParseError(f"unknown object name '{text}'")
-
-
-def adapt_to_scene(
-    conditions: Iterable[Condition], scene_types: Iterable[str]
-) -> tuple[list[Condition], list[str]]:
-    """Replace receptacle names the scene lacks by their :data:`SCENE_FALLBACKS`.
-
-    Returns the conditions (unchanged ones are the same objects) and a note per replacement,
-    e.g. "'table' read as CounterTop (FloorPlan has no DiningTable/CoffeeTable/SideTable)".
-    """
-    present = set(scene_types)
-    out: list[Condition] = []
-    notes: list[str] = []
-    for cond in conditions:
-        fallbacks = SCENE_FALLBACKS.get(cond.target, ())
-        if cond.predicate in ("ON", "INSIDE") and not present.intersection(cond.target):
-            group = next((g for g in fallbacks if present.intersection(g)), None)
-            if group is not None:
-                note = (
-                    f"'{'/'.join(cond.target)}' read as {' or '.join(group)}"
-                    " (the scene has none of them)"
-                )
-                notes.append(note)
-                cond = Condition(**{**cond.__dict__, "target": group, "fixes": (*cond.fixes, note)})
-        out.append(cond)
-    return out, notes
-
-
-def with_sliced_forms(types: Iterable[str]) -> tuple[str, ...]:
-    out = list(types)
-    out += [SLICED_FORMS[t] for t in out if t in SLICED_FORMS and SLICED_FORMS[t] not in out]
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One goal condition: ``predicate(subject, target)`` should evaluate to ``expected``."""
-
-    predicate: str
-    subject: tuple[str, ...]  # candidate AI2-THOR types
-    target: tuple[str, ...] = ()  # receptacle types, or (state,) for STATE
-    point: tuple[float, float, float] | None = None  # for NEAR_POINT
-    expected: bool = True
-    text: str = ""
-    fixes: tuple[str, ...] = field(default=(), compare=False)
-
-    def names(self) -> list[tuple[str, ...]]:
-        """Object-type groups the condition needs to exist in the scene."""
-        groups = [self.subject]
-        if self.predicate in ("ON", "INSIDE"):
-            groups.append(self.target)
-        return groups
-
-
-_CONDITION_RE = re.compile(
-    r"(?P<pred>[A-Za-z_]+)\s*\((?P<args>(?:[^()]|\([^()]*\))*)\)\s*(?::\s*(?P<value>[^,\s]+))?"
+from memory_nodes.planning.goals import (
+    NAME_SYNONYMS,
+    PREDICATE_ALIASES,
+    PREDICATES,
+    SCENE_FALLBACKS,
+    STATE_ALIASES,
+    STATES,
+    Condition,
+    GoalParseError,
+    adapt_to_scene,
+    parse_condition,
+    parse_goal,
+    resolve_object_name,
+    with_sliced_forms,
 )
 
-
-def _split_args(args: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in args:
-        if ch == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        current += ch
-    if current.strip():
-        parts.append(current.strip())
-    return parts
-
-
-def parse_condition(text: str, value: str | None = None) -> tuple[Condition | None, list[str]]:
-    """Parse one ``PRED(args)``; returns (condition or None when it must be dropped, fixes)."""
-    match = _CONDITION_RE.fullmatch(text.strip())
-    if match is None:
-        raise GoalParseError(f"not a goal condition: {text!r}")
-    fixes: list[str] = []
-    pred = match.group("pred")
-    if pred != pred.upper():
-        fixes.append(f"predicate '{pred}' upper-cased")
-        pred = pred.upper()
-    if pred in PREDICATE_ALIASES:
-        fixes.append(f"predicate {pred} read as {PREDICATE_ALIASES[pred]}")
-        pred = PREDICATE_ALIASES[pred]
-    if pred not in PREDICATES:
-        raise GoalParseError(f"unknown predicate {pred} in {text!r}")
-    args = _split_args(match.group("args"))
-    value = value if value is not None else match.group("value")
-    expected = value is None or value.strip() not in ("0", "false", "False")
-    if value is None:
-        fixes.append("missing ': 1' read as true")
-
-    def obj(name: str) -> tuple[str, ...]:
-        types, note = resolve_object_name(name)
-        if note:
-            fixes.append(note)
-        return types
-
-    if pred in ("TOGGLEON", "TOGGLEOFF"):
-        if len(args) != 1:
-            raise GoalParseError(f"{pred} takes one object: {text!r}")
-        return Condition(
-            pred, obj(args[0]), expected=expected, text=text, fixes=tuple(fixes)
-        ), fixes
-    if len(args) == 1:
-        fixes.append(f"dropped {text!r}: {pred} names only one object")
-        return None, fixes
-    if len(args) != 2:
-        raise GoalParseError(f"{pred} takes two arguments: {text!r}")
-    subject, second = args
-    point = re.fullmatch(r"\(\s*([-\d.]+)\s*,\s*([-\d.]+)\s*,\s*([-\d.]+)\s*\)", second)
-    if point is not None:
-        fixes.append(f"{pred} with a 3D point read as NEAR_POINT within 0.5 m")
-        xyz = tuple(float(v) for v in point.groups())
-        cond = Condition("NEAR_POINT", obj(subject), point=xyz, expected=expected, text=text)
-        return Condition(**{**cond.__dict__, "fixes": tuple(fixes)}), fixes
-    if pred == "STATE":
-        state = second.strip().lower()
-        if state in STATE_ALIASES:
-            fixes.append(f"state '{state}' read as {STATE_ALIASES[state]}")
-            state = STATE_ALIASES[state]
-        if state not in STATES:
-            try:
-                place = obj(second)
-            except GoalParseError:
-                raise GoalParseError(f"unknown state '{second}' in {text!r}") from None
-            fixes.append(f"STATE with a place '{second}' read as ON")
-            cond = Condition("ON", obj(subject), place, expected=expected, text=text)
-            return Condition(**{**cond.__dict__, "fixes": tuple(fixes)}), fixes
-        cond = Condition("STATE", obj(subject), (state,), expected=expected, text=text)
-        return Condition(**{**cond.__dict__, "fixes": tuple(fixes)}), fixes
-    cond = Condition(pred, obj(subject), obj(second), expected=expected, text=text)
-    return Condition(**{**cond.__dict__, "fixes": tuple(fixes)}), fixes
-
-
-def parse_goal(text: str) -> tuple[list[Condition], list[str]]:
-    """Parse a comma-separated goal string such as ``"ON(apple, table): 1, TOGGLEON(faucet): 1"``.
-
-    Returns the conditions in order and every repair made (empty for a well-formed string).
-    """
-    conditions: list[Condition] = []
-    fixes: list[str] = []
-    pos = 0
-    while pos < len(text):
-        match = _CONDITION_RE.search(text, pos)
-        if match is None:
-            leftover = text[pos:].strip(" ,)")
-            if leftover:
-                raise GoalParseError(f"cannot read {leftover!r} in {text!r}")
-            break
-        between = text[pos : match.start()].strip(" ,")
-        if between:
-            raise GoalParseError(f"cannot read {between!r} in {text!r}")
-        cond_text = text[match.start() : match.end()]
-        body = cond_text.split(":")[0].strip() if match.group("value") else cond_text.strip()
-        cond, notes = parse_condition(body, match.group("value"))
-        fixes += notes
-        if cond is not None:
-            conditions.append(cond)
-        pos = match.end()
-        stray = re.match(r"\s*\)\s*(:\s*[^,\s]+)?", text[pos:])
-        if stray and stray.group(0).strip():
-            fixes.append("stray ')' after a condition ignored")
-            pos += stray.end()
-    if not conditions:
-        raise GoalParseError(f"no goal conditions in {text!r}")
-    return conditions, fixes
+__all__ = [
+    "NAME_SYNONYMS",
+    "NEGATED_STATES",
+    "PREDICATES",
+    "PREDICATE_ALIASES",
+    "SCENE_FALLBACKS",
+    "STATES",
+    "STATE_ALIASES",
+    "STATE_FLAGS",
+    "Condition",
+    "GoalChecker",
+    "GoalParseError",
+    "adapt_to_scene",
+    "condition_holds",
+    "parse_condition",
+    "parse_goal",
+    "piece_metadata",
+    "resolve_object_name",
+    "unachievable_reason",
+    "with_sliced_forms",
+]
 
 
 # ---- checking -------------------------------------------------------------------------------
@@ -322,7 +82,7 @@ def _receptacle_chain(obj: dict, by_id: dict[str, dict]) -> list[dict]:
 
 
 def _state_holds(objs: list[dict], state: str, types: tuple[str, ...]) -> bool:
-    sliced_types = {SLICED_FORMS[t] for t in types if t in SLICED_FORMS}
+    sliced_types = {sliced_form(t) for t in types if sliceable(t)}
     tests = {
         "sliced": lambda o: o["isSliced"] or o["objectType"] in sliced_types,
         "cooked": lambda o: o["isCooked"],
@@ -424,18 +184,6 @@ NEGATED_STATES = {
 }
 
 
-@cache
-def _sim_rules() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """Cookable piece types, knife types and heat-source types, as the simulator defines them.
-
-    Imported on first use: the simulator module loads MuJoCo, which parsing goals does not need.
-    """
-    from sim.household_sim import COOKABLE_PIECES, KNIFE_TYPES
-    from sim.world_state import HEAT_SOURCE_TYPES
-
-    return COOKABLE_PIECES, KNIFE_TYPES, HEAT_SOURCE_TYPES
-
-
 def piece_metadata(meta: dict) -> dict:
     """Metadata flags of the pieces that slicing ``meta``'s object makes.
 
@@ -443,9 +191,7 @@ def piece_metadata(meta: dict) -> dict:
     nothing, cannot be cut again, and cook when their type is a cookable piece (toast, a fried
     egg) or the whole object was cookable; every other flag is the whole object's.
     """
-    from sim.world_state import slice_type
-
-    piece_type = slice_type(meta["objectType"])
+    piece_type = sliced_form(meta["objectType"])
     return {
         **meta,
         "objectType": piece_type,
@@ -453,7 +199,7 @@ def piece_metadata(meta: dict) -> dict:
         "isSliced": False,
         "pickupable": True,
         "receptacle": False,
-        "cookable": piece_type in _sim_rules()[0] or bool(meta["cookable"]),
+        "cookable": cookable_piece(piece_type) or bool(meta["cookable"]),
     }
 
 
@@ -461,9 +207,8 @@ def _can_be_cut(meta: dict, objects: list[dict]) -> bool:
     """The simulator breaks an egg by hand and cuts anything else with a knife in the hand."""
     if not meta["sliceable"] or meta["isSliced"]:
         return False
-    knives = _sim_rules()[1]
-    return meta["objectType"] == "Egg" or any(
-        o["objectType"] in knives and o["pickupable"] for o in objects
+    return breaks_by_hand(meta["objectType"]) or any(
+        is_knife(o["objectType"]) and o["pickupable"] for o in objects
     )
 
 
@@ -472,8 +217,6 @@ def _subject_forms(types: tuple[str, ...], objects: list[dict]) -> tuple[list[di
 
     Returns (the forms this scene allows, pieces that only a knife the scene lacks would make).
     """
-    from sim.world_state import slice_type
-
     wanted = with_sliced_forms(types)
     forms: list[dict] = []
     uncut: list[dict] = []
@@ -482,7 +225,7 @@ def _subject_forms(types: tuple[str, ...], objects: list[dict]) -> tuple[list[di
             continue  # a cut object is gone; its pieces are objects of their own
         if o["objectType"] in wanted:
             forms.append(o)
-        if o["sliceable"] and slice_type(o["objectType"]) in wanted:
+        if o["sliceable"] and sliced_form(o["objectType"]) in wanted:
             (forms if _can_be_cut(o, objects) else uncut).append(piece_metadata(o))
     return forms, uncut
 
@@ -526,7 +269,7 @@ def _temperature_reason(
         places = [
             o
             for o in objects
-            if o["objectType"] in _sim_rules()[2] and o["receptacle"] and _switchable(o, objects)
+            if heats(o["objectType"]) and o["receptacle"] and _switchable(o, objects)
         ]
         word, lacking = "heated", "no Microwave, StoveBurner or Toaster that switches on"
     else:

@@ -10,8 +10,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from memory_nodes.core.object_taxonomy import sliceable, sliced_form
+from memory_nodes.planning.goals import Condition, adapt_to_scene, parse_goal
 from sim import scene_catalog
-from sim.goal_conditions import SLICED_FORMS, Condition, adapt_to_scene, parse_goal
 
 
 @dataclass
@@ -29,7 +30,7 @@ class HouseholdTask:
     def missing_objects(self) -> list[str]:
         """Condition names whose types the scene lacks (sliced forms count when sliceable)."""
         types = set(scene_catalog.scene_object_types(self.scene))
-        types |= {SLICED_FORMS[t] for t in types if t in SLICED_FORMS}
+        types |= {sliced_form(t) for t in types if sliceable(t)}
         missing = []
         for cond in self.conditions:
             for group in cond.names():

@@ -46,3 +46,7 @@ class ActionFailedError(MemoryStackError):
     def __init__(self, message: str, error_code: str = ""):
         super().__init__(message)
         self.error_code = error_code
+
+
+class GoalParseError(MemoryStackError, ValueError):
+    """A goal-condition string could not be understood at all."""

@@ -317,8 +317,7 @@ PUT_DOWN_SURFACE_TYPES: tuple[str, ...] = (
     "TVStand", "Bed", "Sofa", "ArmChair", "Chair", "Stool",
 )  # fmt: skip
 
-#: Receptacles memory records what is put in them as ``inside`` (else ``on``), as AI2-THOR's
-#: task definitions do.
+#: Receptacles memory records what is put in them as ``inside`` (else ``on``).
 HOLDS_INSIDE_TYPES = frozenset(
     {
         "Fridge", "Cabinet", "Drawer", "Microwave", "Box", "GarbageCan", "Sink", "SinkBasin",
@@ -433,6 +432,8 @@ def receptacle_statistics() -> dict[str, dict[str, dict[str, float]]]:
 # ---- cutting, cooking, water ---------------------------------------------------------------
 #: What the robot picks up to slice with, in the order a plan names them.
 KNIFE_TYPES: tuple[str, ...] = ("Knife", "ButterKnife")
+#: Sliceable types broken by hand, without a knife (an egg is cracked).
+BROKEN_BY_HAND_TYPES = frozenset({"Egg"})
 #: Pieces AI2-THOR cooks (toast, a fried egg, fried potato).
 COOKABLE_PIECE_TYPES = frozenset({"BreadSliced", "EggCracked", "PotatoSliced"})
 #: Types AI2-THOR cooks only as pieces: an Egg is cracked, Bread sliced, then cooked.
@@ -452,6 +453,11 @@ BASIN_OF: Mapping[str, str] = MappingProxyType({"Sink": "SinkBasin", "Bathtub": 
 def is_knife(object_type: str) -> bool:
     """True for what can slice (an egg needs none: it cracks by hand)."""
     return object_type in KNIFE_TYPES
+
+
+def breaks_by_hand(object_type: str) -> bool:
+    """True for sliceable types that need no knife (an egg cracks in the hand)."""
+    return object_type in BROKEN_BY_HAND_TYPES
 
 
 def sliceable(object_type: str) -> bool:

@@ -43,7 +43,7 @@ from memory_nodes.nodes.planner_ros_adapters import (
 )
 from memory_nodes.adapters.ai2thor_perception import SimPerception
 from memory_nodes.planning.subgoals import Subgoal, SubgoalPlan, plan_subgoals
-from sim.goal_conditions import GoalParseError, parse_goal
+from memory_nodes.planning.goals import GoalParseError, parse_goal
 
 Result = ExecuteTask.Result
 

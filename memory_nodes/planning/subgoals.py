@@ -17,7 +17,7 @@ conditions about it refer to its pieces (``Apple`` -> ``AppleSliced``), as KARMA
 
 The generator is pure: no simulator, no memory. Example:
 
->>> from sim.goal_conditions import parse_goal
+>>> from memory_nodes.planning.goals import parse_goal
 >>> conditions, _ = parse_goal("INSIDE(apple, fridge): 1")
 >>> [str(s) for s in plan_subgoals(conditions).subgoals]  # doctest: +NORMALIZE_WHITESPACE
 ['find(Apple)', 'navigate(Apple)', 'pickup(Apple)', 'find(Fridge)', 'navigate(Fridge)',
@@ -30,22 +30,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sim.goal_conditions import SLICED_FORMS, Condition
-
-KNIFE_TYPES = ("Knife", "ButterKnife")
-#: Receptacles with a door or lid: they must be open to put something in.
-OPENABLE_RECEPTACLE_TYPES = frozenset(
-    {"Fridge", "Microwave", "Cabinet", "Drawer", "Box", "Safe", "Laptop", "Toilet", "Kettle"}
+from memory_nodes.core.object_taxonomy import (
+    BASIN_OF,
+    KNIFE_TYPES,
+    WATER_BASIN_TYPES,
+    basin_of,
+    breaks_by_hand,
+    cooked_as_pieces,
+    is_storage_container,
+    opens,
+    sliceable,
+    sliced_form,
 )
-#: Receptacles the executor closes again after putting something in (a fridge left open is a
-#: household failure); a microwave is closed anyway because it only heats when closed.
-CLOSE_AFTER_PUT_TYPES = frozenset({"Fridge", "Microwave", "Cabinet", "Drawer", "Safe", "Box"})
-#: Types AI2-THOR cooks only as pieces: an Egg is cracked, Bread sliced, then cooked.
-COOKED_AS_PIECES = frozenset({"Egg", "Bread"})
-#: Where water runs: the basin receives objects, the faucet switches the water.
-WATER_BASIN_TYPES = ("SinkBasin", "BathtubBasin")
-#: Basins first: AI2-THOR puts objects into the basin, not the sink's frame.
-BASIN_OF = {"Sink": "SinkBasin", "Bathtub": "BathtubBasin"}
+
+# The executor still reads these two tables from here; they are the taxonomy's.
+from memory_nodes.core.object_taxonomy import OPENABLE_RECEPTACLE_TYPES as OPENABLE_RECEPTACLE_TYPES
+from memory_nodes.core.object_taxonomy import SLICED_FORMS as SLICED_FORMS
+from memory_nodes.planning.goals import Condition
 
 
 class SubgoalKind(StrEnum):
@@ -125,7 +126,7 @@ def receptacle_types(types: Iterable[str]) -> tuple[str, ...]:
     """Receptacle candidates with basins first (``sink`` -> SinkBasin before Sink)."""
     out: list[str] = []
     for t in types:
-        basin = BASIN_OF.get(t)
+        basin = basin_of(t)
         if basin and basin not in out:
             out.insert(0, basin)
         if t not in out:
@@ -152,7 +153,7 @@ class _PlanBuilder:
 
     def forms(self, types: tuple[str, ...]) -> tuple[str, ...]:
         """Once sliced, an object is its pieces."""
-        pieces = tuple(SLICED_FORMS[t] for t in types if t in self.sliced and t in SLICED_FORMS)
+        pieces = tuple(sliced_form(t) for t in types if t in self.sliced and sliceable(t))
         return pieces or types
 
     def has(self, types: Iterable[str]) -> bool:
@@ -182,13 +183,15 @@ class _PlanBuilder:
         receptacle = receptacle_types(receptacle)
         self.pickup(obj)
         self.goto(receptacle)
-        openable = any(t in OPENABLE_RECEPTACLE_TYPES for t in receptacle)
+        openable = any(opens(t) for t in receptacle)
         if openable:
             self.emit(SubgoalKind.OPEN, receptacle, conditional=True)
         self.emit(SubgoalKind.PUT, receptacle)
         self.holding = None
         self.placed[obj] = receptacle
-        if openable and close and any(t in CLOSE_AFTER_PUT_TYPES for t in receptacle):
+        # Closed storage is shut again (a fridge left open is a household failure); a
+        # microwave is closed anyway because it only heats when closed.
+        if openable and close and any(is_storage_container(t) for t in receptacle):
             self.emit(SubgoalKind.CLOSE, receptacle, conditional=True)
 
     def is_in(self, obj: tuple[str, ...], receptacles: Iterable[str]) -> bool:
@@ -220,7 +223,7 @@ class _PlanBuilder:
         if state == "sliced":
             if subject != cond.subject:  # already pieces
                 return
-            if any(t != "Egg" for t in subject):
+            if any(not breaks_by_hand(t) for t in subject):
                 self.pickup(KNIFE_TYPES)
             elif self.holding is not None and self.holding == subject:
                 self.free_hand()
@@ -228,7 +231,7 @@ class _PlanBuilder:
             self.emit(SubgoalKind.SLICE, subject)
             self.sliced.update(cond.subject)
         elif state in ("cooked", "hot"):
-            if state == "cooked" and any(t in COOKED_AS_PIECES for t in subject):
+            if state == "cooked" and any(cooked_as_pieces(t) for t in subject):
                 self.add_state(cond, subject, "sliced")  # crack the egg, slice the bread
                 subject = self.forms(cond.subject)
             self.heat(subject, state)
@@ -289,7 +292,7 @@ def plan_subgoals(
     Parameters
     ----------
     conditions
-        Parsed goal conditions (:func:`sim.goal_conditions.parse_goal`).
+        Parsed goal conditions (:func:`memory_nodes.planning.goals.parse_goal`).
     available_types
         Object types of the scene, when known: picks the Microwave or the StoveBurner for
         cooking and the SinkBasin or BathtubBasin for washing. ``None`` assumes a kitchen.

@@ -38,6 +38,7 @@ def test_every_named_type_has_a_row_in_the_table():
         | set(tax.STORAGE_PRIORS)
         | set(tax.KNIFE_TYPES)
         | tax.COOKABLE_PIECE_TYPES
+        | tax.BROKEN_BY_HAND_TYPES
         | tax.COOKED_AS_PIECES_TYPES
         | tax.HEAT_SOURCE_TYPES
         | set(tax.SLICE_COUNTS)
@@ -112,6 +113,7 @@ def test_sliceable_types_match_the_scene_data_and_name_their_pieces(scene_object
 def test_cutting_cooking_and_water_rules():
     assert [t for t in tax.KNIFE_TYPES if tax.is_knife(t)] == ["Knife", "ButterKnife"]
     assert not tax.is_knife("Fork")
+    assert {t for t in tax.SLICED_FORMS if tax.breaks_by_hand(t)} == {"Egg"}
     assert all(tax.is_sliced_form(t) for t in tax.COOKABLE_PIECE_TYPES)
     assert tax.cookable_piece("BreadSliced") and not tax.cookable_piece("AppleSliced")
     assert all(tax.sliceable(t) for t in tax.COOKED_AS_PIECES_TYPES)

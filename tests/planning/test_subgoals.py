@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from memory_nodes.planning.goals import parse_goal
 from memory_nodes.planning.subgoals import SubgoalKind, plan_subgoals
-from sim.goal_conditions import parse_goal
 
 
 def _plan(goal: str, **kw) -> list[str]:

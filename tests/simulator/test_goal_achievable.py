@@ -7,7 +7,8 @@ from functools import cache
 
 import pytest
 
-from sim.goal_conditions import Condition, parse_goal, piece_metadata, unachievable_reason
+from memory_nodes.planning.goals import Condition, parse_goal
+from sim.goal_conditions import piece_metadata, unachievable_reason
 
 #: Metadata flags the object rules read.
 FLAGS = (
