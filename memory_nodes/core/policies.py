@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.core.object_taxonomy import is_furniture
+from memory_nodes.core.object_taxonomy import is_furniture, is_pickupable, is_stateful_furniture
 from memory_nodes.core.types import Vector3
 
 if TYPE_CHECKING:
@@ -184,39 +184,15 @@ class Mem4NavPolicy(ReplacementPolicy):
         return f"Mem4NavPolicy(lam={self.lam}, age_unit={self.age_unit!r})"
 
 
-# Object types of AI2-THOR that a person picks up and carries around: their entries go stale
-# fastest. Openable or toggleable furniture changes state but stays put; the rest rarely moves.
-PICKUPABLE_TYPES = frozenset(
-    {
-        "AlarmClock", "AluminumFoil", "Apple", "BaseballBat", "BasketBall", "Book", "Boots",
-        "Bottle", "Bowl", "Box", "Bread", "ButterKnife", "CD", "Candle", "CellPhone", "Cloth",
-        "CreditCard", "Cup", "DishSponge", "Dumbbell", "Egg", "Fork", "HandTowel", "Kettle",
-        "KeyChain", "Knife", "Ladle", "Laptop", "Lettuce", "Mug", "Newspaper", "Pan",
-        "PaperTowelRoll", "Pen", "Pencil", "PepperShaker", "Pillow", "Plate", "Plunger", "Pot",
-        "Potato",
-        "RemoteControl", "SaltShaker", "ScrubBrush", "SoapBar", "SoapBottle", "Spatula", "Spoon",
-        "SprayBottle", "Statue", "TableTopDecor", "TeddyBear", "TennisRacket", "TissueBox",
-        "ToiletPaper", "Tomato", "Towel", "Vase", "Watch", "WateringCan", "WineBottle",
-    }
-)  # fmt: skip
-STATEFUL_FURNITURE_TYPES = frozenset(
-    {
-        "Blinds", "Cabinet", "CoffeeMachine", "Drawer", "Faucet", "Fridge", "Microwave",
-        "ShowerCurtain", "ShowerDoor", "Sink", "StoveBurner", "StoveKnob", "Television", "Toaster",
-        "Toilet", "LightSwitch", "DeskLamp", "FloorLamp", "Safe", "Laptop",
-    }
-)  # fmt: skip
-
-
 def default_change_rate(object_type: str) -> float:
     """Expected unobserved changes per second of an object of this type (a prior, not a fact).
 
     Pickupable objects: about once per 10 minutes; openable/toggleable furniture: about once per
     30 minutes; everything else: about once a day.
     """
-    if object_type in PICKUPABLE_TYPES:
+    if is_pickupable(object_type):
         return 1.0 / 600.0
-    if object_type in STATEFUL_FURNITURE_TYPES:
+    if is_stateful_furniture(object_type):
         return 1.0 / 1800.0
     return 1.0 / 86400.0
 
