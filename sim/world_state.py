@@ -15,48 +15,28 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from memory_nodes.core.object_taxonomy import (
+    FITS_INSIDE_TYPES,
+    fits_inside,
+    is_non_obstacle,
+    sliced_form,
+)
+from memory_nodes.core.object_taxonomy import HEAT_SOURCE_TYPES as HEAT_SOURCE_TYPES
+from memory_nodes.core.object_taxonomy import SLICE_COUNTS as SLICE_COUNTS
 from sim import scene_catalog
 
 AGENT_Y = 0.9009992
 CAMERA_HEIGHT_ABOVE_AGENT = 0.675
 AGENT_RADIUS = 0.2
 WALL_HEIGHT = 2.8
-#: Types never treated as floor obstacles (flat, on walls, or the floor itself).
-NON_OBSTACLE_TYPES = frozenset(
-    {"Floor", "Window", "Painting", "LightSwitch", "Blinds", "Mirror", "Poster", "ShowerHead"}
-)
 #: Objects thinner than this (metres) do not block placing something over them.
 FLAT_THICKNESS = 0.04
 #: Depth of one counter run (metres): see ``World._floor_footprints``.
 SLAB_RUN_DEPTH = 0.65
-#: Receptacles whose contents sit inside them rather than on top.
-INSIDE_RECEPTACLE_TYPES = frozenset(
-    {
-        "Fridge",
-        "Cabinet",
-        "Drawer",
-        "Microwave",
-        "Box",
-        "GarbageCan",
-        "Sink",
-        "SinkBasin",
-        "Bathtub",
-        "BathtubBasin",
-        "Bowl",
-        "Pot",
-        "Pan",
-        "Cup",
-        "Mug",
-        "Toaster",
-        "Safe",
-        "LaundryHamper",
-        "Dresser",
-        "CoffeeMachine",
-    }
-)
-HEAT_SOURCE_TYPES = frozenset({"Microwave", "StoveBurner", "Toaster"})
-#: Slice counts for SliceObject (EggCracked replaces an Egg).
-SLICE_COUNTS = {"Apple": 3, "Bread": 6, "Lettuce": 5, "Potato": 4, "Tomato": 5, "Egg": 1}
+#: The simulator's actions read these rules from here by these names; they are the taxonomy's
+#: (what is fitted within a receptacle's box, and what slicing makes).
+INSIDE_RECEPTACLE_TYPES = FITS_INSIDE_TYPES
+slice_type = sliced_form
 
 
 def _is_long_slab(obj: SimObject) -> bool:
@@ -68,11 +48,6 @@ def _is_long_slab(obj: SimObject) -> bool:
         and min(size[0], size[2]) > 2 * SLAB_RUN_DEPTH
         and not obj.meta["pickupable"]
     )
-
-
-def slice_type(object_type: str) -> str:
-    """Type of the pieces a sliced object turns into, as AI2-THOR names them."""
-    return "EggCracked" if object_type == "Egg" else f"{object_type}Sliced"
 
 
 def _vec(d: dict[str, float]) -> np.ndarray:
@@ -366,7 +341,7 @@ class World:
         (:meth:`SimObject.turn_quarter`) before the centre is returned.
         """
         size, r_min, r_max = obj.size, receptacle.aabb_min, receptacle.aabb_max
-        inside = receptacle.object_type in INSIDE_RECEPTACLE_TYPES
+        inside = fits_inside(receptacle.object_type)
         room = (r_max - r_min)[[0, 2]]
         if inside and np.any(size[[0, 2]] > room) and np.all(size[[2, 0]] <= room):
             obj.turn_quarter()
@@ -439,7 +414,7 @@ class World:
         """Floor footprints (min_x, max_x, min_z, max_z) the agent cannot enter."""
         rows = []
         for o in self.objects.values():
-            if o.hidden or o.meta["pickupable"] or o.object_type in NON_OBSTACLE_TYPES:
+            if o.hidden or o.meta["pickupable"] or is_non_obstacle(o.object_type):
                 continue
             lo, hi = o.aabb_min, o.aabb_max
             if lo[1] < 1.5 and hi[1] > 0.15:
@@ -476,7 +451,7 @@ class World:
                 if o is not obj
                 and not o.hidden
                 and not o.meta["pickupable"]  # what the agent moves must not move the arms
-                and o.object_type not in NON_OBSTACLE_TYPES
+                and not is_non_obstacle(o.object_type)
                 and not (o.size[1] < 0.1 and o.aabb_min[1] > 0.5)  # other slabs
             ]
         ).reshape(-1, 4)
