@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from memory_nodes.core.errors import GoalParseError
-from memory_nodes.core.object_taxonomy import known_types, sliceable, sliced_form
+from memory_nodes.core.object_taxonomy import KNIFE_TYPES, known_types, sliceable, sliced_form
 
 __all__ = [
     "NAME_SYNONYMS",
@@ -39,6 +39,7 @@ __all__ = [
     "with_sliced_forms",
 ]
 
+#: What a condition can say, and the other spellings task files use for it.
 PREDICATES = ("ON", "INSIDE", "STATE", "TOGGLEON", "TOGGLEOFF", "NEAR_POINT")
 PREDICATE_ALIASES = {
     "SWITCHON": "TOGGLEON",
@@ -47,6 +48,7 @@ PREDICATE_ALIASES = {
     "TURNOFF": "TOGGLEOFF",
     "IN": "INSIDE",
 }
+#: The states ``STATE(x, state)`` can ask for, and the words task files use for them.
 STATES = (
     "sliced",
     "cooked",
@@ -94,7 +96,7 @@ NAME_SYNONYMS: dict[str, tuple[str, ...]] = {
     "scoop": ("Ladle", "Spoon"),
     "shelf": ("Shelf", "ShelvingUnit"),
     "bottle": ("Bottle", "WineBottle"),
-    "knife": ("Knife", "ButterKnife"),
+    "knife": KNIFE_TYPES,
     "tv": ("Television",),
     "light": ("LightSwitch",),
     "couch": ("Sofa",),
