@@ -1,8 +1,11 @@
 """Long-term memory as one object: scene graph + fusion + change detection + SQLite store.
 
-This is what the ``memory_server`` node and the in-process evaluation both drive, so that the
-frame loop (fuse, then look for what should have been seen, then commit) is written once.
-Every accepted change is committed to the SQLite file before the call returns.
+This is the only long-term memory: the ``memory_server`` node serves it over ROS, and the
+planner's in-process memory (:class:`memory_nodes.planning.memory_interface.LayeredMemory`,
+used by the task evaluation and the tests) drives the same object, so the frame loop (fuse,
+then look for what should have been seen, then commit) and the rules for the robot's own
+actions are written once. Every accepted change is committed to the SQLite file before the
+call returns.
 """
 
 from __future__ import annotations
@@ -103,11 +106,16 @@ def mark_reported_missing(graph: SceneGraph, object_id: str, stamp: float) -> tu
 
 @dataclass
 class FrameUpdate:
-    """What one frame did: fusion's result, change detection's report, rows committed."""
+    """What one frame did: fusion's result, change detection's report, rows committed.
+
+    ``unknown_receptacles`` lists, for action effects, the receptacles memory did not know
+    (object id -> receptacle id): those objects were moved without a relation.
+    """
 
     fusion: FusionResult
     changes: ChangeReport | None = None
     committed: int = 0
+    unknown_receptacles: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,9 @@ class LongTermMemory:
     Parameters
     ----------
     database
-        SQLite file; created if missing, reloaded if present (so a restart resumes).
+        SQLite file; created if missing, reloaded if present (so a restart resumes). None
+        keeps the store in an in-memory SQLite database, gone at :meth:`close` (tests, and
+        runs that keep nothing).
     fusion_config, change_config
         Settings of association and of negative evidence.
     clock
@@ -152,11 +162,20 @@ class LongTermMemory:
     Every writing call validates its whole input first and raises
     :class:`~memory_nodes.core.errors.InvalidInputError` before changing anything, so a bad
     frame leaves memory exactly as it was.
+
+    The robot's own actions (:meth:`apply_action_effects`) follow two rules, here only:
+
+    * a put names its relation (``"on"`` or ``"inside"``): only the one acting knows whether
+      the apple went into the bowl or onto it, so memory does not guess;
+    * a put into a receptacle memory does not know (not yet confirmed by perception) still
+      moves the object and applies its states, without a relation: memory cannot point at a
+      node it lacks, but what the hand did is certain and a later sighting of the receptacle
+      gives the relation by geometry.
     """
 
     def __init__(
         self,
-        database: str | Path,
+        database: str | Path | None,
         fusion_config: FusionConfig | None = None,
         change_config: ChangeDetectionConfig | None = None,
         *,
@@ -167,11 +186,12 @@ class LongTermMemory:
             raise InvalidInputError(f"max_future_s must be finite and >= 0, got {max_future_s}")
         self.clock = clock
         self.max_future_s = max_future_s
-        self.database = Path(database)
-        self.database.parent.mkdir(parents=True, exist_ok=True)
+        self.database = Path(database) if database is not None else None
+        if self.database is not None:
+            self.database.parent.mkdir(parents=True, exist_ok=True)
         self.fusion_config = fusion_config or FusionConfig()
         self.change_config = change_config or ChangeDetectionConfig()
-        self.store = SceneGraphStore(self.database)
+        self.store = SceneGraphStore(self.database if self.database is not None else ":memory:")
         self._attach(self.store.load())
 
     def _attach(self, graph: SceneGraph) -> None:
@@ -195,31 +215,61 @@ class LongTermMemory:
         return update
 
     def apply_action_effects(self, effects: Sequence[ObjectObservation]) -> FrameUpdate:
-        """What the robot's own actions did: believed at once (fusion trusts source "action")."""
+        """What the robot's own actions did: believed at once (fusion trusts source "action").
+
+        Each effect is the object as it is after the action: its pose, box and the states the
+        action set. ``receptacle_id`` with ``receptacle_relation`` says where it was put; an
+        empty ``receptacle_id`` with ``isPickedUp`` ``"true"`` says it is in the hand. A put
+        without a relation is rejected (InvalidInputError, before anything changes); a put
+        into a receptacle memory does not know moves the object without a relation and is
+        listed in :attr:`FrameUpdate.unknown_receptacles` (see the class notes).
+        """
         self._validate(effects, None)
-        batch = {e.object_id for e in effects if e.object_id}
-        for effect in effects:
-            holder = effect.receptacle_id
-            if holder and holder not in batch and self._find(holder) is None:
-                # Raised before anything changes (as NotFoundError, as it always was).
-                raise NotFoundError(
-                    f"{effect.object_id} was put in/on {holder!r}, which memory does not know"
+        for index, effect in enumerate(effects):
+            if effect.receptacle_id and not effect.receptacle_relation:
+                raise InvalidInputError(
+                    f"action effect {index} ({effect.object_id}) puts it in/on "
+                    f"{effect.receptacle_id!r} without saying which: pass receptacle_relation "
+                    "'on' or 'inside'"
                 )
+        batch = {e.object_id for e in effects if e.object_id}
+        unknown = {
+            e.object_id: e.receptacle_id
+            for e in effects
+            if e.receptacle_id
+            and e.receptacle_id not in batch
+            and self._find(e.receptacle_id) is None
+        }
         effects = [self._at_receptacle(effect) for effect in effects]
-        update = FrameUpdate(self.fusion.integrate_frame(effects))
+        update = FrameUpdate(self.fusion.integrate_frame(effects), unknown_receptacles=unknown)
         for effect in effects:
             if self.graph.find_object_by_external_id(effect.object_id) is None:
                 continue
-            if effect.receptacle_id:
-                relation = effect.receptacle_relation or "on"
-                source = effect.source or "action"
+            if effect.receptacle_id and effect.object_id not in unknown:
                 self.fusion.record_interaction(
-                    effect.object_id, effect.receptacle_id, relation, effect.stamp, source=source
+                    effect.object_id,
+                    effect.receptacle_id,
+                    effect.receptacle_relation,
+                    effect.stamp,
+                    source=effect.source or "action",
                 )
-            elif effect.states.get("isPickedUp") == "true":
+            elif not effect.receptacle_id and effect.states.get("isPickedUp") == "true":
                 self.fusion.record_interaction(effect.object_id, None, None, effect.stamp)
         update.committed = self.store.sync(self.graph)
         return update
+
+    def report_missing(self, object_id: str, stamp: float) -> tuple[bool, bool]:
+        """The robot looked where memory placed ``object_id`` and did not find it.
+
+        Marks a present object or piece of furniture missing at ``stamp`` and commits.
+        Returns (known, marked) as :func:`mark_reported_missing`. An object memory does not
+        know is no error: there is nothing to correct.
+        """
+        self._validate([], None, extra_stamps=[(stamp, f"missing report of {object_id}")])
+        known, marked = mark_reported_missing(self.graph, object_id, stamp)
+        if marked:
+            self.store.sync(self.graph)
+        return known, marked
 
     def consolidate(self, entries: Sequence[ObjectObservation]) -> FrameUpdate:
         """Short-term entries leaving the cache, through the same fusion rules as frames.
@@ -245,9 +295,19 @@ class LongTermMemory:
     def _at_receptacle(self, effect: ObjectObservation) -> ObjectObservation:
         """A put reported where the object was last seen (in the hand's path) lands in/on its
         receptacle: without this, memory would keep it at its old place and later, seeing that
-        place empty, call it missing."""
+        place empty, call it missing.
+
+        A put that is already there is kept as reported: inside, the object's centre lies in
+        the receptacle's box; on, the middle of its underside does (it rests on the top face,
+        wherever along a long counter it was set down).
+        """
         holder = self._find(effect.receptacle_id) if effect.receptacle_id else None
-        if holder is None or holder.box.contains(effect.box.center, margin=0.05):
+        if holder is None:
+            return effect
+        resting = effect.box.center.as_array()
+        if effect.receptacle_relation != "inside":
+            resting[2] -= effect.box.size.z / 2.0
+        if holder.box.contains(Vector3.from_array(resting), margin=0.05):
             return effect
         center, size = holder.box.center.as_array(), effect.box.size.as_array()
         if effect.receptacle_relation != "inside":  # on its top face
@@ -265,7 +325,12 @@ class LongTermMemory:
         except (NotFoundError, InvalidInputError):
             return None
 
-    def _validate(self, observations: Sequence[ObjectObservation], view: CameraView | None) -> None:
+    def _validate(
+        self,
+        observations: Sequence[ObjectObservation],
+        view: CameraView | None,
+        extra_stamps: Sequence[tuple[float, str]] = (),
+    ) -> None:
         """Raise InvalidInputError for anything memory must not take in; changes nothing."""
         for index, obs in enumerate(observations):
             if not isinstance(obs, ObjectObservation):
@@ -294,6 +359,10 @@ class LongTermMemory:
                 )
         limit = None if self.clock is None else self.clock() + self.max_future_s
         stamps = [(o.stamp, f"observation of {o.object_id or o.object_type}") for o in observations]
+        for stamp, what in extra_stamps:
+            if not math.isfinite(stamp):
+                raise InvalidInputError(f"{what}: stamp must be finite, got {stamp}")
+            stamps.append((stamp, what))
         if view is not None:
             stamps.append((view.stamp, "camera view"))
             if not math.isfinite(view.stamp):
@@ -348,8 +417,17 @@ class LongTermMemory:
         if query.max_age_s > 0:
             candidates = [r for r in candidates if r.age(now) <= query.max_age_s]
         if not query.text:
-            candidates = sorted(candidates, key=lambda r: (-r.confidence, r.object_id))
+            # Most confident first, the newest among equals, as every query function answers
+            # (a stable sort: a near query keeps its nearest-first order within a tie).
+            candidates = sorted(candidates, key=lambda r: (-r.confidence, -r.last_seen))
         return candidates[: query.max_results] if query.max_results else candidates
+
+    def earlier_places(
+        self, object_id: str, min_distance: float = EARLIER_PLACE_MIN_DISTANCE_M
+    ) -> list[ObjectRecord]:
+        """Where ``object_id`` rested before its newest place, newest first (see
+        :func:`earlier_places`)."""
+        return earlier_places(self.graph, object_id, min_distance)
 
     def _all_objects(self, include_missing: bool) -> list[ObjectRecord]:
         return queries.all_objects(self.graph, include_missing=include_missing)

@@ -58,18 +58,18 @@ from typing import Any
 
 import numpy as np
 
+from memory_nodes.adapters.ai2thor_perception import SimPerception
 from memory_nodes.core.policies import TypeKnowledge
+from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
 from memory_nodes.planning.memory_interface import (
     FullMemory,
     LayeredMemory,
     LongTermOnly,
     NoMemory,
-    OracleMemory,
     ShortTermOnly,
     TaskMemory,
 )
-from memory_nodes.adapters.ai2thor_perception import SimPerception
 from memory_nodes.planning.subgoals import plan_subgoals
 
 MODES = ("no_memory", "oracle", "short_term", "long_term", "memory")
@@ -90,7 +90,12 @@ SESSION_2_COUNTERPART = (
 def make_memory(
     mode: str, sim: Any, path: Path, knowledge: TypeKnowledge | None = None
 ) -> TaskMemory:
-    """A fresh memory of ``mode``; persistent modes load ``path`` when it exists.
+    """A fresh memory of ``mode``.
+
+    The persistent modes (``long_term``, ``memory``) run the robot's long-term memory,
+    :class:`memory_nodes.core.long_term.LongTermMemory`, on the SQLite file ``path`` (reloaded
+    when it exists, committed on every change: the file the ``memory_server`` node would
+    write). ``oracle`` reads the simulator's truth.
 
     ``knowledge`` is what the short-term policy learned about object types so far; one per
     mode and run carries it across scenes and sessions, as the node keeps it across restarts.
@@ -290,7 +295,7 @@ def _scene_state_progress(sim: Any, task: Any) -> int:
 
 def _subject_object_ids(task: Any, *states: dict[str, Any]) -> list[str]:
     """Ids of objects (in ``states``) that a condition of ``task`` is about, slices included."""
-    from memory_nodes.planning.goals import with_sliced_forms
+    from sim.goal_conditions import with_sliced_forms
 
     types = set()
     for condition in task.conditions:
@@ -471,8 +476,6 @@ def _run_persistent(
                         row.update(mode=mode, session=session, goal_undone=bool(undone),
                                    undone_objects=undone)  # fmt: skip
                         rows.append(row)
-                        if isinstance(memory, LayeredMemory):
-                            memory.save()
                         bar.update(1)
                     if isinstance(memory, LayeredMemory):
                         memory.close()  # the restart: only what is in SQLite survives
@@ -535,8 +538,6 @@ def _run_reset(
                     )  # fmt: skip
                     row.update(mode=mode, session=session)
                     rows.append(row)
-                    if isinstance(memory, LayeredMemory):
-                        memory.save()
                     bar.update(1)
                 for memory in memories.values():
                     if isinstance(memory, LayeredMemory):

@@ -7,7 +7,6 @@ from memory_nodes.planning.memory_interface import (
     LayeredMemory,
     LongTermOnly,
     NoMemory,
-    OracleMemory,
     ShortTermOnly,
     TaskMemory,
 )
@@ -20,7 +19,6 @@ __all__ = [
     "LayeredMemory",
     "LongTermOnly",
     "NoMemory",
-    "OracleMemory",
     "ShortTermOnly",
     "Subgoal",
     "SubgoalKind",

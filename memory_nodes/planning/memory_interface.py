@@ -7,53 +7,40 @@ what my action did* (the fridge is open, the apple is inside it). Perception fee
 in process that is :meth:`TaskMemory.observe`, over ROS the perception node publishes to the
 memory nodes directly and ``observe`` does nothing.
 
-Implementations, from nothing to everything:
+Implementations here, from nothing to everything:
 
 ``NoMemory``
     Knows nothing; the robot explores for every object (the lower bound).
-``OracleMemory``
-    Reads the simulator's ground truth (the upper bound; no perception needed).
 ``ShortTermOnly``
     The bounded :class:`ObjectStateCache` fed by perception; forgotten between sessions.
 ``LongTermOnly``
-    The scene graph built by fusion with negative evidence, persisted in SQLite.
+    The robot's long-term memory, :class:`memory_nodes.core.long_term.LongTermMemory` (the
+    one the ``memory_server`` node runs), persisted in SQLite.
 ``FullMemory``
     Short-term first (newest facts), then long-term.
+
+The last three are :class:`LayeredMemory`, a thin adapter from the planner's questions to the
+core classes, as :class:`memory_nodes.nodes.planner_ros_adapters.RosMemory` is to their ROS
+services; every rule about what memory believes lives in the core. Elsewhere:
+``memory_nodes.evaluation.oracle_memory.OracleMemory`` reads the simulator's ground truth (the
+upper bound), and ``RosMemory`` asks the memory nodes over ROS.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from memory_nodes.core.change_detection import CameraView, ChangeDetector
+from memory_nodes.core.change_detection import CameraView
 from memory_nodes.core.errors import NotFoundError
-from memory_nodes.core.fusion import ObjectFusion
-from memory_nodes.core.long_term import (
-    EARLIER_PLACE_MIN_DISTANCE_M,
-    earlier_places,
-    mark_reported_missing,
-)
+from memory_nodes.core.long_term import LongTermMemory, ObjectQuery
 from memory_nodes.core.policies import ReplacementPolicy, TypeKnowledge, make_policy
-from memory_nodes.core.queries import objects_by_type, objects_in_receptacle
-from memory_nodes.core.scene_graph import EdgeType, Layer, NodeStatus, SceneGraph
 from memory_nodes.core.short_term import ObjectStateCache
-from memory_nodes.core.store import SceneGraphStore
-from memory_nodes.core.types import (
-    Box,
-    MemorySource,
-    ObjectObservation,
-    ObjectRecord,
-    Pose,
-    Vector3,
-)
-from memory_nodes.adapters.ai2thor_perception import Percept, observable_states, unity_to_map
-
-if TYPE_CHECKING:
-    from sim.household_sim import HouseholdSim
+from memory_nodes.core.types import MemorySource, ObjectObservation, ObjectRecord, Pose
+from memory_nodes.planning.percept import Percept
 
 
 @dataclass(frozen=True)
@@ -61,8 +48,10 @@ class ActionEffect:
     """What one successful action did to one object.
 
     ``receptacle_id`` is ``""`` when the object left every receptacle (picked up), an id when
-    it was put on/in that receptacle, None when its location did not change. ``observation``
-    is the object as seen right after the action, when it was in view.
+    it was put on/in that receptacle, None when its location did not change. A put names its
+    ``receptacle_relation`` (``"on"`` or ``"inside"``): the executor knows which, memory does
+    not guess. ``observation`` is the object as seen right after the action, when it was in
+    view (or where the robot knows it set it down).
     """
 
     object_id: str
@@ -127,162 +116,18 @@ class NoMemory:
         return None
 
 
-def _record_from_metadata(obj: dict[str, Any], stamp: float) -> ObjectRecord:
-    box = obj["axisAlignedBoundingBox"]
-    centre = unity_to_map(box["center"])
-    size = unity_to_map(box["size"])
-    parents = obj.get("parentReceptacles") or []
-    return ObjectRecord(
-        object_id=obj["objectId"],
-        object_type=obj["objectType"],
-        world_T_object=Pose(Vector3.from_array(centre)),
-        box=Box(Vector3.from_array(centre), Vector3.from_array(abs(size))),
-        confidence=1.0,
-        first_seen=stamp,
-        last_seen=stamp,
-        states=observable_states(obj),
-        receptacle_id=parents[0] if parents else "",
-        receptacle_relation="inside" if parents else "",
-        provenance=("oracle",),
-        memory_source=MemorySource.LONG_TERM,
-    )
-
-
-class OracleMemory:
-    """Ground truth from the simulator's world: the upper bound a perfect memory reaches."""
-
-    name = "oracle"
-
-    def __init__(self, sim: HouseholdSim) -> None:
-        self.sim = sim
-        self.num_queries = 0
-
-    def where_is(self, object_type: str) -> list[ObjectRecord]:
-        self.num_queries += 1
-        return [
-            _record_from_metadata(o.meta, 0.0)
-            for o in self.sim.world.objects.values()
-            if o.object_type == object_type and not o.hidden
-        ]
-
-    def report_missing(self, object_id: str, stamp: float) -> None:
-        return None
-
-    def report_action_effect(self, effect: ActionEffect) -> None:
-        return None
-
-    def observe(self, percept: Percept) -> None:
-        return None
-
-
-class LongTermMemory:
-    """Scene graph + fusion + change detection, optionally persisted to a SQLite file.
-
-    Parameters
-    ----------
-    path
-        SQLite file; loaded at construction, written by :meth:`save`. None keeps it in memory.
-    """
-
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.store = SceneGraphStore(path) if path is not None else None
-        self.graph = self.store.load() if self.store is not None else SceneGraph()
-        self.fusion = ObjectFusion(self.graph)
-        self.detector = ChangeDetector(self.graph)
-
-    def observe(self, percept: Percept) -> None:
-        if percept.frame is None:
-            return
-        result = self.fusion.integrate_frame(percept.observations)
-        frame = percept.frame
-        view = CameraView(
-            frame.intrinsics, Pose.from_matrix(frame.world_T_camera), frame.depth, percept.stamp
-        )
-        self.detector.process_frame(view, result.observed)
-
-    def where_is(self, object_type: str) -> list[ObjectRecord]:
-        return objects_by_type(self.graph, object_type)
-
-    def contents_of(self, receptacle_id: str) -> list[ObjectRecord]:
-        """What memory places on or in ``receptacle_id`` (empty when it does not know it)."""
-        try:
-            return objects_in_receptacle(self.graph, receptacle_id)
-        except NotFoundError:
-            return []
-
-    def seen_places(self) -> np.ndarray:
-        """Map positions (N x 3) of every object and piece of furniture memory holds.
-
-        Where the robot has looked: a search for something memory does not know looks
-        elsewhere first.
-        """
-        points = [
-            n.position.as_array()
-            for n in self.graph.nodes()
-            if n.layer in (Layer.OBJECT, Layer.FURNITURE) and n.status == NodeStatus.PRESENT
-        ]
-        return np.asarray(points, dtype=float).reshape(-1, 3)
-
-    def earlier_places(
-        self, object_id: str, min_distance: float = EARLIER_PLACE_MIN_DISTANCE_M
-    ) -> list[ObjectRecord]:
-        """Where ``object_id`` rested before its newest place, newest first (see
-        :func:`memory_nodes.core.long_term.earlier_places`, which the memory server uses too)."""
-        return earlier_places(self.graph, object_id, min_distance)
-
-    def report_missing(self, object_id: str, stamp: float) -> None:
-        mark_reported_missing(self.graph, object_id, stamp)
-
-    def report_action_effect(self, effect: ActionEffect) -> None:
-        if effect.observation is not None:
-            trusted = ObjectObservation(
-                object_id=effect.object_id,
-                object_type=effect.object_type,
-                world_T_object=effect.observation.world_T_object,
-                box=effect.observation.box,
-                stamp=effect.stamp,
-                states=dict(effect.states),
-                source="action",
-            )
-            self.fusion.integrate_frame([trusted])
-        node = self.graph.find_object_by_external_id(effect.object_id)
-        if node is None:
-            return
-        if effect.states:
-            self.graph.update_node(node.node_id, effect.stamp, states=dict(effect.states))
-        if effect.receptacle_id is None:
-            return
-        receptacle = (
-            self.graph.find_object_by_external_id(effect.receptacle_id)
-            if effect.receptacle_id
-            else None
-        )
-        if effect.receptacle_id and receptacle is None:
-            return
-        self.fusion.record_interaction(
-            node.node_id,
-            receptacle.node_id if receptacle is not None else None,
-            EdgeType(effect.receptacle_relation or "inside") if receptacle is not None else None,
-            effect.stamp,
-        )
-
-    def save(self) -> None:
-        if self.store is not None:
-            self.store.sync(self.graph)
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.save()
-            self.store.close()
-            self.store = None
-
-
 class LayeredMemory:
-    """Short-term cache and/or long-term scene graph behind one :class:`TaskMemory`.
+    """Short-term cache and/or long-term memory behind one :class:`TaskMemory`.
 
     Both layers see every percept (they are updated in parallel); questions go to short-term
     memory first because it holds the newest facts, then to long-term memory. Objects reported
-    missing leave the cache at once and are marked missing in the graph.
+    missing leave the cache at once and are marked missing in long-term memory.
+
+    The long-term layer is the core :class:`~memory_nodes.core.long_term.LongTermMemory`
+    itself: this class only turns the planner's calls into its calls (a percept into
+    ``integrate_frame``, an :class:`ActionEffect` into ``apply_action_effects``, ...), so its
+    validation and its rules for the robot's actions apply here as on the robot, and a
+    persistent memory is the same SQLite file the ``memory_server`` node would write.
     """
 
     def __init__(
@@ -296,15 +141,29 @@ class LayeredMemory:
         self.long_term = long_term
         self.num_queries = 0
         self.answers_by_source: dict[str, int] = {s.value: 0 for s in MemorySource}
+        self._stamp = 0.0  # the newest percept's clock: "now" for long-term queries
 
     def observe(self, percept: Percept) -> None:
+        self._stamp = max(self._stamp, percept.stamp)
         if self.short_term is not None:
             held = percept.held_object_id
             for obs in percept.observations:
                 if obs.object_id != held:
                     self.short_term.put(obs, now=percept.stamp)
         if self.long_term is not None:
-            self.long_term.observe(percept)
+            frame = percept.frame
+            view = (
+                None
+                if frame is None
+                else CameraView(
+                    frame.intrinsics,
+                    Pose.from_matrix(frame.world_T_camera),
+                    frame.depth,
+                    percept.stamp,
+                )
+            )
+            if view is not None or percept.observations:
+                self.long_term.integrate_frame(percept.observations, view)
 
     def where_is(self, object_type: str) -> list[ObjectRecord]:
         self.num_queries += 1
@@ -316,7 +175,8 @@ class LayeredMemory:
                 records.append(entry.to_record())
                 seen.add(entry.object_id)
         if self.long_term is not None:
-            for record in self.long_term.where_is(object_type):
+            query = ObjectQuery(object_type=object_type)
+            for record in self.long_term.query(query, now=self._stamp):
                 if record.object_id not in seen:
                     records.append(record)
                     seen.add(record.object_id)
@@ -326,24 +186,33 @@ class LayeredMemory:
 
     def contents_of(self, receptacle_id: str) -> list[ObjectRecord]:
         """What memory places on or in ``receptacle_id``: the short-term cache's newest facts
-        (the robot's own puts among them), then long-term memory's relations."""
+        (the robot's own puts among them), then long-term memory's relations; long-term
+        memory adds nothing for a receptacle it does not know."""
         records = []
         if self.short_term is not None:
             for entry in self.short_term.entries():
                 if (record := entry.to_record()).receptacle_id == receptacle_id:
                     records.append(record)
         known = {r.object_id for r in records}
-        if self.long_term is not None:
-            records += [
-                r for r in self.long_term.contents_of(receptacle_id) if r.object_id not in known
-            ]
+        if self.long_term is not None and receptacle_id:
+            try:
+                held = self.long_term.query(ObjectQuery(receptacle=receptacle_id), self._stamp)
+            except NotFoundError:
+                held = []
+            records += [r for r in held if r.object_id not in known]
         return records
 
     def seen_places(self) -> np.ndarray:
-        """Map positions of what long-term memory holds (see :meth:`LongTermMemory.seen_places`)."""
+        """Map positions (N x 3) of every object and piece of furniture long-term memory holds.
+
+        Where the robot has looked: a search for something memory does not know looks
+        elsewhere first. Empty without long-term memory.
+        """
         if self.long_term is None:
             return np.zeros((0, 3))
-        return self.long_term.seen_places()
+        records = self.long_term.query(ObjectQuery(), now=self._stamp)
+        points = [r.world_T_object.position.as_array() for r in records]
+        return np.asarray(points, dtype=float).reshape(-1, 3)
 
     def earlier_places(self, object_id: str) -> list[ObjectRecord]:
         """Earlier resting places of an object, newest first (long-term memory's history)."""
@@ -375,15 +244,44 @@ class LayeredMemory:
                     object_type=effect.object_type,
                 )
         if self.long_term is not None:
-            self.long_term.report_action_effect(effect)
-
-    def save(self) -> None:
-        if self.long_term is not None:
-            self.long_term.save()
+            observation = _effect_observation(effect, self.long_term)
+            if observation is not None:
+                self.long_term.apply_action_effects([observation])
 
     def close(self) -> None:
+        """Close long-term memory's store (everything is committed already)."""
         if self.long_term is not None:
             self.long_term.close()
+
+
+def _effect_observation(effect: ActionEffect, memory: LongTermMemory) -> ObjectObservation | None:
+    """``effect`` as the observation :meth:`LongTermMemory.apply_action_effects` takes.
+
+    The object is where the robot saw it after the action or, out of view, where memory has
+    it; None for an object out of view that memory does not know (nowhere to put it).
+    """
+    if effect.observation is not None:
+        pose, box = effect.observation.world_T_object, effect.observation.box
+    else:
+        node = memory.graph.find_object_by_external_id(effect.object_id)
+        if node is None:
+            return None
+        pose, box = node.world_T_object, node.box
+    states = dict(effect.states)
+    if effect.receptacle_id == "":
+        # Out of every receptacle means in the hand, which is how memory hears it.
+        states.setdefault("isPickedUp", "true")
+    return ObjectObservation(
+        object_id=effect.object_id,
+        object_type=effect.object_type,
+        world_T_object=pose,
+        box=box,
+        stamp=effect.stamp,
+        states=states,
+        source="action",
+        receptacle_id=effect.receptacle_id or "",
+        receptacle_relation=effect.receptacle_relation if effect.receptacle_id else "",
+    )
 
 
 def _cache(
@@ -411,7 +309,7 @@ def ShortTermOnly(
 
 
 def LongTermOnly(path: str | Path | None = None) -> LayeredMemory:
-    """Perception into the persistent scene graph only."""
+    """Perception into long-term memory only; ``path`` is its SQLite file (None: in memory)."""
     return LayeredMemory("long_term", long_term=LongTermMemory(path))
 
 
@@ -422,10 +320,11 @@ def FullMemory(
     *,
     knowledge: TypeKnowledge | None = None,
 ) -> LayeredMemory:
-    """Short-term cache first, then the persistent scene graph.
+    """Short-term cache first, then long-term memory.
 
-    ``knowledge`` as for :func:`ShortTermOnly`: the long-term graph persists in ``path``, the
-    type knowledge in whatever instance the caller keeps.
+    ``knowledge`` as for :func:`ShortTermOnly`: long-term memory persists in the SQLite file
+    ``path`` (None: in memory, forgotten at :meth:`LayeredMemory.close`), the type knowledge in
+    whatever instance the caller keeps.
     """
     return LayeredMemory(
         "memory",

@@ -6,6 +6,7 @@ history and the change sequence number.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -142,16 +143,37 @@ def test_absurd_boxes_and_non_text_states_are_rejected_and_change_nothing(
     _unchanged(memory, before)
 
 
-def test_effect_into_an_unknown_receptacle_is_rejected_before_anything_changes(
+def test_a_put_that_does_not_say_on_or_inside_is_rejected_and_changes_nothing(
     memory: LongTermMemory,
 ) -> None:
+    """Memory does not guess the relation: only the one acting knows bowl-in from bowl-on."""
     before = graph_to_json(memory.graph)
-    effect = _obs(
-        "Apple|1", "Apple", (0.0, 0.0, 1.0), receptacle_id="Fridge|9", receptacle_relation="inside"
+    put = dataclasses.replace(
+        _obs("Apple|1", "Apple", (0.0, 0.0, 1.0), receptacle_id="CounterTop|1"), source="action"
     )
-    with pytest.raises(NotFoundError, match="Fridge"):
-        memory.apply_action_effects([effect])
+    with pytest.raises(InvalidInputError, match="receptacle_relation"):
+        memory.apply_action_effects([put])
     _unchanged(memory, before)
+
+
+def test_a_put_into_an_unknown_receptacle_moves_the_object_without_a_relation(
+    memory: LongTermMemory,
+) -> None:
+    """What the hand did is certain; the receptacle perception has not confirmed is not."""
+    put = dataclasses.replace(
+        _obs(
+            "Apple|1", "Apple", (3.0, 0.0, 1.0), states={"isPickedUp": "false"},
+            receptacle_id="Fridge|9", receptacle_relation="inside",
+        ),
+        source="action",
+    )  # fmt: skip
+    update = memory.apply_action_effects([put])
+    assert update.unknown_receptacles == {"Apple|1": "Fridge|9"}
+    (apple,) = memory.query(ObjectQuery(object_type="Apple"), now=NOW)
+    assert apple.world_T_object.position == Vector3(3.0, 0.0, 1.0)
+    assert apple.states["isPickedUp"] == "false"
+    assert apple.receptacle_id != "Fridge|9"
+    assert memory.graph.find_object_by_external_id("Fridge|9") is None
 
 
 @pytest.mark.parametrize(

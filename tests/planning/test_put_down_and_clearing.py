@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
-from memory_nodes.planning.memory_interface import OracleMemory
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind
 from tests.planning.conftest import force_actions, ids_by_type
 
@@ -128,8 +128,8 @@ class _Household:
 
 
 def test_a_plan_done_with_its_goal_unmet_is_reported_as_verify_failed(floorplan1):
-    from memory_nodes.evaluation.tasks import run_task
     from memory_nodes.adapters.ai2thor_perception import SimPerception
+    from memory_nodes.evaluation.tasks import run_task
     from sim.goal_conditions import parse_goal
     from sim.karma_tasks import HouseholdTask
 

@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from memory_nodes.core.types import ObjectRecord, Pose, Vector3
-from memory_nodes.planning.executor import STALE_AFTER_S, FailureReason, TaskExecutor, TaskResult
-from memory_nodes.planning.memory_interface import FullMemory, NoMemory, OracleMemory
 from memory_nodes.adapters.ai2thor_perception import map_to_unity
+from memory_nodes.core.types import ObjectRecord, Pose, Vector3
+from memory_nodes.evaluation.oracle_memory import OracleMemory
+from memory_nodes.planning.executor import STALE_AFTER_S, FailureReason, TaskExecutor, TaskResult
+from memory_nodes.planning.memory_interface import FullMemory, NoMemory
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
 from tests.planning.conftest import force_actions, ids_by_type, small_sim
 
@@ -120,8 +121,8 @@ def test_cooking_what_does_not_cook_is_reported_not_claimed(floorplan1):
 def test_a_fridge_is_opened_from_in_front_of_a_face_where_its_shelves_show(floorplan1):
     # The cheapest cell within reach of FloorPlan1's fridge is by its side: opened from
     # there, the egg on its shelf never came into view.
-    from memory_nodes.planning.navigation import path_costs
     from memory_nodes.adapters.ai2thor_perception import SimPerception
+    from memory_nodes.planning.navigation import path_costs
 
     executor = TaskExecutor(floorplan1, NoMemory(), max_steps=10)
     (fridge,) = OracleMemory(floorplan1).where_is("Fridge")
@@ -312,10 +313,10 @@ def test_a_fridge_seen_only_in_part_is_opened_close_in_front_where_its_shelves_s
     # FloorPlan23's fridge was seen only around its door, 1.1 m of it: taken for a short
     # container, it was opened from where the robot stood, 1.3 m away at an angle, and the
     # egg on its upper shelf never came into view.
+    from memory_nodes.adapters.ai2thor_perception import SimPerception
     from memory_nodes.core.types import Box
     from memory_nodes.planning.exploration import TALL_FRONT_MAX_M
     from memory_nodes.planning.navigation import path_costs
-    from memory_nodes.adapters.ai2thor_perception import SimPerception
     from sim.household_sim import HouseholdSim
 
     sim = HouseholdSim("FloorPlan23", width=160, height=120, seed=0, renderDepthImage=True,

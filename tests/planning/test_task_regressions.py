@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from memory_nodes.core.types import ObjectRecord
+from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import TaskExecutor
-from memory_nodes.planning.memory_interface import NoMemory, OracleMemory
+from memory_nodes.planning.memory_interface import NoMemory
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
 
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.evaluation.tasks import run_evaluation
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
-from memory_nodes.planning.memory_interface import FullMemory, NoMemory, OracleMemory
+from memory_nodes.planning.memory_interface import FullMemory, NoMemory
 from memory_nodes.planning.subgoals import plan_subgoals
 
 APPLE_IN_FRIDGE = "INSIDE(apple, fridge): 1"
