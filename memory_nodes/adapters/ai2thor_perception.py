@@ -5,7 +5,8 @@ memory stack speaks ROS: ``map`` with x forward, y left, z up. ``(x, y, z)_map =
 the matrix has determinant -1, which is exactly what turns the simulator's camera rotation
 (right-handed optical axes in a left-handed world) into a proper rotation.
 
-:class:`SimPerception` turns ``(metadata, frames)`` into a :class:`Percept`: object observations
+:class:`SimPerception` turns ``(metadata, frames)`` into the planner's
+:class:`~memory_nodes.planning.percept.Percept`: object observations
 from the RGB-D frame and its instance mask (through the perception package, as a robot would),
 the camera view for negative evidence, and the agent pose. Object *states* (open, toggled,
 sliced, dirty, ...) of the objects in view are read from the simulator's metadata, standing in
@@ -16,15 +17,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from memory_nodes.core.types import CameraIntrinsics, ObjectObservation, Pose, Quaternion, Vector3
+from memory_nodes.core.types import CameraIntrinsics, Pose, Quaternion, Vector3
 from memory_nodes.perception.backends import MaskBackend
 from memory_nodes.perception.frames import RGBDFrame
 from memory_nodes.perception.observations import ObservationExtractor
+from memory_nodes.planning.percept import Percept
+
+__all__ = [
+    "MAP_R_UNITY",
+    "Percept",
+    "SimPerception",
+    "agent_pose",
+    "instance_image",
+    "map_T_camera",
+    "map_to_unity",
+    "observable_states",
+    "rgbd_frame_from_sim",
+    "unity_to_map",
+]
 
 #: map <- unity rotation: (x, y, z)_map = (z, -x, y)_unity.
 MAP_R_UNITY = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -136,27 +150,6 @@ def observable_states(obj: dict[str, Any]) -> dict[str, str]:
     return states
 
 
-@dataclass
-class Percept:
-    """One step's perception: observations (map frame), the frame, and the agent pose."""
-
-    stamp: float
-    observations: list[ObjectObservation]
-    frame: RGBDFrame | None
-    map_T_agent: Pose
-    held_object_id: str | None = None
-    metadata_states: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def observed(self, object_types: tuple[str, ...] | None = None) -> list[ObjectObservation]:
-        """Observations of any of ``object_types`` (all when None)."""
-        if object_types is None:
-            return list(self.observations)
-        return [o for o in self.observations if o.object_type in object_types]
-
-    def find(self, object_id: str) -> ObjectObservation | None:
-        return next((o for o in self.observations if o.object_id == object_id), None)
-
-
 class SimPerception:
     """Turns simulator steps into percepts through :class:`ObservationExtractor`.
 
@@ -176,12 +169,13 @@ class SimPerception:
         held = metadata.get("inventoryObjects") or []
         held_id = held[0]["objectId"] if held else None
         pose = agent_pose(metadata)
+        tilt = float(metadata["agent"].get("cameraHorizon", 0.0))
         has_masks = (
             frames.get("instance_segmentation_frame") is not None
             or frames.get("instance_ids") is not None
         )
         if frames.get("depth_frame") is None or not has_masks:
-            return Percept(stamp, [], None, pose, held_id)
+            return Percept(stamp, [], None, pose, held_id, camera_tilt_deg=tilt)
         frame = rgbd_frame_from_sim(frames, stamp)
         result = self.extractor.extract(frame)
         by_id = {o["objectId"]: o for o in metadata["objects"]}
@@ -197,4 +191,4 @@ class SimPerception:
             # else: a robot's state classifier reports only nearby objects (AI2-THOR's
             # ``visible``), but the camera sees farther: keep the position, without states.
             observations.append(dataclasses.replace(obs, states=obs_states))
-        return Percept(stamp, observations, frame, pose, held_id, states)
+        return Percept(stamp, observations, frame, pose, held_id, states, tilt)

@@ -48,5 +48,38 @@ class ActionFailedError(MemoryStackError):
         self.error_code = error_code
 
 
+class PlanningError(MemoryStackError):
+    """Base class of the errors the planner raises while it runs a task."""
+
+
+class NoPathError(PlanningError):
+    """No sequence of moves reaches the goal from the start on the navigation grid."""
+
+
+class TaskStoppedError(PlanningError):
+    """The task's step budget or deadline is used up; ``reason`` says which
+    (a :class:`memory_nodes.planning.task_runner.FailureReason`)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SubgoalFailedError(PlanningError):
+    """One subgoal could not be achieved; ``reason`` says why (a ``FailureReason``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TaskCanceledError(PlanningError):
+    """The running task was canceled (by its client, or because the node shuts down)."""
+
+
+class BridgeError(MemoryStackError, RuntimeError):
+    """The simulator bridge (or robot driver) did not answer in time or answered nonsense."""
+
+
 class GoalParseError(MemoryStackError, ValueError):
     """A goal-condition string could not be understood at all."""

@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from memory_nodes.adapters.ai2thor_perception import SimPerception
+from memory_nodes.adapters.ai2thor_skills import AI2ThorSkills
 from memory_nodes.core.policies import TypeKnowledge
 from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
@@ -218,10 +219,10 @@ def run_task(
     )
     started = time.monotonic()
     checker = GoalChecker(task.conditions)
+    robot = AI2ThorSkills(_CheckedWorld(sim, checker), perception)
     executor = TaskExecutor(
-        _CheckedWorld(sim, checker), memory, max_steps=max_steps, deadline_s=deadline_s,
-        perception=perception, start_stamp=start_stamp,
-    )  # fmt: skip
+        robot, memory, max_steps=max_steps, deadline_s=deadline_s, start_stamp=start_stamp
+    )
     try:
         result = executor.run(plan)
         reason, message = result.failure_reason.value, result.failure_message

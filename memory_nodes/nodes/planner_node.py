@@ -3,8 +3,9 @@
 Serves ``execute_task`` (memory_interfaces/action/ExecuteTask). A goal's ``goal_conditions``
 (``"INSIDE(apple, fridge): 1"``) are parsed and planned into subgoals
 (:mod:`memory_nodes.planning.subgoals`), then run by
-:class:`~memory_nodes.planning.executor.TaskExecutor` against the simulator bridge
-(:class:`~memory_nodes.nodes.planner_ros_adapters.RosWorld`) and the memory nodes
+:class:`~memory_nodes.planning.executor.TaskExecutor` through the robot skills of the simulator
+bridge (:class:`~memory_nodes.adapters.ai2thor_skills.AI2ThorSkills` over
+:class:`~memory_nodes.nodes.planner_ros_adapters.RosWorld`) and the memory nodes
 (:class:`~memory_nodes.nodes.planner_ros_adapters.RosMemory`). Feedback names each subgoal as it
 starts and ends. The result code says how it ended: SUCCEEDED, FAILED (with the executor's
 reason), TIMED_OUT (the goal's ``timeout_s``), CANCELED, or INVALID_GOAL (unreadable
@@ -30,8 +31,8 @@ from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
-from memory_nodes.nodes.runtime import run_node
-from memory_nodes.planning.executor import FailureReason, TaskResult
+from memory_nodes.adapters.ai2thor_perception import SimPerception
+from memory_nodes.adapters.ai2thor_skills import AI2ThorSkills
 from memory_nodes.nodes.planner_ros_adapters import (
     BridgeError,
     CameraTopics,
@@ -41,9 +42,10 @@ from memory_nodes.nodes.planner_ros_adapters import (
     TaskCanceledError,
     load_navigation_map,
 )
-from memory_nodes.adapters.ai2thor_perception import SimPerception
-from memory_nodes.planning.subgoals import Subgoal, SubgoalPlan, plan_subgoals
+from memory_nodes.nodes.runtime import run_node
+from memory_nodes.planning.executor import FailureReason, TaskResult
 from memory_nodes.planning.goals import GoalParseError, parse_goal
+from memory_nodes.planning.subgoals import Subgoal, SubgoalPlan, plan_subgoals
 
 Result = ExecuteTask.Result
 
@@ -162,7 +164,7 @@ class PlannerNode(Node):
             callback_group=group,
             interrupt=self._stopping,
         )
-        self.perception = SimPerception()
+        self.robot = AI2ThorSkills(self.world, SimPerception())
         self.server = ActionServer(
             self,
             ExecuteTask,
@@ -228,11 +230,10 @@ class PlannerNode(Node):
         executor = None
         try:
             executor = ProgressTaskExecutor(
-                self.world,
+                self.robot,
                 self.memory,
                 max_steps=max_steps,
                 deadline_s=timeout_s,
-                perception=self.perception,
                 start_stamp=self.get_clock().now().nanoseconds * 1e-9,
                 grid=self.grid,
                 on_subgoal=_feedback,

@@ -1,13 +1,16 @@
 """The planner's world and memory behind ROS topics and services.
 
-:class:`~memory_nodes.planning.executor.TaskExecutor` wants a world with ``step(action) ->
-(metadata, frames)`` and a :class:`~memory_nodes.planning.memory_interface.TaskMemory`. On a
-robot both live in other processes:
+:class:`~memory_nodes.planning.executor.TaskExecutor` wants a robot's skills and a
+:class:`~memory_nodes.planning.memory_interface.TaskMemory`. On a robot both live in other
+processes:
 
 :class:`RosWorld`
-    Sends each action to the simulator bridge (``/sim_bridge/execute``), reads the robot's own
-    observation from the answer and pairs it, by header stamp, with the camera topics the bridge
-    published for that action, in the frames layout :class:`SimPerception` reads.
+    ``step(action) -> (metadata, frames)`` over the simulator bridge: sends each AI2-THOR action
+    to ``/sim_bridge/execute``, reads the robot's own observation from the answer and pairs it,
+    by header stamp, with the camera topics the bridge published for that action, in the frames
+    layout :class:`~memory_nodes.adapters.ai2thor_perception.SimPerception` reads. The planner
+    node drives it through :class:`~memory_nodes.adapters.ai2thor_skills.AI2ThorSkills`, the
+    same skills the evaluation runs in-process.
 :class:`RosMemory`
     Asks short-term memory, then long-term memory (``query_objects`` services), tells both
     what the robot did not find (``report_missing``), asks long-term memory for an object's
@@ -17,7 +20,7 @@ robot both live in other processes:
 Both wait for answers from inside the action server's callback, so their clients and
 subscriptions belong to a reentrant callback group and the waits are plain thread waits with a
 deadline (never a nested spin): with a multi-threaded executor another thread delivers the
-answer. This is the only module under ``planning/`` that imports rclpy.
+answer.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 
+from memory_nodes.adapters.ai2thor_perception import unity_to_map
+from memory_nodes.core.errors import BridgeError, TaskCanceledError
 from memory_nodes.core.types import ObjectObservation, ObjectRecord
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
@@ -49,16 +54,20 @@ from memory_nodes.perception.frames import color_to_rgb, depth_to_metres
 from memory_nodes.planning.executor import TaskExecutor
 from memory_nodes.planning.memory_interface import ActionEffect
 from memory_nodes.planning.navigation import ReachableGrid
-from memory_nodes.adapters.ai2thor_perception import Percept
+from memory_nodes.planning.percept import Percept
 from memory_nodes.planning.subgoals import Subgoal
 
-
-class TaskCanceledError(Exception):
-    """The task was canceled; raised by :meth:`RosWorld.step` before the next action."""
-
-
-class BridgeError(RuntimeError):
-    """The simulator bridge (or robot driver) did not answer in time or answered nonsense."""
+__all__ = [  # the errors are raised here; they live with the others in core/errors.py
+    "BridgeError",
+    "CameraTopics",
+    "FrameBuffer",
+    "MemoryMode",
+    "ProgressTaskExecutor",
+    "RosMemory",
+    "RosWorld",
+    "TaskCanceledError",
+    "load_navigation_map",
+]
 
 
 def wait_for_future(
@@ -356,11 +365,16 @@ def load_navigation_map(path: str | Path) -> ReachableGrid:
     """A navigation map file: JSON ``{"grid_size": m, "positions": [{"x": .., "z": ..}, ..]}``.
 
     The layout is AI2-THOR's ``GetReachablePositions`` answer (Unity floor coordinates), for a
-    robot whose driver cannot compute reachability on request but has a map made beforehand.
+    robot whose driver cannot compute reachability on request but has a map made beforehand;
+    the grid is in the map frame.
     """
     try:
         data = json.loads(Path(path).expanduser().read_text())
-        return ReachableGrid(data["positions"], float(data.get("grid_size", 0.25)))
+        positions = []
+        for p in data["positions"]:
+            x, y, _ = unity_to_map([p["x"], p.get("y", 0.0), p["z"]])
+            positions.append((float(x), float(y)))
+        return ReachableGrid(positions, float(data.get("grid_size", 0.25)))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"navigation map {path}: {error}") from None
 

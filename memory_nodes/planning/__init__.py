@@ -1,4 +1,4 @@
-"""Goal conditions, task planning and exploration."""
+"""Goal conditions, task planning and exploration, acting through a robot skill interface."""
 
 from memory_nodes.planning.executor import FailureReason, SubgoalOutcome, TaskExecutor, TaskResult
 from memory_nodes.planning.memory_interface import (
@@ -10,6 +10,8 @@ from memory_nodes.planning.memory_interface import (
     ShortTermOnly,
     TaskMemory,
 )
+from memory_nodes.planning.percept import Percept
+from memory_nodes.planning.skills import RobotSkills, Skill, SkillFailure, SkillResult
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, SubgoalPlan, plan_subgoals
 
 __all__ = [
@@ -19,7 +21,12 @@ __all__ = [
     "LayeredMemory",
     "LongTermOnly",
     "NoMemory",
+    "Percept",
+    "RobotSkills",
     "ShortTermOnly",
+    "Skill",
+    "SkillFailure",
+    "SkillResult",
     "Subgoal",
     "SubgoalKind",
     "SubgoalOutcome",

@@ -18,6 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memory_nodes.core.object_taxonomy import (
+    is_storage_container,
+    is_tall_container,
+    receptacle_statistics,
+    storage_prior,
+)
 from memory_nodes.core.types import ObjectObservation, ObjectRecord
 from memory_nodes.planning.navigation import (
     DEFAULT_REACH,
@@ -30,18 +36,13 @@ from memory_nodes.planning.navigation import (
     reach_distance,
     standing_poses,
 )
-from memory_nodes.adapters.ai2thor_perception import Percept, map_to_unity
+from memory_nodes.planning.percept import Percept
+from memory_nodes.planning.skills import Skill, SkillResult
 
-#: Receptacles with doors whose insides exploration may open.
-CONTAINER_TYPES = ("Fridge", "Microwave", "Cabinet", "Drawer", "Box", "Safe")
 #: Containers taller than this (metres) get a second look from another heading.
 TALL_CONTAINER_M = 1.2
-#: Tall whatever part of them perception has seen (a fridge door glimpsed from the side).
-TALL_CONTAINER_TYPES = ("Fridge",)
 #: Tall containers are opened from at most this far (metres) in front, when a pose is free.
 TALL_FRONT_MAX_M = 1.0
-#: Where things are put away when the statistics list no container for them.
-STORAGE_PRIORS = {"Cabinet": 0.05, "Drawer": 0.05}
 LOOK_HORIZON = 30.0
 #: A viewpoint with ``SEEN_SATURATION`` remembered things within ``SEEN_RADIUS`` metres counts
 #: as looked at; looking there again for something memory does not know costs as much as
@@ -57,12 +58,7 @@ _LOG = logging.getLogger(__name__)
 def receptacle_priors(object_types: Sequence[str], stats: dict | None = None) -> dict[str, float]:
     """Receptacle type -> probability that an object of these types is there (procthor data)."""
     if stats is None:
-        try:
-            from sim.scene_catalog import receptacle_statistics
-
-            stats = receptacle_statistics()
-        except (ImportError, ModuleNotFoundError, OSError):
-            stats = {}
+        stats = receptacle_statistics()
     out: dict[str, float] = {}
     for receptacle, contents in stats.items():
         p = max((contents.get(t, {}).get("p", 0.0) for t in object_types), default=0.0)
@@ -101,7 +97,7 @@ class Explorer:
     grid, navigator
         Where the agent can stand and how it gets there.
     act
-        Sends one action and returns metadata (the executor counts and perceives).
+        ``act(skill, object_id=None)`` runs one skill (the executor counts and perceives).
     latest_percept
         The percept of the newest step.
     spacing
@@ -112,7 +108,7 @@ class Explorer:
         self,
         grid: ReachableGrid,
         navigator: Navigator,
-        act: Callable[[dict], dict],
+        act: Callable[..., SkillResult],
         latest_percept: Callable[[], Percept],
         spacing: float = 1.0,
     ) -> None:
@@ -134,29 +130,27 @@ class Explorer:
             found, key=lambda o: np.linalg.norm(o.world_T_object.position.as_array() - camera)
         )
 
-    def _look_around(self, metadata: dict, types, exclude, result, budget) -> dict:
-        _, horizon = self.navigator.state(metadata)
+    def _look_around(self, types, exclude, result, budget) -> None:
+        _, horizon = self.navigator.state()
         while horizon < LOOK_HORIZON and result.actions < budget:
-            metadata = self.act({"action": "LookDown"})
+            self.act(Skill.LOOK_DOWN)
             result.actions += 1
-            horizon = float(metadata["agent"]["cameraHorizon"])
+            _, horizon = self.navigator.state()
         for _ in range(3):
             if self._match(types, exclude) is not None or result.actions >= budget:
                 break
-            metadata = self.act({"action": "RotateRight"})
+            self.act(Skill.TURN_RIGHT)
             result.actions += 1
-        return metadata
 
     def search(
         self,
-        metadata: dict,
         types: Sequence[str],
         budget: int,
         likely: Sequence[tuple[np.ndarray, float]] = (),
         containers: Sequence[ObjectRecord] = (),
         exclude: set[str] | None = None,
         seen: np.ndarray | None = None,
-    ) -> tuple[SearchResult, dict]:
+    ) -> SearchResult:
         """Look for any object of ``types`` within ``budget`` actions.
 
         ``likely`` holds (map-frame point, weight) of receptacles where such objects usually
@@ -170,26 +164,26 @@ class Explorer:
         }
         result.found = self._match(types, exclude)
         if result.found is not None:
-            return result, metadata
-        metadata = self._look_around(metadata, types, exclude, result, budget)
+            return result
+        self._look_around(types, exclude, result, budget)
         result.found = self._match(types, exclude)
         remaining = list(self.viewpoints)
-        likely_xz = [(map_to_unity(p)[[0, 2]], w) for p, w in likely]
+        likely_xy = [(np.asarray(p, dtype=float)[:2], w) for p, w in likely]
         looked = self._looked_fraction(seen)
         while result.found is None and remaining and result.actions < budget:
-            state, _ = self.navigator.state(metadata)
+            state, _ = self.navigator.state()
             costs = path_costs(self.grid, state)
             remaining = [c for c in remaining if c in costs and costs[c] > 1]
             if not remaining:
                 break
 
             def score(
-                cell: Cell, costs: dict[Cell, int] = costs, likely: list = likely_xz
+                cell: Cell, costs: dict[Cell, int] = costs, likely: list = likely_xy
             ) -> float:
-                x, z = self.grid.position_of(cell)
+                x, y = self.grid.position_of(cell)
                 # The likeliest place near the cell counts, not how many there are: ten
                 # kitchen counters must not outweigh the one bathroom counter a candle is on.
-                near = [w * math.exp(-((x - p[0]) ** 2 + (z - p[1]) ** 2) / 2) for p, w in likely]
+                near = [w * math.exp(-((y - p[1]) ** 2 + (x - p[0]) ** 2) / 2) for p, w in likely]
                 bonus = max(near, default=0.0)
                 return costs[cell] - 10.0 * bonus + SEEN_PENALTY * looked.get(cell, 0.0)
 
@@ -197,9 +191,7 @@ class Explorer:
             remaining.remove(target)
             _LOG.debug("viewpoint %s: %d actions away", target, costs[target])
             goals = [(target[0], target[1], h) for h in range(len(HEADING_STEPS))]
-            nav, metadata = self.navigator.go_to(
-                metadata, goals, LOOK_HORIZON, budget - result.actions
-            )
+            nav = self.navigator.go_to(goals, LOOK_HORIZON, budget - result.actions)
             result.actions += nav.actions
             result.path_length += nav.path_length
             self._note_containers(seen_containers)
@@ -209,36 +201,34 @@ class Explorer:
             if not nav.reached:
                 continue
             result.viewpoints_visited += 1
-            metadata = self._look_around(metadata, types, exclude, result, budget)
+            self._look_around(types, exclude, result, budget)
             self._note_containers(seen_containers)
             result.found = self._match(types, exclude)
         if result.found is None:
-            metadata = self._open_containers(
-                metadata, types, exclude, seen_containers, result, budget
-            )
+            self._open_containers(types, exclude, seen_containers, result, budget)
         if result.found is None:
             result.message = f"no {'/'.join(types)} found in {result.actions} actions"
-        return result, metadata
+        return result
 
     def _looked_fraction(self, seen: np.ndarray | None) -> dict[Cell, float]:
         """Per viewpoint, how much of its surroundings memory has seen (0..1): the share of
         ``SEEN_SATURATION`` remembered things within ``SEEN_RADIUS`` metres."""
         if seen is None or len(seen) == 0:
             return {}
-        points = np.asarray([map_to_unity(p)[[0, 2]] for p in seen])
+        points = np.asarray(seen, dtype=float)[:, :2]
         out = {}
         for cell in self.viewpoints:
-            x, z = self.grid.position_of(cell)
-            near = np.hypot(points[:, 0] - x, points[:, 1] - z) < SEEN_RADIUS
+            x, y = self.grid.position_of(cell)
+            near = np.hypot(points[:, 1] - y, points[:, 0] - x) < SEEN_RADIUS
             out[cell] = min(1.0, int(np.count_nonzero(near)) / SEEN_SATURATION)
         return out
 
     def _note_containers(self, seen: dict) -> None:
         for obs in self.latest_percept().observations:
-            if obs.object_type in CONTAINER_TYPES and obs.states.get("isOpen") != "true":
+            if is_storage_container(obs.object_type) and obs.states.get("isOpen") != "true":
                 seen[obs.object_id] = obs
 
-    def _open_containers(self, metadata, types, exclude, seen, result, budget) -> dict:
+    def _open_containers(self, types, exclude, seen, result, budget) -> None:
         """Open closed containers, likeliest first and nearest within a likelihood tier.
 
         Receptacle statistics rarely list cabinets and drawers (they record where things are
@@ -249,13 +239,13 @@ class Explorer:
         priors = receptacle_priors(types)
 
         def tier(item) -> int:
-            p = max(priors.get(item.object_type, 0.0), STORAGE_PRIORS.get(item.object_type, 0.0))
+            p = max(priors.get(item.object_type, 0.0), storage_prior(item.object_type))
             return 0 if p >= 0.1 else 1 if p > 0.0 else 2
 
         pending = dict(seen)
         opened: set[str] = set()
         while pending and result.found is None and result.actions < budget:
-            state, _ = self.navigator.state(metadata)
+            state, _ = self.navigator.state()
             costs = path_costs(self.grid, state)
             best = None
             for container in pending.values():
@@ -269,21 +259,17 @@ class Explorer:
                 break
             _, container, poses = best
             del pending[container.object_id]
-            nav, metadata, _ = self.navigator.go_to_pose(
-                metadata, poses[:12], budget - result.actions
-            )
+            nav, _ = self.navigator.go_to_pose(poses[:12], budget - result.actions)
             result.actions += nav.actions
             result.path_length += nav.path_length
             if not nav.reached:
                 continue
             # A tall container (a fridge) may show only its side or door from one heading:
             # its inside gets a second look from a pose facing another way.
-            _, heading = self._cell_heading(metadata)
+            (_, _, heading), _ = self.navigator.state()
             tall = is_tall(container)
             other = [p for p in poses if p.heading != heading][:12] if tall else []
-            metadata = self._open_and_look(
-                metadata, container.object_id, types, exclude, result, other, budget, tall
-            )
+            self._open_and_look(container.object_id, types, exclude, result, other, budget, tall)
             opened.add(container.object_id)
             # Neighbours in reach from here (the drawer below, the next cabinet door).
             for other in self._closed_in_reach(opened):
@@ -291,29 +277,27 @@ class Explorer:
                     break
                 pending.pop(other, None)
                 opened.add(other)
-                metadata = self._open_and_look(metadata, other, types, exclude, result)
-        return metadata
+                self._open_and_look(other, types, exclude, result)
 
     def container_poses(
         self, container: ObjectObservation | ObjectRecord, costs: dict[Cell, int]
     ) -> list[StandingPose]:
         """Standing poses to open ``container`` from and look in: a short one's cheapest
         first, a tall one's squarely in front and close (see :func:`is_tall`)."""
-        lo = map_to_unity(container.box.min_corner)
-        hi = map_to_unity(container.box.max_corner)
-        poses = standing_poses(self.grid, np.minimum(lo, hi), np.maximum(lo, hi))
+        lo, hi = container.box.min_corner, container.box.max_corner
+        poses = standing_poses(self.grid, lo, hi)
         poses = [p for p in poses if p.cell in costs]
         if not is_tall(container):
             poses.sort(key=lambda p: (costs[p.cell], abs(p.distance - 0.8), p.cell))
             return poses
         # From a corner, a fridge shows its side panel, not its shelves: stand squarely in
         # front of a face when any such pose is free.
-        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
 
         def square(p) -> bool:
-            x, z = self.grid.position_of(p.cell)
-            across = x if p.heading in (0, 2) else z
-            axis = 0 if p.heading in (0, 2) else 2
+            x, y = self.grid.position_of(p.cell)
+            # Facing along map x (headings 0 and 2) the face spans y, else x.
+            across = y if p.heading in (0, 2) else x
+            axis = 1 if p.heading in (0, 2) else 0
             return bool(lo[axis] <= across <= hi[axis])
 
         in_front = [p for p in poses if square(p)]
@@ -329,7 +313,7 @@ class Explorer:
         camera = percept.frame.camera_position
         out = []
         for obs in percept.observations:
-            if obs.object_type not in CONTAINER_TYPES or obs.object_id in opened:
+            if not is_storage_container(obs.object_type) or obs.object_id in opened:
                 continue
             if obs.states.get("isOpen") == "true":
                 continue
@@ -340,7 +324,6 @@ class Explorer:
 
     def _open_and_look(
         self,
-        metadata,
         object_id: str,
         types,
         exclude,
@@ -348,48 +331,39 @@ class Explorer:
         other_poses=(),
         budget: int = 0,
         tall: bool = False,
-    ) -> dict:
-        metadata = self.act({"action": "OpenObject", "objectId": object_id})
+    ) -> None:
+        opened = self.act(Skill.OPEN, object_id)
         result.actions += 1
-        if not metadata["lastActionSuccess"]:
-            return metadata
+        if not opened.success:
+            return
         result.containers_opened.append(object_id)
         _LOG.debug("opened %s", object_id)
         if (found := self._match(types, exclude)) is not None:
             result.found = found
-            return metadata
+            return
         if tall and result.actions < budget:
             # Shelves above and below the one in view: tilt the camera once before walking.
-            _, horizon = self.navigator.state(metadata)
-            tilts, metadata = self.navigator.tilt(metadata, 0.0 if horizon > 0.0 else 30.0)
-            result.actions += tilts
+            _, horizon = self.navigator.state()
+            result.actions += self.navigator.tilt(0.0 if horizon > 0.0 else 30.0)
             if (found := self._match(types, exclude)) is not None:
                 result.found = found
-                return metadata
+                return
         if other_poses and result.actions < budget:
-            nav, metadata, pose = self.navigator.go_to_pose(
-                metadata, other_poses, budget - result.actions
-            )
+            nav, pose = self.navigator.go_to_pose(other_poses, budget - result.actions)
             result.actions += nav.actions
             result.path_length += nav.path_length
             for wanted in (pose.horizon, 0.0) if pose is not None else ():
-                tilts, metadata = self.navigator.tilt(metadata, wanted)
-                result.actions += tilts
+                result.actions += self.navigator.tilt(wanted)
                 if (found := self._match(types, exclude)) is not None:
                     result.found = found
-                    return metadata
-        metadata = self.act({"action": "CloseObject", "objectId": object_id})
+                    return
+        self.act(Skill.CLOSE, object_id)
         result.actions += 1
-        return metadata
-
-    def _cell_heading(self, metadata: dict) -> tuple[Cell, int]:
-        (i, j, h), _ = self.navigator.state(metadata)
-        return (i, j), h
 
 
 def is_tall(container: ObjectObservation | ObjectRecord) -> bool:
     """Tall containers are opened squarely from the front and looked into twice."""
     return (
-        container.object_type in TALL_CONTAINER_TYPES
+        is_tall_container(container.object_type)
         or float(container.box.size.as_array().max()) > TALL_CONTAINER_M
     )

@@ -1,14 +1,20 @@
-"""Grid navigation for an AI2-THOR agent: A* over reachable cells, and where to stand to act.
+"""Grid navigation: A* over reachable cells, and where to stand to act.
 
-The agent moves on AI2-THOR's grid (``gridSize`` 0.25 m) with ``MoveAhead`` and turns in 90°
-steps, so A* searches over (cell, heading) states and its cost is the number of actions, turns
-included: the plan that is shortest in metres is not always the one with the fewest actions.
-Coordinates here are the simulator's floor plane (Unity ``x`` and ``z``); callers with map-frame
-positions convert with :func:`memory_nodes.adapters.ai2thor_perception.map_to_unity`.
+The robot moves one cell (``grid_size``, 0.25 m) ahead at a time and turns in 90° steps
+(:class:`~memory_nodes.planning.skills.RobotSkills`), so A* searches over (cell, heading)
+states and its cost is the number of skills, turns included: the plan that is shortest in
+metres is not always the one with the fewest actions.
 
-A standing pose for interacting with an object keeps the camera within reach (AI2-THOR's
-``visibilityDistance``, 1.5 m, measured to the nearest point of the object's box), faces it
-(heading rounded to 90°) and tilts the camera towards it (horizon rounded to 30° steps).
+Everything is in the memory's ``map`` frame (x forward, y left, z up). Cell ``(i, j)`` is the
+floor point ``(x, y) = (j, -i) * grid_size``, and heading ``h`` faces map yaw ``-90° * h``
+(0 faces +x, 1 faces -y, ...; a right turn adds one). That indexing is the order the grid
+had when it was kept in the simulator's coordinates: A* breaks ties between equally cheap
+plans by comparing states, so it keeps the plans (and what the robot sees on the way) as
+they were.
+
+A standing pose for interacting with an object keeps the camera within reach (1.5 m, measured
+to the nearest point of the object's box, as AI2-THOR's ``visibilityDistance``), faces it
+(heading rounded to 90°) and tilts the camera towards it (30° steps).
 """
 
 from __future__ import annotations
@@ -20,11 +26,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.errors import InvalidInputError, NoPathError
+from memory_nodes.planning.percept import Percept
+from memory_nodes.planning.skills import Skill, SkillResult
+
+__all__ = ["NoPathError"]  # with the names below; raised here, defined with the others
 
 #: Camera height above the floor (AI2-THOR agent y + camera offset).
 CAMERA_HEIGHT = 0.9009992 + 0.675
-#: Heading index -> (di, dj) per MoveAhead: 0 faces +z (rotation 0°), 1 faces +x (90°), ...
+#: Heading index -> (di, dj) per move ahead: 0 faces +x (j grows), 1 faces -y (i grows), ...
 HEADING_STEPS = ((0, 1), (1, 0), (0, -1), (-1, 0))
 HORIZONS = (-30.0, 0.0, 30.0, 60.0)
 DEFAULT_REACH = 1.5
@@ -37,8 +47,8 @@ def reach_distance(
     up_axis: int,
 ) -> float:
     """Distance from the vertical axis through ``point`` to a box, as AI2-THOR measures reach
-    (a cylinder around the agent: height does not count). ``up_axis`` is 1 for Unity
-    coordinates (y up) and 2 for the map frame (z up)."""
+    (a cylinder around the agent: height does not count). ``up_axis`` is 2 in the map frame
+    (z up)."""
     point = np.asarray(point, dtype=float)
     nearest = np.clip(point, np.asarray(box_min, float), np.asarray(box_max, float))
     flat = np.delete(nearest - point, up_axis)
@@ -47,10 +57,6 @@ def reach_distance(
 
 Cell = tuple[int, int]
 State = tuple[int, int, int]  # i, j, heading index
-
-
-class NoPathError(Exception):
-    """No sequence of moves reaches the goal from the start on this grid."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +70,12 @@ class StandingPose:
 
 
 class ReachableGrid:
-    """The cells an agent can stand on, from AI2-THOR's ``GetReachablePositions``.
+    """The cells a robot can stand on (:meth:`RobotSkills.floor_map`).
 
     Parameters
     ----------
     positions
-        (x, z) floor positions in metres (dicts with ``x`` and ``z`` are accepted).
+        (x, y) floor positions in the map frame, metres.
     grid_size
         Cell edge in metres.
     """
@@ -79,17 +85,18 @@ class ReachableGrid:
             raise InvalidInputError(f"grid_size must be positive, got {grid_size}")
         self.grid_size = float(grid_size)
         cells: set[Cell] = set()
-        for p in positions:
-            x, z = (p["x"], p["z"]) if isinstance(p, dict) else p
-            cells.add(self.cell_of(float(x), float(z)))
+        for x, y in positions:
+            cells.add(self.cell_of(float(x), float(y)))
         self.cells = cells
         self.blocked: set[Cell] = set()  # cells a move into failed (an object moved there)
 
-    def cell_of(self, x: float, z: float) -> Cell:
-        return round(x / self.grid_size), round(z / self.grid_size)
+    def cell_of(self, x: float, y: float) -> Cell:
+        """The cell of map point (x, y)."""
+        return round(-y / self.grid_size), round(x / self.grid_size)
 
     def position_of(self, cell: Cell) -> tuple[float, float]:
-        return round(cell[0] * self.grid_size, 4), round(cell[1] * self.grid_size, 4)
+        """The map point (x, y) of a cell."""
+        return round(cell[1] * self.grid_size, 4), -round(cell[0] * self.grid_size, 4)
 
     def is_free(self, cell: Cell) -> bool:
         return cell in self.cells and cell not in self.blocked
@@ -101,9 +108,14 @@ class ReachableGrid:
         return cell in self.cells
 
 
-def heading_of(rotation_deg: float) -> int:
-    """AI2-THOR yaw (degrees, clockwise from +z) -> heading index, rounded to 90°."""
-    return round((rotation_deg % 360.0) / 90.0) % 4
+def heading_of(yaw_deg: float) -> int:
+    """Map yaw (degrees, counter-clockwise from +x) -> heading index, rounded to 90°."""
+    return round(((-yaw_deg) % 360.0) / 90.0) % 4
+
+
+def yaw_of(heading: int) -> float:
+    """Heading index -> map yaw in degrees."""
+    return -90.0 * (heading % 4)
 
 
 def astar(
@@ -111,11 +123,11 @@ def astar(
     start: State,
     goals: Iterable[State] | Iterable[Cell],
     max_expansions: int = 200_000,
-) -> list[str]:
-    """Fewest actions (MoveAhead, RotateLeft, RotateRight) from ``start`` to any goal.
+) -> list[Skill]:
+    """Fewest skills (move ahead, turn left, turn right) from ``start`` to any goal.
 
     Goals are (i, j, heading) states, or (i, j) cells reached with any heading. Returns the
-    action names; raises :class:`NoPathError` when no goal is reachable.
+    skills; raises :class:`NoPathError` when no goal is reachable.
     """
     goal_states: set[State] = set()
     goal_cells: set[Cell] = set()
@@ -139,7 +151,7 @@ def astar(
     start = (int(start[0]), int(start[1]), int(start[2]) % 4)
     frontier: list[tuple[float, int, State]] = [(heuristic(start), 0, start)]
     cost: dict[State, int] = {start: 0}
-    parent: dict[State, tuple[State, str]] = {}
+    parent: dict[State, tuple[State, Skill]] = {}
     expansions = 0
     while frontier and expansions < max_expansions:
         _, g, state = heapq.heappop(frontier)
@@ -154,9 +166,12 @@ def astar(
         expansions += 1
         i, j, h = state
         di, dj = HEADING_STEPS[h]
-        successors = [((i, j, (h - 1) % 4), "RotateLeft"), ((i, j, (h + 1) % 4), "RotateRight")]
+        successors = [
+            ((i, j, (h - 1) % 4), Skill.TURN_LEFT),
+            ((i, j, (h + 1) % 4), Skill.TURN_RIGHT),
+        ]
         if grid.is_free((i + di, j + dj)):
-            successors.append(((i + di, j + dj, h), "MoveAhead"))
+            successors.append(((i + di, j + dj, h), Skill.MOVE_AHEAD))
         for nxt, action in successors:
             if g + 1 < cost.get(nxt, math.inf):
                 cost[nxt] = g + 1
@@ -195,7 +210,7 @@ def standing_poses(
     reach: float = DEFAULT_REACH,
     margin: float = 0.1,
 ) -> list[StandingPose]:
-    """Poses from which an object with this Unity AABB is within ``reach`` and faced.
+    """Poses from which an object with this map-frame box is within ``reach`` and faced.
 
     Sorted nearest to a comfortable 0.6-1.0 m first (too close and the object fills the view
     or sits under the camera).
@@ -206,26 +221,27 @@ def standing_poses(
     for cell in grid.cells:
         if cell in grid.blocked:
             continue
-        x, z = grid.position_of(cell)
-        distance = reach_distance((x, CAMERA_HEIGHT, z), lo, hi, up_axis=1)
+        x, y = grid.position_of(cell)
+        distance = reach_distance((x, y, CAMERA_HEIGHT), lo, hi, up_axis=2)
         if distance > reach - margin:
             continue
-        dx, dz = centre[0] - x, centre[2] - z
-        flat = math.hypot(dx, dz)
+        dx, dy = centre[0] - x, centre[1] - y
+        flat = math.hypot(dy, dx)
         if flat < 0.15:
             continue  # standing over it: no heading faces it
-        heading = heading_of(math.degrees(math.atan2(dx, dz)))
-        drop = math.degrees(math.atan2(CAMERA_HEIGHT - centre[1], flat))
+        heading = heading_of(math.degrees(math.atan2(dy, dx)))
+        drop = math.degrees(math.atan2(CAMERA_HEIGHT - centre[2], flat))
         horizon = min(HORIZONS, key=lambda h: abs(h - drop))
         poses.append(StandingPose(cell, heading, horizon, distance))
     poses.sort(key=lambda p: (abs(p.distance - 0.8), p.cell))
     return poses
 
 
-def actions_to_horizon(current: float, wanted: float, step: float = 30.0) -> list[str]:
-    """LookDown/LookUp actions turning the camera from ``current`` to ``wanted`` degrees."""
+def actions_to_horizon(current: float, wanted: float, step: float = 30.0) -> list[Skill]:
+    """Look-down/look-up skills tilting the camera from ``current`` to ``wanted`` degrees
+    below the horizontal."""
     n = round((wanted - current) / step)
-    return ["LookDown"] * n if n > 0 else ["LookUp"] * (-n)
+    return [Skill.LOOK_DOWN] * n if n > 0 else [Skill.LOOK_UP] * (-n)
 
 
 @dataclass
@@ -238,50 +254,59 @@ class NavigationResult:
     message: str = ""
 
 
-ActFn = Callable[[dict], dict]
+ActFn = Callable[[Skill], SkillResult]
 
 
 class Navigator:
-    """Drives an agent along A* plans through an ``act`` callable that steps the world.
+    """Drives a robot along A* plans through an ``act`` callable that runs one skill.
 
-    ``act(action_dict) -> metadata`` sends one action (the executor counts and perceives);
-    failed moves block the cell they tried to enter and trigger a re-plan.
+    ``act(skill) -> SkillResult`` runs one skill (the executor counts and perceives);
+    ``latest_percept()`` is the percept after the newest one, whose pose says where the robot
+    is. Failed moves block the cell they tried to enter and trigger a re-plan.
     """
 
-    def __init__(self, grid: ReachableGrid, act: ActFn, max_replans: int = 3) -> None:
+    def __init__(
+        self,
+        grid: ReachableGrid,
+        act: ActFn,
+        latest_percept: Callable[[], Percept],
+        max_replans: int = 3,
+    ) -> None:
         self.grid = grid
         self.act = act
+        self.latest_percept = latest_percept
         self.max_replans = max_replans
 
-    def state(self, metadata: dict) -> tuple[State, float]:
-        agent = metadata["agent"]
-        cell = self.grid.cell_of(agent["position"]["x"], agent["position"]["z"])
-        return (cell[0], cell[1], heading_of(agent["rotation"]["y"])), float(agent["cameraHorizon"])
+    def state(self) -> tuple[State, float]:
+        """The robot's (cell, heading) and camera tilt, from the newest percept."""
+        percept = self.latest_percept()
+        pose = percept.map_T_agent
+        cell = self.grid.cell_of(pose.position.x, pose.position.y)
+        heading = heading_of(math.degrees(pose.orientation.yaw()))
+        return (cell[0], cell[1], heading), float(percept.camera_tilt_deg)
 
-    def go_to(
-        self, metadata: dict, goals: Sequence[State], horizon: float | None, budget: int
-    ) -> tuple[NavigationResult, dict]:
+    def go_to(self, goals: Sequence[State], horizon: float | None, budget: int) -> NavigationResult:
         """Walk to any of ``goals`` (fewest actions), then tilt the camera to ``horizon``."""
         result = NavigationResult(False)
         for _ in range(self.max_replans + 1):
-            start, _ = self.state(metadata)
+            start, _ = self.state()
             try:
                 plan = astar(self.grid, start, goals)
             except NoPathError as error:
                 result.message = str(error)
-                return result, metadata
+                return result
             failed = False
-            for action in plan:
+            for skill in plan:
                 if result.actions >= budget:
                     result.message = "navigation step budget exhausted"
-                    return result, metadata
-                metadata = self.act({"action": action})
+                    return result
+                outcome = self.act(skill)
                 result.actions += 1
-                if action == "MoveAhead":
-                    if metadata["lastActionSuccess"]:
+                if skill == Skill.MOVE_AHEAD:
+                    if outcome.success:
                         result.path_length += self.grid.grid_size
                     else:
-                        i, j, h = self.state(metadata)[0]
+                        i, j, h = self.state()[0]
                         di, dj = HEADING_STEPS[h]
                         self.grid.blocked.add((i + di, j + dj))
                         failed = True
@@ -290,38 +315,35 @@ class Navigator:
                 break
         else:
             result.message = "moves kept failing"
-            return result, metadata
+            return result
         if horizon is not None:
-            tilts, metadata = self.tilt(metadata, horizon)
-            result.actions += tilts
+            result.actions += self.tilt(horizon)
         result.reached = True
-        return result, metadata
+        return result
 
     def go_to_pose(
         self,
-        metadata: dict,
         poses: Sequence[StandingPose],
         budget: int,
         default_horizon: float | None = None,
-    ) -> tuple[NavigationResult, dict, StandingPose | None]:
+    ) -> tuple[NavigationResult, StandingPose | None]:
         """Walk to any of ``poses``, then tilt the camera to the horizon of the one reached
         (``default_horizon`` when the walk ended elsewhere); that pose, None if not reached."""
         goals = [(p.cell[0], p.cell[1], p.heading) for p in poses]
-        result, metadata = self.go_to(metadata, goals, None, budget)
+        result = self.go_to(goals, None, budget)
         if not result.reached:
-            return result, metadata, None
-        (i, j, h), _ = self.state(metadata)
+            return result, None
+        (i, j, h), _ = self.state()
         pose = next((p for p in poses if p.cell == (i, j) and p.heading == h), None)
         wanted = pose.horizon if pose is not None else default_horizon
         if wanted is not None:
-            tilts, metadata = self.tilt(metadata, wanted)
-            result.actions += tilts
-        return result, metadata, pose
+            result.actions += self.tilt(wanted)
+        return result, pose
 
-    def tilt(self, metadata: dict, wanted: float) -> tuple[int, dict]:
-        """Turn the camera to ``wanted`` degrees; the actions sent and the newest metadata."""
-        _, current = self.state(metadata)
-        actions = actions_to_horizon(current, wanted)
-        for action in actions:
-            metadata = self.act({"action": action})
-        return len(actions), metadata
+    def tilt(self, wanted: float) -> int:
+        """Turn the camera to ``wanted`` degrees below the horizontal; the skills run."""
+        _, current = self.state()
+        skills = actions_to_horizon(current, wanted)
+        for skill in skills:
+            self.act(skill)
+        return len(skills)

@@ -45,13 +45,14 @@ def force_actions(sim, steps: list[tuple[str, str]]) -> None:
 
 
 def grid_from_text(free: str):
-    """A reachable grid from rows of '.' (free) and '#' (blocked); row is z, column is x."""
+    """A reachable grid from rows of '.' (free) and '#' (blocked): the character in row ``j``,
+    column ``i`` is cell ``(i, j)``, at map point ``(x, y) = (j, -i) * 0.25``."""
     from memory_nodes.planning.navigation import ReachableGrid
 
     cells = [
-        (x * 0.25, z * 0.25)
-        for z, row in enumerate(free.strip().splitlines())
-        for x, ch in enumerate(row.strip())
+        (j * 0.25, -i * 0.25)
+        for j, row in enumerate(free.strip().splitlines())
+        for i, ch in enumerate(row.strip())
         if ch == "."
     ]
     return ReachableGrid(cells, 0.25)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from memory_nodes.adapters.ai2thor_skills import AI2ThorSkills
 from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind
@@ -46,7 +47,7 @@ def test_a_held_object_a_full_table_refuses_is_set_down_on_another_surface(floor
     )
     assert not meta["lastActionSuccess"], "the table should be full for the pan"
     world = _PutRecorder(floorplan28)
-    executor = TaskExecutor(world, OracleMemory(floorplan28), max_steps=60)
+    executor = TaskExecutor(AI2ThorSkills(world), OracleMemory(floorplan28), max_steps=60)
     result = executor.run([Subgoal(SubgoalKind.PUT_DOWN, ("Pan",))])
     assert result.success, result.failure_message
     assert world.puts[0] == (SMALL_TABLE, False)
@@ -85,7 +86,9 @@ def test_a_plate_one_clearing_leaves_full_is_cleared_again_before_the_put(floorp
     # and moved, and the plate still refuses the mug; carried out again, the egg and the
     # salt shaker show and are moved too.
     plate, mug, pieces = _full_plate_in_the_open_fridge(floorplan1)
-    result = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=80).run(_PUT_ON_THE_PLATE)
+    result = TaskExecutor(AI2ThorSkills(floorplan1), OracleMemory(floorplan1), max_steps=80).run(
+        _PUT_ON_THE_PLATE
+    )
     assert result.success, result.failure_message
     assert _object(floorplan1, plate)["receptacleObjectIds"] == [mug]
     assert not any(_object(floorplan1, piece)["isPickedUp"] for piece in pieces)
@@ -93,11 +96,13 @@ def test_a_plate_one_clearing_leaves_full_is_cleared_again_before_the_put(floorp
 
 def test_the_same_plate_cleared_only_once_still_refuses_the_put(floorplan1, monkeypatch):
     # The control of the test above: one clearing per put is not enough for this plate.
-    from memory_nodes.planning import executor as executor_module
+    from memory_nodes.planning import clearing
 
-    monkeypatch.setattr(executor_module, "MAX_ROOM_TRIES", 1)
+    monkeypatch.setattr(clearing, "MAX_ROOM_TRIES", 1)
     plate, _, pieces = _full_plate_in_the_open_fridge(floorplan1)
-    result = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=80).run(_PUT_ON_THE_PLATE)
+    result = TaskExecutor(AI2ThorSkills(floorplan1), OracleMemory(floorplan1), max_steps=80).run(
+        _PUT_ON_THE_PLATE
+    )
     assert not result.success
     assert result.failure_message.startswith("put(Plate)")
     assert set(pieces) & set(_object(floorplan1, plate)["receptacleObjectIds"])
@@ -154,10 +159,11 @@ def test_an_object_set_down_to_free_the_hand_is_remembered_where_it_was_set_down
     # in the microwave it came from, and the put failed.
     egg = ids_by_type(floorplan1)["Egg"]
     truth = OracleMemory(floorplan1)
-    executor = TaskExecutor(floorplan1, truth, max_steps=80)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), truth, max_steps=80)
     (start,) = [r for r in truth.where_is("Egg") if r.object_id == egg]
     force_actions(floorplan1, [("PickupObject", egg)])
-    executor.metadata, _ = floorplan1.step({"action": "Pass"})
+    executor.robot.wait()  # the robot sees the egg in its hand
+    executor.sync()
     executor.known[egg] = start
     surface = executor.put_down()
     assert surface and executor.held is None
@@ -180,15 +186,15 @@ def test_after_making_room_the_robot_returns_to_where_the_put_was_tried(floorpla
     force_actions(floorplan1, [("PickupObject", first["Tomato"]), ("PutObject", plate),
                                ("PickupObject", plate), ("OpenObject", first["Fridge"]),
                                ("PutObject", first["Fridge"])])  # fmt: skip
-    executor = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=150)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), OracleMemory(floorplan1), max_steps=150)
     found = executor.run(_PUT_ON_THE_PLATE[:2])
     assert found.success and executor.in_reach(plate), found.failure_message
-    (i, j, heading), horizon = executor.navigator.state(executor.metadata)
+    (i, j, heading), horizon = executor.navigator.state()
     put_from = StandingPose((i, j), heading, horizon, 0.0)
     far = max(executor.grid.cells, key=lambda c: (c[0] - i) ** 2 + (c[1] - j) ** 2)
-    away, executor.metadata = executor.navigator.go_to(executor.metadata, [(*far, 0)], None, 100)
+    away = executor.navigator.go_to([(*far, 0)], None, 100)
     assert away.reached and not executor.in_reach(plate)
     before = executor.result.actions
     assert executor._back_to(put_from, plate)
-    assert executor.navigator.state(executor.metadata) == ((i, j, heading), horizon)
+    assert executor.navigator.state() == ((i, j, heading), horizon)
     assert executor.result.actions - before == away.actions  # the same way back, no looking

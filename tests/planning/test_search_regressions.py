@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from memory_nodes.adapters.ai2thor_perception import map_to_unity
+from memory_nodes.adapters.ai2thor_skills import AI2ThorSkills
 from memory_nodes.core.types import ObjectRecord, Pose, Vector3
 from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import STALE_AFTER_S, FailureReason, TaskExecutor, TaskResult
 from memory_nodes.planning.memory_interface import FullMemory, NoMemory
+from memory_nodes.planning.skills import Skill
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
 from tests.planning.conftest import force_actions, ids_by_type, small_sim
 
@@ -31,7 +33,7 @@ def _truth_but(oracle: OracleMemory, record: ObjectRecord) -> NoMemory:
 def test_a_search_opens_cabinets_although_statistics_name_none_for_the_object(floorplan1):
     # Receptacle statistics place plates on tables and counters, never in cabinets; the
     # plate of FloorPlan1 is in a closed upper cabinet.
-    executor = TaskExecutor(floorplan1, NoMemory(), max_steps=400)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), NoMemory(), max_steps=400)
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Plate",)),
                            Subgoal(SubgoalKind.NAVIGATE, ("Plate",))])  # fmt: skip
     assert result.success, result.failure_message
@@ -42,7 +44,7 @@ def test_a_search_opens_cabinets_although_statistics_name_none_for_the_object(fl
 def test_an_object_already_in_hand_is_used_without_a_search(floorplan1):
     knife = "ButterKnife|-00.41|+01.11|-00.46"
     floorplan1.step({"action": "PickupObject", "objectId": knife, "forceAction": True})
-    executor = TaskExecutor(floorplan1, NoMemory(), max_steps=50)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), NoMemory(), max_steps=50)
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Knife", "ButterKnife")),
                            Subgoal(SubgoalKind.PICKUP, ("Knife", "ButterKnife"))])  # fmt: skip
     assert result.success, result.failure_message
@@ -56,7 +58,7 @@ def test_memory_places_an_object_put_behind_a_closed_door_in_its_receptacle(floo
     memory = FullMemory()
     conditions, _ = parse_goal("INSIDE(apple, fridge): 1")
     start = {oid: o.center.copy() for oid, o in floorplan1.world.objects.items()}
-    executor = TaskExecutor(floorplan1, memory, max_steps=300)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), memory, max_steps=300)
     result = executor.run(plan_subgoals(conditions))
     assert result.success, result.failure_message
     apple = result.subgoals[0].object_id
@@ -93,7 +95,9 @@ def test_an_old_memory_of_a_far_movable_object_costs_a_look_around_first(floorpl
 
     floorplan1.step({"action": "RotateRight"})
     floorplan1.step({"action": "RotateRight"})
-    executor = TaskExecutor(floorplan1, OldMemory(), max_steps=50, start_stamp=STALE_AFTER_S * 2)
+    executor = TaskExecutor(
+        AI2ThorSkills(floorplan1), OldMemory(), max_steps=50, start_stamp=STALE_AFTER_S * 2
+    )
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Apple",))])
     assert result.success, result.failure_message
     assert result.subgoals[0].object_id == apple  # seen while turning, not the old memory
@@ -105,14 +109,14 @@ def test_cooking_what_does_not_cook_is_reported_not_claimed(floorplan1):
     from sim.goal_conditions import parse_goal
 
     conditions, _ = parse_goal("STATE(apple, cooked): 1")
-    result = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=200).run(
+    result = TaskExecutor(AI2ThorSkills(floorplan1), OracleMemory(floorplan1), max_steps=200).run(
         plan_subgoals(conditions)
     )
     assert not result.success
     assert result.failure_reason == FailureReason.VERIFY_FAILED
     assert result.failure_message.startswith("heat(Apple)")
     conditions, _ = parse_goal("STATE(potato, cooked): 1")
-    result = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=200).run(
+    result = TaskExecutor(AI2ThorSkills(floorplan1), OracleMemory(floorplan1), max_steps=200).run(
         plan_subgoals(conditions)
     )
     assert result.success, result.failure_message  # a potato does
@@ -124,15 +128,15 @@ def test_a_fridge_is_opened_from_in_front_of_a_face_where_its_shelves_show(floor
     from memory_nodes.adapters.ai2thor_perception import SimPerception
     from memory_nodes.planning.navigation import path_costs
 
-    executor = TaskExecutor(floorplan1, NoMemory(), max_steps=10)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), NoMemory(), max_steps=10)
     (fridge,) = OracleMemory(floorplan1).where_is("Fridge")
-    state, _ = executor.navigator.state(executor.metadata)
+    state, _ = executor.navigator.state()
     poses = executor.explorer.container_poses(fridge, path_costs(executor.grid, state))
     assert poses
     floorplan1.step({"action": "OpenObject", "objectId": fridge.object_id, "forceAction": True})
     perception = SimPerception()
     for pose in poses[:6]:
-        x, z = executor.grid.position_of(pose.cell)
+        x, _, z = map_to_unity([*executor.grid.position_of(pose.cell), 0.0])
         metadata, frames = floorplan1.step(
             {"action": "Teleport", "position": {"x": x, "y": 0.9, "z": z},
              "rotation": {"x": 0, "y": 90 * pose.heading, "z": 0}, "horizon": pose.horizon}
@@ -168,7 +172,7 @@ def test_a_fresh_slice_moves_yesterdays_pieces_of_the_same_ids_to_where_it_was_c
             return dataclasses.replace(percept, observations=kept)
 
     executor = TaskExecutor(
-        floorplan1, memory, max_steps=300, start_stamp=10.0, perception=PiecesUnseen()
+        AI2ThorSkills(floorplan1, PiecesUnseen()), memory, max_steps=300, start_stamp=10.0
     )
     knife = ("Knife", "ButterKnife")
     result = executor.run([
@@ -202,10 +206,10 @@ def test_a_full_plate_refusing_a_put_is_not_reported_missing(floorplan1):
         def report_missing(self, object_id: str, stamp: float) -> None:
             self.missing.append(object_id)
 
-    from memory_nodes.planning.executor import _StopError, _SubgoalFailedError
+    from memory_nodes.core.errors import SubgoalFailedError, TaskStoppedError
 
     memory = Recording(OracleMemory(floorplan1))
-    executor = TaskExecutor(floorplan1, memory, max_steps=5)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), memory, max_steps=5)
     (plate,) = memory.where_is("Plate")
     (fridge,) = memory.where_is("Fridge")
     cases = [(("Plate",), plate, "No valid positions", False),
@@ -213,7 +217,7 @@ def test_a_full_plate_refusing_a_put_is_not_reported_missing(floorplan1):
     for types, record, why, missing in cases:
         executor.bound[types] = record.object_id
         executor.known[record.object_id] = record
-        with pytest.raises((_StopError, _SubgoalFailedError)):  # no other one within 5 steps
+        with pytest.raises((TaskStoppedError, SubgoalFailedError)):  # no other one within 5 steps
             executor._refind(types, record.object_id, why, missing=missing)
     assert memory.missing == []  # a refused put, a fixture out of reach: both still there
 
@@ -226,9 +230,11 @@ def test_a_task_done_before_finds_its_object_where_memory_last_placed_it(floorpl
 
     memory = FullMemory()
     conditions, _ = parse_goal("INSIDE(apple, fridge): 1")
-    first = TaskExecutor(floorplan1, memory, max_steps=300)
+    first = TaskExecutor(AI2ThorSkills(floorplan1), memory, max_steps=300)
     assert first.run(plan_subgoals(conditions)).success
-    again = TaskExecutor(floorplan1, memory, max_steps=300, start_stamp=first.stamp + 10.0)
+    again = TaskExecutor(
+        AI2ThorSkills(floorplan1), memory, max_steps=300, start_stamp=first.stamp + 10.0
+    )
     result = again.run(plan_subgoals(conditions))
     assert result.success, result.failure_message
     assert result.searches == 0
@@ -251,7 +257,7 @@ def test_a_full_plate_is_cleared_before_a_put_onto_it():
             target = lettuce if action == "PickupObject" else plate
             meta, _ = sim.step({"action": action, "objectId": target, "forceAction": True})
             assert meta["lastActionSuccess"], meta["errorMessage"]
-        executor = TaskExecutor(sim, OracleMemory(sim), max_steps=200)
+        executor = TaskExecutor(AI2ThorSkills(sim), OracleMemory(sim), max_steps=200)
         result = executor.run([
             Subgoal(SubgoalKind.FIND, ("Apple",)), Subgoal(SubgoalKind.NAVIGATE, ("Apple",)),
             Subgoal(SubgoalKind.PICKUP, ("Apple",)), Subgoal(SubgoalKind.FIND, ("Plate",)),
@@ -274,9 +280,9 @@ def test_a_search_counts_where_memory_has_looked(floorplan1):
 
     memory = FullMemory()
     assert memory.seen_places().shape == (0, 3)
-    executor = TaskExecutor(floorplan1, memory, max_steps=10)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), memory, max_steps=10)
     for _ in range(8):  # two full turns: fusion believes what it saw twice
-        executor.act({"action": "RotateRight"})
+        executor.act(Skill.TURN_RIGHT)
     seen = memory.seen_places()
     assert len(seen) >= SEEN_SATURATION
     looked = executor.explorer._looked_fraction(seen)
@@ -322,18 +328,18 @@ def test_a_fridge_seen_only_in_part_is_opened_close_in_front_where_its_shelves_s
     sim = HouseholdSim("FloorPlan23", width=160, height=120, seed=0, renderDepthImage=True,
                        renderInstanceSegmentation=True)  # fmt: skip
     try:
-        executor = TaskExecutor(sim, NoMemory(), max_steps=10)
+        executor = TaskExecutor(AI2ThorSkills(sim), NoMemory(), max_steps=10)
         (fridge,) = OracleMemory(sim).where_is("Fridge")
         size = fridge.box.size.as_array().copy()
         size[2] = 1.1  # map frame: z is up
         glimpsed = dataclasses.replace(fridge, box=Box(fridge.box.center, Vector3.from_array(size)))
-        state, _ = executor.navigator.state(executor.metadata)
+        state, _ = executor.navigator.state()
         poses = executor.explorer.container_poses(glimpsed, path_costs(executor.grid, state))
         assert poses and all(p.distance <= TALL_FRONT_MAX_M for p in poses)
         sim.step({"action": "OpenObject", "objectId": fridge.object_id, "forceAction": True})
         perception = SimPerception()
         for pose in poses[:4]:
-            x, z = executor.grid.position_of(pose.cell)
+            x, _, z = map_to_unity([*executor.grid.position_of(pose.cell), 0.0])
             seen = False
             # At the pose's horizon, or after the one tilt the search makes.
             for horizon in (pose.horizon, 0.0 if pose.horizon > 0.0 else 30.0):
@@ -359,7 +365,7 @@ def test_a_plate_with_unseen_contents_is_carried_into_the_open_and_cleared(floor
     force_actions(
         floorplan1, [("OpenObject", fridge), ("PutObject", fridge), ("CloseObject", fridge)]
     )
-    executor = TaskExecutor(floorplan1, OracleMemory(floorplan1), max_steps=300)
+    executor = TaskExecutor(AI2ThorSkills(floorplan1), OracleMemory(floorplan1), max_steps=300)
     result = executor.run([
         Subgoal(SubgoalKind.FIND, ("Bread",)), Subgoal(SubgoalKind.NAVIGATE, ("Bread",)),
         Subgoal(SubgoalKind.PICKUP, ("Bread",)), Subgoal(SubgoalKind.FIND, ("Plate",)),
@@ -392,7 +398,7 @@ def test_an_object_memory_places_in_an_open_fridge_is_looked_for_from_in_front(f
         box=Box(centre, plate_record.box.size),
     )  # fmt: skip
 
-    executor = TaskExecutor(floorplan28, _truth_but(oracle, guessed), max_steps=150)
+    executor = TaskExecutor(AI2ThorSkills(floorplan28), _truth_but(oracle, guessed), max_steps=150)
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Plate",)),
                            Subgoal(SubgoalKind.NAVIGATE, ("Plate",)),
                            Subgoal(SubgoalKind.PICKUP, ("Plate",))])  # fmt: skip
@@ -415,7 +421,9 @@ def test_a_put_into_a_fridge_seen_with_its_door_open_stands_near_its_middle(floo
     hi[1] += 1.1  # map frame: the door side (Unity -x) is map +y
     with_door = dataclasses.replace(record, box=Box.from_corners(lo, hi))
 
-    executor = TaskExecutor(floorplan28, _truth_but(oracle, with_door), max_steps=150)
+    executor = TaskExecutor(
+        AI2ThorSkills(floorplan28), _truth_but(oracle, with_door), max_steps=150
+    )
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Fridge",)),
                            Subgoal(SubgoalKind.NAVIGATE, ("Fridge",)),
                            Subgoal(SubgoalKind.PUT, ("Fridge",))])  # fmt: skip
@@ -430,7 +438,7 @@ def test_an_object_shut_in_the_fridge_is_fetched_by_opening_the_door_where_it_wa
     # robot walked round the place it had picked them up, then round the closed door.
     sim = small_sim("FloorPlan5")
     try:
-        executor = TaskExecutor(sim, NoMemory(), max_steps=300)
+        executor = TaskExecutor(AI2ThorSkills(sim), NoMemory(), max_steps=300)
         steps = [(SubgoalKind.FIND, ("Egg",)), (SubgoalKind.NAVIGATE, ("Egg",)),
                  (SubgoalKind.PICKUP, ("Egg",)), (SubgoalKind.FIND, ("Fridge",)),
                  (SubgoalKind.NAVIGATE, ("Fridge",)), (SubgoalKind.OPEN, ("Fridge",)),
@@ -453,7 +461,7 @@ def test_an_object_set_down_on_a_long_counter_is_placed_near_the_robot_not_mid_c
     # middle, "seen empty" there, and searched for in vain.
     first = ids_by_type(floorplan28)
     truth = OracleMemory(floorplan28)
-    executor = TaskExecutor(floorplan28, truth, max_steps=10)
+    executor = TaskExecutor(AI2ThorSkills(floorplan28), truth, max_steps=10)
     counter = max(truth.where_is("CounterTop"), key=lambda r: r.box.size.x * r.box.size.y)
     (plate,) = [r for r in truth.where_is("Plate") if r.object_id == first["Plate"]]
     executor.known[counter.object_id], executor.known[plate.object_id] = counter, plate
@@ -481,7 +489,7 @@ def _find_the_apple_remembered_at_the_mug(
         world_T_object=Pose(position=mug.box.center),
         box=dataclasses.replace(record.box, center=mug.box.center),
     )
-    executor = TaskExecutor(sim, _truth_but(truth, elsewhere), max_steps=400)
+    executor = TaskExecutor(AI2ThorSkills(sim), _truth_but(truth, elsewhere), max_steps=400)
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Apple",)),
                            Subgoal(SubgoalKind.NAVIGATE, ("Apple",))])  # fmt: skip
     return executor, result
@@ -519,7 +527,7 @@ def test_an_egg_on_a_plate_memory_put_in_the_shut_fridge_is_fetched_by_opening_i
     for action in ("RotateRight", "RotateRight", "MoveAhead", "MoveAhead", "MoveAhead"):
         floorplan1.step({"action": action})  # away from the fridge, out of reach
     world = _ActionRecorder(floorplan1)
-    executor = TaskExecutor(world, OracleMemory(floorplan1), max_steps=100)
+    executor = TaskExecutor(AI2ThorSkills(world), OracleMemory(floorplan1), max_steps=100)
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Egg",)),
                            Subgoal(SubgoalKind.NAVIGATE, ("Egg",))])  # fmt: skip
     assert result.success, result.failure_message

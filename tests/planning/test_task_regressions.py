@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from memory_nodes.adapters.ai2thor_skills import AI2ThorSkills
 from memory_nodes.core.types import ObjectRecord
 from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import TaskExecutor
@@ -35,7 +36,7 @@ def _run(sim, goal: str, memory=None, max_steps: int = 300):
     from sim.goal_conditions import parse_goal
 
     conditions, _ = parse_goal(goal)
-    executor = TaskExecutor(sim, memory or OracleMemory(sim), max_steps=max_steps)
+    executor = TaskExecutor(AI2ThorSkills(sim), memory or OracleMemory(sim), max_steps=max_steps)
     return executor, executor.run(plan_subgoals(conditions))
 
 
@@ -60,7 +61,7 @@ def test_a_stove_burner_is_switched_on_through_the_knob_that_controls_it(sims):
 )
 def test_objects_once_out_of_reach_are_brought_within_reach(sims, scene, object_type):
     sim = sims(scene)
-    executor = TaskExecutor(sim, OracleMemory(sim), max_steps=200)
+    executor = TaskExecutor(AI2ThorSkills(sim), OracleMemory(sim), max_steps=200)
     result = executor.run([Subgoal(SubgoalKind.FIND, (object_type,)),
                            Subgoal(SubgoalKind.NAVIGATE, (object_type,))])  # fmt: skip
     assert result.success, result.failure_message
@@ -93,7 +94,7 @@ def test_a_stale_memory_costs_one_look_then_a_search(sims):
             self.missing.append(object_id)
 
     memory = StaleMemory()
-    executor = TaskExecutor(sim, memory, max_steps=300)
+    executor = TaskExecutor(AI2ThorSkills(sim), memory, max_steps=300)
     result = executor.run([Subgoal(SubgoalKind.FIND, ("Apple",)),
                            Subgoal(SubgoalKind.NAVIGATE, ("Apple",))])  # fmt: skip
     assert memory.missing == [apple]
@@ -142,12 +143,12 @@ def test_an_object_the_robot_moved_is_looked_for_where_it_used_to_rest(sims):
     sim = sims("FloorPlan1")
     memory = FullMemory()
     conditions, _ = parse_goal("INSIDE(egg, sink): 1")
-    first = TaskExecutor(sim, memory, max_steps=300).run(plan_subgoals(conditions))
+    first = TaskExecutor(AI2ThorSkills(sim), memory, max_steps=300).run(plan_subgoals(conditions))
     assert first.success and first.searches == 1  # found in the fridge by a search
     egg = first.subgoals[0].object_id
     assert any(r.receptacle_id.startswith("Fridge") for r in memory.earlier_places(egg))
     sim.reset("FloorPlan1", seed=0, renderDepthImage=True, renderInstanceSegmentation=True)
-    second = TaskExecutor(sim, memory, max_steps=300, start_stamp=1000.0)
+    second = TaskExecutor(AI2ThorSkills(sim), memory, max_steps=300, start_stamp=1000.0)
     result = second.run(plan_subgoals(conditions))
     assert result.success and result.searches == 0  # the sink, then the fridge: no search
     assert result.actions < first.actions

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from memory_nodes.adapters.ai2thor_skills import AI2ThorSkills
 from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.evaluation.tasks import run_evaluation
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
@@ -30,7 +31,9 @@ def test_apple_goes_into_the_fridge(floorplan1, mode):
 
     memory = OracleMemory(floorplan1) if mode == "oracle" else FullMemory()
     conditions, _ = parse_goal(APPLE_IN_FRIDGE)
-    result = TaskExecutor(floorplan1, memory, max_steps=300).run(plan_subgoals(conditions))
+    result = TaskExecutor(AI2ThorSkills(floorplan1), memory, max_steps=300).run(
+        plan_subgoals(conditions)
+    )
     assert result.success, result.failure_message
     assert result.failure_reason == FailureReason.NONE
     assert all(o.success for o in result.subgoals) and result.subgoal_success == 1.0
@@ -43,7 +46,9 @@ def test_the_step_budget_stops_a_task_with_a_reason(floorplan1):
     from sim.goal_conditions import parse_goal
 
     conditions, _ = parse_goal(APPLE_IN_FRIDGE)
-    result = TaskExecutor(floorplan1, NoMemory(), max_steps=2).run(plan_subgoals(conditions))
+    result = TaskExecutor(AI2ThorSkills(floorplan1), NoMemory(), max_steps=2).run(
+        plan_subgoals(conditions)
+    )
     assert not result.success
     assert result.failure_reason == FailureReason.STEP_BUDGET
     assert result.actions <= 2
