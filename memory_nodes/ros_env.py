@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import socket
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,28 +78,3 @@ def apply_local_dds_environment(domain_id: int | None = None) -> dict[str, str]:
     env = local_dds_environment(domain_id=domain_id)
     os.environ.update(env)
     return env
-
-
-def private_network_namespace_available() -> bool:
-    """Whether ``unshare -n`` can give a process a network namespace with only loopback."""
-    unshare = shutil.which("unshare")
-    ip = shutil.which("ip")
-    if unshare is None or ip is None:
-        return False
-    probe = subprocess.run(
-        [unshare, "-n", "sh", "-c", f"{ip} link set lo up"],
-        capture_output=True,
-        check=False,
-        timeout=10,
-    )
-    return probe.returncode == 0
-
-
-def in_private_network_namespace() -> bool:
-    """True when the only network interface is loopback (as inside ``unshare -n``)."""
-    # if_nameindex asks the kernel about this process's namespace; /sys may show the host's.
-    try:
-        interfaces = [name for _, name in socket.if_nameindex()]
-    except OSError:
-        return False
-    return interfaces == ["lo"]

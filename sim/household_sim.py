@@ -18,7 +18,7 @@ import numpy as np
 from memory_nodes.core.errors import ActionFailedError, SceneNotFoundError
 from sim import houses, scene_catalog
 from sim.household_changes import HouseholdChangeProcess
-from sim.mujoco_renderer import FAR_PLANE, NEAR_PLANE, RenderedFrames, SceneRenderer
+from sim.mujoco_renderer import FAR_PLANE, NEAR_PLANE, SceneRenderer
 from sim.world_state import (
     AGENT_Y,
     HEAT_SOURCE_TYPES,
@@ -81,7 +81,6 @@ class HouseholdSim:
         self.renderer: SceneRenderer | None = None
         self.rng = np.random.default_rng(seed)
         self.sequence_id = 0
-        self._last_frames: RenderedFrames | None = None
         self._actions: dict[str, Callable[[dict], Any]] = {
             "Initialize": self._initialize,
             "Pass": self._noop,
@@ -272,7 +271,6 @@ class HouseholdSim:
         self._apply_state_rules()
         self.renderer.sync(world)
         frames = self.renderer.render(world)
-        self._last_frames = frames
         counts = self.renderer.pixel_counts()
         cam = agent.camera_position()
         vis_dist = float(self.init_params["visibilityDistance"])
@@ -712,8 +710,3 @@ class HouseholdSim:
 
 def _vec3(d: dict[str, float]) -> np.ndarray:
     return np.array([d["x"], d["y"], d["z"]], dtype=float)
-
-
-def is_inside_receptacle_type(object_type: str) -> bool:
-    """True when objects go *inside* this receptacle type (INSIDE) rather than on it (ON)."""
-    return object_type in INSIDE_RECEPTACLE_TYPES

@@ -346,7 +346,6 @@ class SceneRenderer:
         self._rgb = np.empty((self.height, self.width, 3), dtype=np.uint8)
         self._seg = np.empty((self.height, self.width, 3), dtype=np.uint8)
         self._zbuf = np.empty((self.height, self.width), dtype=np.float32)
-        self._num_structure = len(structure)
         if world.structure is not None:
             names = [name for _, name, _, _ in world.structure]
         else:

@@ -379,10 +379,6 @@ class SparseOctree:
         size = 1 << level
         return ((ijk * size + self._key_offset).astype(np.float64) + 0.5 * size) * self.resolution
 
-    def parent_keys(self, keys: ArrayLike, levels: int = 1) -> NDArray[np.int64]:
-        """Keys of the ancestors ``levels`` steps up (the hierarchy is implicit in the bits)."""
-        return np.asarray(keys, np.int64) >> (3 * levels)
-
     # ------------------------------------------------------------------ insertion
     def insert_point_cloud(
         self,

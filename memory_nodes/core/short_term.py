@@ -47,7 +47,7 @@ class EvictionReason(StrEnum):
 
 @dataclass(slots=True)
 class CacheStats:
-    """Counters of one cache since construction (or :meth:`ObjectStateCache.reset_stats`).
+    """Counters of one cache since its construction.
 
     ``stale_dropped`` counts entries not served because long-term memory held a newer fact;
     ``out_of_order_writes`` counts observations older than the entry they would overwrite.
@@ -168,9 +168,6 @@ class ObjectStateCache:
     def __contains__(self, object_id: object) -> bool:
         return object_id in self._entries
 
-    def num_entries(self) -> int:
-        return len(self._entries)
-
     def has_object(self, object_id: str) -> bool:
         return object_id in self._entries
 
@@ -187,9 +184,6 @@ class ObjectStateCache:
         """Object ids in the order the current policy would evict them."""
         clock = self._clock(now)
         return self._policy.eviction_order(self._entries, clock, self._step)
-
-    def reset_stats(self) -> None:
-        self.stats = CacheStats()
 
     # ------------------------------------------------------------------------------- writing
 

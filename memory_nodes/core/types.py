@@ -136,11 +136,6 @@ class Pose:
             raise InvalidInputError(f"pose matrix must be 4x4, got {matrix.shape}")
         return cls(Vector3.from_array(matrix[:3, 3]), Quaternion.from_matrix(matrix[:3, :3]))
 
-    def transform_points(self, points: np.ndarray) -> np.ndarray:
-        """Map Nx3 points from the child frame into the parent frame."""
-        points = np.asarray(points, dtype=np.float64)
-        return points @ self.orientation.as_matrix().T + self.position.as_array()
-
 
 @dataclass(frozen=True, slots=True)
 class Box:

@@ -58,7 +58,6 @@ SESSION_2_TASKS = [
     ("Take the apple out of the fridge and put it on the counter.", "ON(apple, countertop): 1"),
     ("Put the tomato in the fridge.", "INSIDE(tomato, fridge): 1"),
 ]
-MEMORY_NODES = ["perception_node", "octree_node", "short_term_memory_node", "memory_server"]
 
 
 @dataclass

@@ -16,10 +16,9 @@ Publishes
     state changed, int32 field ``occupancy`` in {-1, 0, 1}). Markers and the grid are latched
     (transient local) and only sent when the map changed.
 Serves
-    ``~/query_space`` (QuerySpace: occupancy / raycast / free), ``~/clear_box`` (ClearBox, or
-    QuerySpace with ``points = [min, max]`` until ClearBox is built), ``~/reset`` (Trigger),
-    ``~/save`` (SaveMemory) and ``~/load`` (LoadMemory) in the octree's binary format; label
-    names travel in a ``<path>.labels.json`` file beside it.
+    ``~/query_space`` (QuerySpace: occupancy / raycast / free), ``~/clear_box`` (ClearBox),
+    ``~/reset`` (Trigger), ``~/save`` (SaveMemory) and ``~/load`` (LoadMemory) in the octree's
+    binary format; label names travel in a ``<path>.labels.json`` file beside it.
 Parameters
     See ``config/octree.yaml``: resolution, sensor model, max_range, decay and movable labels
     (by name), projection band, topics, frame and publishing periods.
@@ -41,7 +40,7 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, PoseStamped
-from memory_interfaces.srv import LoadMemory, QuerySpace, SaveMemory
+from memory_interfaces.srv import ClearBox, LoadMemory, QuerySpace, SaveMemory
 from nav_msgs.msg import OccupancyGrid
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -60,11 +59,6 @@ from memory_nodes.nodes.runtime import run_node
 from memory_nodes.perception.frames import RGBDFrame, depth_to_metres
 from memory_nodes.perception.observations import backproject
 from memory_nodes.perception.sync import StampSynchronizer
-
-try:  # built once memory_interfaces lists srv/ClearBox.srv
-    from memory_interfaces.srv import ClearBox
-except ImportError:  # pragma: no cover - depends on the installed interfaces
-    ClearBox = None
 
 LABELS_SUFFIX = ".labels.json"
 
@@ -278,10 +272,7 @@ class OctreeNode(Node):
         self.projection_pub = self.create_publisher(OccupancyGrid, "octree/projection", latched)
         self.changes_pub = self.create_publisher(PointCloud2, "octree/changes", 10)
         self.create_service(QuerySpace, "~/query_space", self._on_query)
-        if ClearBox is not None:
-            self.create_service(ClearBox, "~/clear_box", self._on_clear_box)
-        else:
-            self.create_service(QuerySpace, "~/clear_box", self._on_clear_box_points)
+        self.create_service(ClearBox, "~/clear_box", self._on_clear_box)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(SaveMemory, "~/save", self._on_save)
         self.create_service(LoadMemory, "~/load", self._on_load)
@@ -511,20 +502,12 @@ class OctreeNode(Node):
         self.version += 1
         return True, f"cleared {cleared} cells", cleared
 
-    def _on_clear_box(self, request: Any, response: Any) -> Any:
+    def _on_clear_box(
+        self, request: ClearBox.Request, response: ClearBox.Response
+    ) -> ClearBox.Response:
         response.success, response.message, response.num_cleared = self._clear(
             request.min_corner, request.max_corner
         )
-        return response
-
-    def _on_clear_box_points(
-        self, request: QuerySpace.Request, response: QuerySpace.Response
-    ) -> QuerySpace.Response:
-        if len(request.points) != 2:
-            response.success = False
-            response.message = "clear_box needs points = [min corner, max corner]"
-            return response
-        response.success, response.message, _ = self._clear(*request.points)
         return response
 
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

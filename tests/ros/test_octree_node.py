@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from geometry_msgs.msg import Point, PoseStamped, Vector3
-from memory_interfaces.srv import LoadMemory, QuerySpace, SaveMemory
+from memory_interfaces.srv import ClearBox, LoadMemory, QuerySpace, SaveMemory
 from nav_msgs.msg import OccupancyGrid
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -29,11 +29,6 @@ from memory_nodes.nodes.images import numpy_to_image
 from memory_nodes.nodes.pointcloud import cloud_to_msg
 from memory_nodes.nodes.registry import NODE_MODULES
 from tests.ros.conftest import StackProcess, call_service, spin_until
-
-try:
-    from memory_interfaces.srv import ClearBox
-except ImportError:
-    ClearBox = None
 
 CAMERA = (0.0, 0.0, 1.0)
 LATCHED = QoSProfile(
@@ -233,12 +228,8 @@ def test_octree_node_maps_answers_publishes_persists_and_survives_bad_clouds(
 
     # Clearing a box forgets the wall there.
     lo, hi = Point(x=1.9, y=-0.5, z=0.5), Point(x=2.2, y=0.5, z=1.5)
-    if ClearBox is not None:
-        clear = ros_node.create_client(ClearBox, "/octree/clear_box")
-        cleared = call_service(ros_node, clear, ClearBox.Request(min_corner=lo, max_corner=hi))
-    else:
-        clear = ros_node.create_client(QuerySpace, "/octree/clear_box")
-        cleared = call_service(ros_node, clear, QuerySpace.Request(points=[lo, hi]))
+    clear = ros_node.create_client(ClearBox, "/octree/clear_box")
+    cleared = call_service(ros_node, clear, ClearBox.Request(min_corner=lo, max_corner=hi))
     assert cleared.success, cleared.message
     assert _state(wall) == -1
 
