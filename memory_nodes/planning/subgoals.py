@@ -42,10 +42,6 @@ from memory_nodes.core.object_taxonomy import (
     sliceable,
     sliced_form,
 )
-
-# The executor still reads these two tables from here; they are the taxonomy's.
-from memory_nodes.core.object_taxonomy import OPENABLE_RECEPTACLE_TYPES as OPENABLE_RECEPTACLE_TYPES
-from memory_nodes.core.object_taxonomy import SLICED_FORMS as SLICED_FORMS
 from memory_nodes.planning.goals import Condition
 
 
