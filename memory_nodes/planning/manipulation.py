@@ -20,11 +20,7 @@ from memory_nodes.core.object_taxonomy import (
 )
 from memory_nodes.core.types import Box, ObjectObservation, Vector3
 from memory_nodes.planning.memory_interface import ActionEffect
-from memory_nodes.planning.skills import (
-    Skill,
-    SkillFailure,
-    SkillResult,
-)
+from memory_nodes.planning.skills import Skill, SkillFailure, SkillResult
 from memory_nodes.planning.subgoals import STATE_CHECKS, Subgoal, SubgoalKind
 from memory_nodes.planning.task_runner import FailureReason, TaskRunner
 
@@ -60,7 +56,7 @@ class Manipulation(TaskRunner):
             raise SubgoalFailedError(FailureReason.NOT_VISIBLE, f"{object_id} not in reach")
         outcome = self.act(skill, object_id)
         if outcome.failure == SkillFailure.OUT_OF_REACH:
-            # The world measures reach to the object itself, perception to what it saw of
+            # The robot measures reach to the object itself, perception to what it saw of
             # it (an open door included): stand nearer, somewhere else.
             if object_id not in self.known and (seen := self.percept.find(object_id)):
                 self.known[object_id] = seen

@@ -32,7 +32,7 @@ from memory_nodes.planning.skills import Skill, SkillResult
 
 __all__ = ["NoPathError"]  # with the names below; raised here, defined with the others
 
-#: Camera height above the floor (AI2-THOR agent y + camera offset).
+#: Camera height above the floor by default (AI2-THOR's agent: its y plus the camera offset).
 CAMERA_HEIGHT = 0.9009992 + 0.675
 #: Heading index -> (di, dj) per move ahead: 0 faces +x (j grows), 1 faces -y (i grows), ...
 HEADING_STEPS = ((0, 1), (1, 0), (0, -1), (-1, 0))
@@ -78,12 +78,17 @@ class ReachableGrid:
         (x, y) floor positions in the map frame, metres.
     grid_size
         Cell edge in metres.
+    camera_height
+        Height of the robot's camera above the floor, metres (for reach and camera tilt).
     """
 
-    def __init__(self, positions: Iterable, grid_size: float = 0.25) -> None:
+    def __init__(
+        self, positions: Iterable, grid_size: float = 0.25, camera_height: float = CAMERA_HEIGHT
+    ) -> None:
         if grid_size <= 0:
             raise InvalidInputError(f"grid_size must be positive, got {grid_size}")
         self.grid_size = float(grid_size)
+        self.camera_height = float(camera_height)
         cells: set[Cell] = set()
         for x, y in positions:
             cells.add(self.cell_of(float(x), float(y)))
@@ -145,7 +150,7 @@ def astar(
         return s in goal_states or (s[0], s[1]) in goal_cells
 
     def heuristic(s: State) -> float:
-        # Manhattan distance to the nearest goal cell: each cell step costs one MoveAhead.
+        # Manhattan distance to the nearest goal cell: each cell step costs one move ahead.
         return float(np.min(np.abs(target_arr[:, 0] - s[0]) + np.abs(target_arr[:, 1] - s[1])))
 
     start = (int(start[0]), int(start[1]), int(start[2]) % 4)
@@ -222,7 +227,7 @@ def standing_poses(
         if cell in grid.blocked:
             continue
         x, y = grid.position_of(cell)
-        distance = reach_distance((x, y, CAMERA_HEIGHT), lo, hi, up_axis=2)
+        distance = reach_distance((x, y, grid.camera_height), lo, hi, up_axis=2)
         if distance > reach - margin:
             continue
         dx, dy = centre[0] - x, centre[1] - y
@@ -230,7 +235,7 @@ def standing_poses(
         if flat < 0.15:
             continue  # standing over it: no heading faces it
         heading = heading_of(math.degrees(math.atan2(dy, dx)))
-        drop = math.degrees(math.atan2(CAMERA_HEIGHT - centre[2], flat))
+        drop = math.degrees(math.atan2(grid.camera_height - centre[2], flat))
         horizon = min(HORIZONS, key=lambda h: abs(h - drop))
         poses.append(StandingPose(cell, heading, horizon, distance))
     poses.sort(key=lambda p: (abs(p.distance - 0.8), p.cell))

@@ -90,10 +90,13 @@ class SkillResult:
 
 @dataclass(frozen=True)
 class FloorMap:
-    """Where the robot can stand: floor points (map x, y) on a square grid of ``grid_size``."""
+    """Where the robot can stand: floor points (map x, y) on a square grid of ``grid_size``
+    metres; ``camera_height`` is the camera's height above the floor (None: the default of
+    :data:`memory_nodes.planning.navigation.CAMERA_HEIGHT`)."""
 
     positions: list[tuple[float, float]]
     grid_size: float
+    camera_height: float | None = None
 
 
 @runtime_checkable

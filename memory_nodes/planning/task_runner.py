@@ -19,25 +19,13 @@ from enum import StrEnum
 import numpy as np
 
 from memory_nodes.core.errors import SubgoalFailedError, TaskStoppedError
-from memory_nodes.core.object_taxonomy import (
-    sliceable,
-    sliced_form,
-)
+from memory_nodes.core.object_taxonomy import sliceable, sliced_form
 from memory_nodes.core.types import ObjectObservation, ObjectRecord
 from memory_nodes.planning.exploration import Explorer
 from memory_nodes.planning.memory_interface import TaskMemory
-from memory_nodes.planning.navigation import (
-    Navigator,
-    ReachableGrid,
-)
+from memory_nodes.planning.navigation import Navigator, ReachableGrid
 from memory_nodes.planning.percept import Percept
-from memory_nodes.planning.skills import (
-    FREE_SKILLS,
-    OBJECT_SKILLS,
-    RobotSkills,
-    Skill,
-    SkillResult,
-)
+from memory_nodes.planning.skills import FREE_SKILLS, OBJECT_SKILLS, RobotSkills, Skill, SkillResult
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, SubgoalPlan
 
 _LOG = logging.getLogger(__name__)
@@ -152,6 +140,8 @@ class TaskRunner:
             floor = self.robot.floor_map()
             self.sync()  # the frame that answered, perceived as after every step
             grid = ReachableGrid(floor.positions, floor.grid_size)
+            if floor.camera_height is not None:
+                grid.camera_height = floor.camera_height
         self.grid = grid
         self.navigator = Navigator(grid, self.act, lambda: self.percept)
         self.explorer = Explorer(grid, self.navigator, self.act, lambda: self.percept)
