@@ -27,9 +27,7 @@ from memory_nodes.planning.navigation import (
     reach_distance,
     standing_poses,
 )
-from memory_nodes.planning.skills import (
-    Skill,
-)
+from memory_nodes.planning.skills import Skill
 from memory_nodes.planning.task_runner import FailureReason, TaskRunner, pieces_of
 
 _LOG = logging.getLogger(__name__)

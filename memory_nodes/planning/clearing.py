@@ -13,13 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from memory_nodes.core.errors import SubgoalFailedError
-from memory_nodes.core.object_taxonomy import (
-    is_fixture,
-)
+from memory_nodes.core.object_taxonomy import is_fixture
 from memory_nodes.core.types import ObjectObservation, ObjectRecord
-from memory_nodes.planning.navigation import (
-    StandingPose,
-)
+from memory_nodes.planning.navigation import StandingPose
 from memory_nodes.planning.task_runner import TaskRunner
 
 _LOG = logging.getLogger(__name__)

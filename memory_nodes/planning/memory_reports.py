@@ -11,16 +11,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from memory_nodes.core.object_taxonomy import (
-    holds_inside,
-    sliceable,
-    sliced_form,
-)
+from memory_nodes.core.object_taxonomy import holds_inside, sliceable, sliced_form
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.planning.memory_interface import ActionEffect
-from memory_nodes.planning.skills import (
-    Skill,
-)
+from memory_nodes.planning.skills import Skill
 from memory_nodes.planning.task_runner import TaskRunner
 
 _LOG = logging.getLogger(__name__)

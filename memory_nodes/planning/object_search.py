@@ -15,15 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from memory_nodes.core.errors import SubgoalFailedError, TaskStoppedError
-from memory_nodes.core.object_taxonomy import (
-    STORAGE_CONTAINER_TYPES,
-    is_fixture,
-)
+from memory_nodes.core.object_taxonomy import STORAGE_CONTAINER_TYPES, is_fixture
 from memory_nodes.core.types import ObjectObservation, ObjectRecord
 from memory_nodes.planning.exploration import receptacle_priors
-from memory_nodes.planning.skills import (
-    Skill,
-)
+from memory_nodes.planning.skills import Skill
 from memory_nodes.planning.task_runner import FailureReason, TaskRunner, pieces_of
 
 _LOG = logging.getLogger(__name__)
