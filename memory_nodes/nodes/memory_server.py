@@ -47,8 +47,6 @@ from memory_nodes.core.long_term import (
     EARLIER_PLACE_MIN_DISTANCE_M,
     LongTermMemory,
     ObjectQuery,
-    earlier_places,
-    mark_reported_missing,
 )
 from memory_nodes.core.store import JSON_FORMAT, JSON_VERSION, change_to_dict, graph_to_json
 from memory_nodes.nodes import conversions
@@ -156,15 +154,30 @@ class MemoryServer(Node):
 
     def _on_consolidate(self, msg: ObjectObservationArray) -> None:
         entries = self._observations(msg, "consolidated entry")
-        if entries:
+        if not entries:
+            return
+        try:
             self.memory.consolidate(entries)
-            self._publish_delta()
+        except MemoryStackError as error:  # memory refused the batch and is unchanged
+            self.get_logger().warning(f"consolidation rejected: {error}")
+            return
+        self._publish_delta()
 
     def _on_effects(self, msg: ObjectObservationArray) -> None:
         effects = self._observations(msg, "action effect")
-        if effects:
-            self.memory.apply_action_effects(effects)
-            self._publish_delta()
+        if not effects:
+            return
+        try:
+            update = self.memory.apply_action_effects(effects)
+        except MemoryStackError as error:  # e.g. a put that names no relation
+            self.get_logger().warning(f"action effects rejected: {error}")
+            return
+        for object_id, receptacle in update.unknown_receptacles.items():
+            self.get_logger().info(
+                f"{object_id} was put in/on {receptacle}, which memory does not know yet: "
+                "moved without a relation"
+            )
+        self._publish_delta()
 
     # ---------------------------------------------------------------------------- outputs
     def _publish_delta(self) -> None:
@@ -266,15 +279,15 @@ class MemoryServer(Node):
         response.message = conversions.report_missing_error(object_id, stamp, latest)
         if response.message:
             return response
-        graph = self.memory.graph
         response.success = True
-        response.known, marked = mark_reported_missing(graph, object_id, stamp)
+        # Committed before the answer, like every write.
+        response.known, marked = self.memory.report_missing(object_id, stamp)
         if not response.known:
             response.message = f"{object_id} is not in long-term memory"
         elif not marked:
-            response.message = f"{object_id} was already {graph.resolve(object_id).status.value}"
+            status = self.memory.graph.resolve(object_id).status.value
+            response.message = f"{object_id} was already {status}"
         else:
-            self.memory.store.sync(graph)  # committed before the answer, like every write
             self._publish_delta()
             response.message = f"{object_id} marked missing"
         return response
@@ -287,7 +300,7 @@ class MemoryServer(Node):
             return response
         min_distance = float(request.min_distance) or EARLIER_PLACE_MIN_DISTANCE_M
         try:
-            records = earlier_places(self.memory.graph, request.object_id, min_distance)
+            records = self.memory.earlier_places(request.object_id, min_distance)
         except InvalidInputError as error:
             response.success, response.message = False, str(error)
             return response
