@@ -18,9 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from memory_nodes.adapters.ai2thor_perception import observable_states, unity_to_map
 from memory_nodes.core.types import ObjectRecord
 from memory_nodes.planning.memory_interface import ActionEffect, TaskMemory
-from memory_nodes.adapters.ai2thor_perception import Percept, observable_states, unity_to_map
+from memory_nodes.planning.percept import Percept
 
 if TYPE_CHECKING:
     from sim.household_sim import HouseholdSim
