@@ -21,7 +21,7 @@ Implementations here, from nothing to everything:
 
 The last three are :class:`LayeredMemory`, a thin adapter from the planner's questions to the
 core classes, as :class:`memory_nodes.nodes.planner_ros_adapters.RosMemory` is to their ROS
-services; every rule about what memory believes lives in the core. Elsewhere:
+services: what memory believes is decided in those classes, not here. Elsewhere:
 ``memory_nodes.evaluation.oracle_memory.OracleMemory`` reads the simulator's ground truth (the
 upper bound), and ``RosMemory`` asks the memory nodes over ROS.
 """
