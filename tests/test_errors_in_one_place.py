@@ -8,26 +8,24 @@ from __future__ import annotations
 
 import ast
 import inspect
-from pathlib import Path
 
 from memory_nodes.core import errors
+from tests.module_sources import parsed_modules
 
-ROOT = Path(__file__).resolve().parents[1]
-ERRORS_FILE = ROOT / "memory_nodes" / "core" / "errors.py"
+ERRORS_MODULE = "memory_nodes.core.errors"
 
 
 def _exception_classes_outside_errors() -> list[str]:
-    """Classes whose bases look like exceptions (``...Error``, ``...Exception``), by file."""
+    """Classes whose bases look like exceptions (``...Error``, ``...Exception``), by module."""
     found = []
-    for package in ("memory_nodes", "sim"):
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if path == ERRORS_FILE:
-                continue
-            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-                if isinstance(node, ast.ClassDef) and any(
-                    ast.unparse(base).endswith(("Error", "Exception")) for base in node.bases
-                ):
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    for module, (_, tree) in parsed_modules().items():
+        if module == ERRORS_MODULE:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(
+                ast.unparse(base).endswith(("Error", "Exception")) for base in node.bases
+            ):
+                found.append(f"{module}:{node.lineno} {node.name}")
     return found
 
 

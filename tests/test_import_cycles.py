@@ -10,22 +10,8 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Collection
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("memory_nodes", "sim")
-
-
-def _module_files() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the checked packages."""
-    modules = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            modules[".".join(parts)] = path
-    return modules
+from tests.module_sources import parsed_modules
 
 
 def _imported_names(
@@ -56,12 +42,11 @@ def _imported_names(
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> the checked modules it imports."""
-    files = _module_files()
+    modules = parsed_modules()
     graph: dict[str, set[str]] = {}
-    for module, path in files.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
-        imported = _imported_names(tree, module, path.name == "__init__.py", files.keys())
-        graph[module] = {name for name in imported if name in files and name != module}
+    for module, (path, tree) in modules.items():
+        imported = _imported_names(tree, module, path.name == "__init__.py", modules.keys())
+        graph[module] = {name for name in imported if name in modules and name != module}
     return graph
 
 
