@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from memory_nodes.cli import main
 
 
@@ -38,6 +40,7 @@ def test_check_config_lists_nodes_and_rejects_bad_files(tmp_path: Path) -> None:
     assert main(["check-config", str(bad)]) == 2
 
 
+@pytest.mark.slow
 def test_eval_plot_draws_a_task_report(tmp_path: Path) -> None:
     report = Path(__file__).resolve().parents[1] / "bench/data/house_eval_persistent_160x120.json"
     assert main(["eval", "plot", str(report), "--out", str(tmp_path)]) == 0

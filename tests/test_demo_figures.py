@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memory_nodes.demo.figures import Snapshot, capture_change_views, changes_figure
 from memory_nodes.adapters.ai2thor_perception import instance_image
+from memory_nodes.demo.figures import Snapshot, capture_change_views, changes_figure
 
 
 @pytest.fixture()
@@ -40,6 +40,7 @@ def _act_on(sim):
     return act
 
 
+@pytest.mark.slow  # renders close-ups of every change
 def test_every_change_gets_close_ups_and_the_world_ends_as_changed(sim, tmp_path) -> None:
     act = _act_on(sim)
     sim.step({"action": "RotateLeft"})

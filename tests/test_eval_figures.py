@@ -17,6 +17,8 @@ from memory_nodes.evaluation.figures import (
     plot_task_evaluation,
 )
 
+pytestmark = pytest.mark.slow  # every test draws figures with matplotlib
+
 BENCH_DATA = Path(__file__).resolve().parents[1] / "bench" / "data"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

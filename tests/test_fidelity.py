@@ -23,6 +23,8 @@ from memory_nodes.evaluation.fidelity import (
     score_memory,
 )
 
+pytestmark = pytest.mark.slow  # look-arounds in the simulator through the whole memory
+
 SCENE = "FloorPlan1"
 # Known relations of FloorPlan1's dump (object, receptacle, edge).
 KNOWN_RELATIONS = [

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from memory_nodes.viz import map_views
 from memory_nodes.core.octree import SparseOctree
 from memory_nodes.core.scene_graph import EdgeType, Layer, SceneGraph
 from memory_nodes.core.types import Box, Pose, Vector3
+from memory_nodes.viz import map_views
 
 
 def _room_octree() -> SparseOctree:
@@ -58,6 +59,7 @@ def test_map_layers_mark_walls_occupied_and_the_inside_free() -> None:
     assert np.isnan(layers.top_height[cell(-1.0, 0.05)])
 
 
+@pytest.mark.slow
 def test_render_map_writes_a_picture_with_graph_and_path(tmp_path: Path) -> None:
     out = map_views.render_map(
         _room_octree(),
@@ -80,6 +82,7 @@ def test_spread_positions_starts_near_the_agent_and_spreads_out() -> None:
     assert map_views.spread_positions(candidates, np.array([0.05, 0.0]), 3) == [0, 2, 3]
 
 
+@pytest.mark.slow
 def test_map_views_cli_maps_a_simulator_scene(tmp_path: Path, capsys) -> None:
     out = tmp_path / "map.png"
     argv = ["--scene", "FloorPlan1", "--out", str(out), "--positions", "1", "--horizons", "30",

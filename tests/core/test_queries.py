@@ -125,6 +125,7 @@ def test_missing_objects_are_left_out_unless_asked(graph) -> None:
     assert ids(queries.objects_by_type(graph, "Apple", include_missing=True)) == ["Apple|1"]
 
 
+@pytest.mark.slow  # loads the text embedding model
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -141,6 +142,7 @@ def test_free_text_finds_the_right_type(graph, type_index, text: str, expected: 
     assert 0.0 < matches[0].similarity <= 1.0
 
 
+@pytest.mark.slow  # loads the text embedding model
 def test_free_text_rejects_empty_query(graph, type_index) -> None:
     with pytest.raises(InvalidInputError):
         queries.objects_by_text(graph, "  ", type_index=type_index)

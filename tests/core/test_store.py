@@ -103,6 +103,7 @@ def test_incremental_sync_writes_updates_and_deletions(tmp_path: Path) -> None:
         assert new == "O3"
 
 
+@pytest.mark.slow  # a writer process killed mid-write
 def test_killed_writer_loses_nothing_it_committed(tmp_path: Path) -> None:
     path = tmp_path / "memory.sqlite"
     writer = textwrap.dedent(

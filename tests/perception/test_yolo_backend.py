@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,11 @@ from memory_nodes.perception.observations import ObservationExtractor
 from tests.perception.test_observations import _frame
 
 hide_triton()  # before ultralytics pulls in torch (see core/torch_runtime.py)
-pytest.importorskip("ultralytics")
+# Only look for ultralytics here: importing it (and torch) at collection costs seconds even
+# when these tests are deselected.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is None, reason="needs ultralytics"
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +31,7 @@ def untrained_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow  # imports torch and builds a network
 def test_yolo_backend_runs_the_pipeline_from_a_local_file(untrained_weights: Path) -> None:
     extractor = ObservationExtractor(YoloBackend(untrained_weights, min_score=0.25))
     result = extractor.extract(_frame())

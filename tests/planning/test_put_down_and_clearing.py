@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from memory_nodes.adapters.ai2thor_skills import AI2ThorSkills
 from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind
 from tests.planning.conftest import force_actions, ids_by_type
+
+pytestmark = pytest.mark.slow  # every test runs the planner in the simulator
 
 #: FloorPlan28's small dining table, in view and within reach from the scene's start.
 SMALL_TABLE = "DiningTable|-03.22|00.00|-00.45"

@@ -17,6 +17,8 @@ from memory_nodes.planning.skills import Skill
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
 from tests.planning.conftest import force_actions, ids_by_type, small_sim
 
+pytestmark = pytest.mark.slow  # every test runs the planner in the simulator
+
 
 def _truth_but(oracle: OracleMemory, record: ObjectRecord) -> NoMemory:
     """A memory answering with ground truth, except ``record`` for its type."""

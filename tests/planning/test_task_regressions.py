@@ -11,6 +11,8 @@ from memory_nodes.planning.executor import TaskExecutor
 from memory_nodes.planning.memory_interface import NoMemory
 from memory_nodes.planning.subgoals import Subgoal, SubgoalKind, plan_subgoals
 
+pytestmark = pytest.mark.slow  # every test runs the planner in the simulator
+
 
 def _sim(scene: str):
     from sim.household_sim import HouseholdSim

@@ -13,6 +13,8 @@ from memory_nodes.planning.executor import FailureReason, TaskExecutor
 from memory_nodes.planning.memory_interface import FullMemory, NoMemory
 from memory_nodes.planning.subgoals import plan_subgoals
 
+pytestmark = pytest.mark.slow  # every test runs the planner in the simulator
+
 APPLE_IN_FRIDGE = "INSIDE(apple, fridge): 1"
 
 

@@ -19,9 +19,11 @@ from memory_interfaces.srv import GetSceneGraph, ObjectHistory, QueryObjects, Re
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
-from memory_nodes.planning.memory_interface import ActionEffect
 from memory_nodes.nodes.planner_ros_adapters import RosMemory
+from memory_nodes.planning.memory_interface import ActionEffect
 from tests.ros.conftest import call_service, memory_server_stack, observation_array, spin_until
+
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
 
 # AI2-THOR ids, as the planner knows objects ('|', '+', '-' and '.' in them).
 FRIDGE = "Fridge|-02.10|+00.00|+01.07"

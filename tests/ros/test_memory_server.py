@@ -7,11 +7,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from memory_interfaces.msg import ObjectObservationArray, SceneGraphUpdate
 from memory_interfaces.srv import GetSceneGraph, LoadMemory, QueryObjects, SaveMemory, WhatChanged
 
 from memory_nodes.nodes import conversions
 from tests.ros.conftest import call_service, memory_server_stack, observation_array, spin_until
+
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
 
 KITCHEN = [
     ("Fridge|1", "Fridge", (2.0, 0.0, 0.9), (0.8, 0.8, 1.8)),

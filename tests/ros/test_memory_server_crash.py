@@ -17,6 +17,7 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
 from memory_interfaces.msg import ObjectObservationArray, SceneGraphUpdate
 from memory_interfaces.srv import GetSceneGraph, QueryObjects
 
@@ -24,6 +25,8 @@ from memory_nodes.core.long_term import LongTermMemory
 from memory_nodes.core.store import graph_to_json
 from memory_nodes.nodes import conversions
 from tests.ros.conftest import call_service, memory_server_stack, observation_array, spin_until
+
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
 
 NUM_FRAMES = 40
 KILL_AFTER = 30

@@ -30,6 +30,8 @@ from memory_nodes.nodes.pointcloud import cloud_to_msg
 from memory_nodes.nodes.registry import NODE_MODULES
 from tests.ros.conftest import StackProcess, call_service, spin_until
 
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
+
 CAMERA = (0.0, 0.0, 1.0)
 LATCHED = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL

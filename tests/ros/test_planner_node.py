@@ -19,6 +19,8 @@ from std_msgs.msg import String
 from memory_nodes.nodes.registry import NODE_MODULES
 from tests.ros.conftest import call_service, sim_memory_stack, spin_until
 
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
+
 FRIDGE = "Fridge|-02.10|+00.00|+01.07"
 Result = ExecuteTask.Result
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from geometry_msgs.msg import Point
 from memory_interfaces.action import ExecuteTask
 from memory_interfaces.srv import ExecuteAction, GetSceneGraph, ObjectHistory, QueryObjects
@@ -16,6 +17,8 @@ from rclpy.action import ActionClient
 from std_msgs.msg import String
 
 from tests.ros.conftest import call_service, sim_memory_stack, spin_until
+
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
 
 FRIDGE = "Fridge|-02.10|+00.00|+01.07"
 MICROWAVE = "Microwave|-00.24|+01.69|-02.53"

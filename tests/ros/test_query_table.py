@@ -6,6 +6,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import pytest
 from memory_interfaces.msg import ObjectObservationArray
 from memory_interfaces.srv import QueryObjects
 
@@ -13,6 +14,8 @@ from memory_nodes.core.types import ObjectRecord
 from memory_nodes.nodes import conversions
 from tests.ros.conftest import call_service, spin_until
 from tests.ros.test_memory_server import KITCHEN, _frame
+
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
 
 SERVICES = ("/short_term_memory/query_objects", "/memory_server/query_objects")
 

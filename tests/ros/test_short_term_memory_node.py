@@ -19,6 +19,8 @@ from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.nodes import conversions
 from tests.ros.conftest import ROOT, call_service, spin_until
 
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
+
 STACK = ROOT / "config" / "stack_memory.yaml"
 
 

@@ -7,11 +7,14 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import pytest
 from memory_interfaces.srv import ExecuteAction, QueryObjects
 from std_msgs.msg import String
 
 from memory_nodes.adapters.ai2thor_perception import unity_to_map
 from tests.ros.conftest import call_service, sim_memory_stack, spin_until
+
+pytestmark = pytest.mark.slow  # every test starts nodes in processes of their own
 
 FRIDGE = "Fridge|-02.10|+00.00|+01.07"
 

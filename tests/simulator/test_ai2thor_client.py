@@ -9,6 +9,8 @@ from sim.goal_conditions import GoalChecker, parse_goal
 from sim.household_sim import HouseholdSim
 from sim.viewing_poses import go_look_at
 
+pytestmark = pytest.mark.slow  # every test starts the simulator as the ai2thor client's executable
+
 ai2thor_controller = pytest.importorskip("ai2thor.controller")
 
 APPLE = "Apple|-00.47|+01.15|+00.48"

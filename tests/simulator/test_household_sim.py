@@ -16,7 +16,12 @@ from sim.viewing_poses import go_look_at
 APPLE = "Apple|-00.47|+01.15|+00.48"
 FRIDGE = "Fridge|-02.10|+00.00|+01.07"
 
-ITHOR_SCENES = scene_catalog.ithor_scene_names()
+#: One FloorPlan of each room type runs in the fast loop (``-m "not slow"``), every one in full.
+FAST_SCENES = ("FloorPlan1", "FloorPlan201", "FloorPlan301", "FloorPlan401")
+ITHOR_SCENES = [
+    scene if scene in FAST_SCENES else pytest.param(scene, marks=pytest.mark.slow)
+    for scene in scene_catalog.ithor_scene_names()
+]
 ROLLOUT_ACTIONS = [
     *("MoveAhead", "MoveBack", "MoveLeft", "MoveRight", "RotateLeft", "RotateRight"),
     *("LookUp", "LookDown", "PickupObject", "OpenObject", "ToggleObjectOn"),

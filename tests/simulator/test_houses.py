@@ -14,7 +14,11 @@ from sim import houses, scene_catalog
 from sim.household_sim import HouseholdSim
 from sim.render_views import main as render_views_main
 
-HOUSE_NAMES = scene_catalog.house_names()
+#: House1 runs in the fast loop (``-m "not slow"``), every house in the full suite.
+HOUSE_NAMES = [
+    name if name == "House1" else pytest.param(name, marks=pytest.mark.slow)
+    for name in scene_catalog.house_names()
+]
 ID_FORMAT = re.compile(r"^[A-Za-z]+(\|(\+|-)?\d\d\.\d\d){3}(\|[A-Za-z]+)?$")
 
 
@@ -80,6 +84,7 @@ def test_reachable_positions_join_all_rooms_only_through_doorways(house_sim, nam
                 )
 
 
+@pytest.mark.slow
 def test_move_ahead_passes_a_doorway_and_walls_block_elsewhere(house_sim):
     meta = house_sim.reset("House1")[0]
     cells = {(p["x"], p["z"]) for p in _step(house_sim, "GetReachablePositions")["actionReturn"]}
@@ -163,6 +168,7 @@ def _rollout_digest(sim: HouseholdSim, seed: int) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.slow
 def test_seeded_house_rollout_is_bit_identical_twice(house_sim):
     assert _rollout_digest(house_sim, 5) == _rollout_digest(house_sim, 5)
 
@@ -175,6 +181,7 @@ def test_render_views_cli_renders_a_house(tmp_path):
         assert image.size == (120, 30)
 
 
+@pytest.mark.slow
 def test_a_house_loads_through_the_ai2thor_controller():
     controller_module = pytest.importorskip("ai2thor.controller")
     import sim
