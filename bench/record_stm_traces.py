@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stm_policies import write_trace
 
 from memory_nodes.evaluation.tasks import run_evaluation
-from memory_nodes.planning.memory_interface import TaskMemory
 from memory_nodes.evaluation.trace_recorder import TraceRecorder, TruthVersions
+from memory_nodes.planning.memory_interface import TaskMemory
 
 TASK_DIR = Path("/work/shared/benchmarks/karma_alfred_l")
 #: Seconds between the clocks of two scenes in one trace (a session spans 100,000 s at most).

@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("eval_args", nargs=argparse.REMAINDER)
     evaluate.set_defaults(func=_cmd_eval)
 
-    demo = commands.add_parser("demo", help="run the demo (see memory_nodes/demo/household_demo.py)")
+    demo = commands.add_parser(
+        "demo", help="run the demo (see memory_nodes/demo/household_demo.py)"
+    )
     demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     demo.set_defaults(func=_cmd_demo)
     return parser

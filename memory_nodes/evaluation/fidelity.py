@@ -25,7 +25,8 @@ stale
     one look-around over the same viewpoints: the share of remembered facts (position, states)
     that are now false.
 
-Usage: ``python -m memory_nodes.evaluation.fidelity [--scenes FloorPlan1 ...] [--limit N] [--json OUT]``.
+Usage:
+``python -m memory_nodes.evaluation.fidelity [--scenes FloorPlan1 ...] [--limit N] [--json OUT]``.
 Ground truth is read only to score; memory never sees it.
 """
 
@@ -44,11 +45,11 @@ from typing import Any
 
 import numpy as np
 
+from memory_nodes.adapters.ai2thor_perception import SimPerception, observable_states, unity_to_map
 from memory_nodes.core.change_detection import CameraView
 from memory_nodes.core.long_term import LongTermMemory
 from memory_nodes.core.scene_graph import Layer, NodeStatus, SceneNode
 from memory_nodes.core.types import Pose
-from memory_nodes.adapters.ai2thor_perception import SimPerception, observable_states, unity_to_map
 
 #: Three scenes of each room type; the default run covers twelve FloorPlans.
 DEFAULT_SCENES = (

@@ -33,16 +33,16 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 
-from memory_nodes.core.types import CameraIntrinsics, Pose
-from memory_nodes.nodes import conversions
-from memory_nodes.nodes.images import numpy_to_image
-from memory_nodes.nodes.runtime import run_node
 from memory_nodes.adapters.ai2thor_perception import (
     agent_pose,
     instance_image,
     map_T_camera,
     observable_states,
 )
+from memory_nodes.core.types import CameraIntrinsics, Pose
+from memory_nodes.nodes import conversions
+from memory_nodes.nodes.images import numpy_to_image
+from memory_nodes.nodes.runtime import run_node
 
 
 def unity_T_camera(metadata: dict[str, Any]) -> np.ndarray:

@@ -260,10 +260,10 @@ def build_scene_map(
     stride: int = 1,
 ) -> SceneMap:
     """Turn 4 x 90 degrees at ``positions`` reachable places per camera horizon; map the depth."""
+    from memory_nodes.adapters.ai2thor_perception import map_T_camera, unity_to_map
     from memory_nodes.core.types import CameraIntrinsics
     from memory_nodes.perception.frames import RGBDFrame
     from memory_nodes.perception.observations import backproject
-    from memory_nodes.adapters.ai2thor_perception import map_T_camera, unity_to_map
     from sim.household_sim import HouseholdSim
 
     octree = SparseOctree(resolution=resolution)
