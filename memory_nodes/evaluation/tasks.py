@@ -296,7 +296,7 @@ def _scene_state_progress(sim: Any, task: Any) -> int:
 
 def _subject_object_ids(task: Any, *states: dict[str, Any]) -> list[str]:
     """Ids of objects (in ``states``) that a condition of ``task`` is about, slices included."""
-    from sim.goal_conditions import with_sliced_forms
+    from memory_nodes.planning.goals import with_sliced_forms
 
     types = set()
     for condition in task.conditions:
