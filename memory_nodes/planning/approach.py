@@ -1,7 +1,8 @@
 """Getting an object within reach and in view: standing poses, doors in the way, containers
 that hide it, and checking that a remembered place is empty.
 
-Part of :class:`~memory_nodes.planning.executor.TaskExecutor`.
+Part of :class:`~memory_nodes.planning.executor.TaskExecutor`; builds on the object search (a
+place that turns out empty means a re-plan) and the memory reports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from memory_nodes.core.object_taxonomy import (
 )
 from memory_nodes.core.types import ObjectObservation, ObjectRecord, Vector3
 from memory_nodes.planning.exploration import is_tall
+from memory_nodes.planning.memory_reports import MemoryReports
 from memory_nodes.planning.navigation import (
     DEFAULT_REACH,
     HORIZONS,
@@ -28,12 +30,12 @@ from memory_nodes.planning.navigation import (
     standing_poses,
 )
 from memory_nodes.planning.skills import Skill
-from memory_nodes.planning.task_runner import FailureReason, TaskRunner, pieces_of
+from memory_nodes.planning.task_runner import FailureReason, pieces_of
 
 _LOG = logging.getLogger(__name__)
 
 
-class Approach(TaskRunner):
+class Approach(MemoryReports):
     """Walks to objects and opens the doors in front of them."""
 
     def in_reach(self, object_id: str, reach: float = DEFAULT_REACH) -> bool:

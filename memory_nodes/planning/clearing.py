@@ -2,7 +2,8 @@
 receptacle aside (carrying the receptacle into the open when its contents do not show), pick
 the held object up again and go back to where the put was tried.
 
-Part of :class:`~memory_nodes.planning.executor.TaskExecutor`.
+Part of :class:`~memory_nodes.planning.executor.TaskExecutor`; builds on manipulation (setting
+down, picking up) and provides the :meth:`Manipulation._make_room` a refused put calls.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 from memory_nodes.core.errors import SubgoalFailedError
 from memory_nodes.core.object_taxonomy import is_fixture
 from memory_nodes.core.types import ObjectObservation, ObjectRecord
+from memory_nodes.planning.manipulation import Manipulation
 from memory_nodes.planning.navigation import StandingPose
-from memory_nodes.planning.task_runner import TaskRunner
 
 _LOG = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ LYING_ON_ABOVE_M = 0.12
 MAX_ROOM_TRIES = 2
 
 
-class Clearing(TaskRunner):
+class Clearing(Manipulation):
     """Clears receptacles that refuse a put for lack of room."""
 
     def _lying_on(self, receptacle: str) -> list[ObjectObservation]:

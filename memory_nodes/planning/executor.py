@@ -12,27 +12,26 @@ The robot is anything that implements :class:`~memory_nodes.planning.skills.Robo
 :class:`~memory_nodes.planning.memory_interface.TaskMemory`. Everything is in the memory's
 ``map`` frame.
 
-:class:`TaskExecutor` is assembled from parts with one job each, sharing the state of
-:class:`~memory_nodes.planning.task_runner.TaskRunner`:
+:class:`TaskExecutor` is built from parts with one job each, each part a class that builds on
+the one before it and shares the state of
+:class:`~memory_nodes.planning.task_runner.TaskRunner` (in this order):
 
-========================================  ==================================================
-:mod:`~memory_nodes.planning.task_runner`   the skill loop, budget, deadline, results
-:mod:`~memory_nodes.planning.object_search` finding objects with memory and a task belief
-:mod:`~memory_nodes.planning.approach`      standing poses, doors, hiding containers
-:mod:`~memory_nodes.planning.manipulation`  pick up, put, open, toggle, slice, set down
-:mod:`~memory_nodes.planning.clearing`      making room on a full receptacle
-:mod:`~memory_nodes.planning.memory_reports` telling memory what the robot's actions did
-========================================  ==================================================
+=============================================  =============================================
+:mod:`~memory_nodes.planning.task_runner`      the skill loop, budget, deadline, results
+:mod:`~memory_nodes.planning.object_search`    finding objects with memory and a task belief
+:mod:`~memory_nodes.planning.memory_reports`   telling memory what the robot's actions did
+:mod:`~memory_nodes.planning.approach`         standing poses, doors, hiding containers
+:mod:`~memory_nodes.planning.manipulation`     pick up, put, open, toggle, slice, set down
+:mod:`~memory_nodes.planning.clearing`         making room on a full receptacle
+=============================================  =============================================
 """
 
 from __future__ import annotations
 
 from memory_nodes.core.errors import SubgoalFailedError
-from memory_nodes.planning.approach import Approach
 from memory_nodes.planning.clearing import Clearing
-from memory_nodes.planning.manipulation import INTERACTION_SKILLS, Manipulation
-from memory_nodes.planning.memory_reports import MemoryReports
-from memory_nodes.planning.object_search import STALE_AFTER_S, ObjectSearch
+from memory_nodes.planning.manipulation import INTERACTION_SKILLS
+from memory_nodes.planning.object_search import STALE_AFTER_S
 from memory_nodes.planning.subgoals import STATE_CHECKS, Subgoal, SubgoalKind
 from memory_nodes.planning.task_runner import FailureReason, SubgoalOutcome, TaskResult
 
@@ -45,7 +44,7 @@ __all__ = [
 ]
 
 
-class TaskExecutor(Manipulation, Clearing, Approach, ObjectSearch, MemoryReports):
+class TaskExecutor(Clearing):
     """Executes subgoals with a memory; one instance per task run.
 
     Parameters

@@ -1,7 +1,10 @@
 """Acting on objects: pick up, put, open, close, toggle, slice, empty, dirty, set down, and
 checking that a state emerged.
 
-Part of :class:`~memory_nodes.planning.executor.TaskExecutor`.
+Part of :class:`~memory_nodes.planning.executor.TaskExecutor`; builds on the approach (and so
+on the object search and the memory reports). A put a full receptacle refuses calls
+:meth:`Manipulation._make_room`, which :class:`~memory_nodes.planning.clearing.Clearing`
+provides.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from memory_nodes.core.object_taxonomy import (
     is_knife,
 )
 from memory_nodes.core.types import Box, ObjectObservation, Vector3
+from memory_nodes.planning.approach import Approach
 from memory_nodes.planning.memory_interface import ActionEffect
 from memory_nodes.planning.skills import Skill, SkillFailure, SkillResult
 from memory_nodes.planning.subgoals import STATE_CHECKS, Subgoal, SubgoalKind
-from memory_nodes.planning.task_runner import FailureReason, TaskRunner
+from memory_nodes.planning.task_runner import FailureReason
 
 _LOG = logging.getLogger(__name__)
 
@@ -46,8 +50,15 @@ INTERACTION_SKILLS = {
 SET_DOWN_SURFACE_TYPES = ("CounterTop", "DiningTable", "SideTable", "Desk", "CoffeeTable")
 
 
-class Manipulation(TaskRunner):
+class Manipulation(Approach):
     """Runs the skills that change objects, and checks their effects."""
+
+    def _make_room(self, receptacle: str, held: str) -> bool:
+        """Make room on ``receptacle`` for ``held``; True when the put is worth trying again.
+
+        No room is made here: :class:`~memory_nodes.planning.clearing.Clearing` makes it.
+        """
+        return False
 
     def _act_on(self, skill: Skill, object_id: str) -> SkillResult:
         """Run a skill on an object, approaching again once if the robot says it is out of

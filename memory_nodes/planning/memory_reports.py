@@ -1,7 +1,8 @@
 """What the robot tells memory about its own actions: states it changed, where it put
 something it cannot see, the pieces a slice made.
 
-Part of :class:`~memory_nodes.planning.executor.TaskExecutor`.
+Part of :class:`~memory_nodes.planning.executor.TaskExecutor`; builds on the object search (the
+pieces a slice made are bound to their type).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import numpy as np
 from memory_nodes.core.object_taxonomy import holds_inside, sliceable, sliced_form
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 from memory_nodes.planning.memory_interface import ActionEffect
+from memory_nodes.planning.object_search import ObjectSearch
 from memory_nodes.planning.skills import Skill
-from memory_nodes.planning.task_runner import TaskRunner
 
 _LOG = logging.getLogger(__name__)
 
 
-class MemoryReports(TaskRunner):
+class MemoryReports(ObjectSearch):
     """Reports the effects of the robot's actions to memory."""
 
     def _report(

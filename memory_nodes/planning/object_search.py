@@ -1,7 +1,8 @@
 """Finding objects: the newest view first, then memory (with a task belief of where each
 object is), then exploration; and what to do when memory was wrong.
 
-Part of :class:`~memory_nodes.planning.executor.TaskExecutor`. The task belief lives in the
+Part of :class:`~memory_nodes.planning.executor.TaskExecutor`; builds on the task runner alone.
+The task belief lives in the
 shared state of :class:`~memory_nodes.planning.task_runner.TaskRunner`: which object each
 subgoal's types are bound to (``bound``), where each was last known (``known``), what was
 excluded or found misplaced, and which earlier places were looked at.
