@@ -1,8 +1,9 @@
-"""Goal conditions -> an ordered list of subgoals an AI2-THOR agent can execute.
+"""Goal conditions -> an ordered list of subgoals a robot's skills can execute.
 
 KARMA goal conditions say *what* must hold (``INSIDE(apple, fridge)``, ``STATE(tomato, clean)``);
 an agent needs *how*: find the apple, walk to it, pick it up, find the fridge, walk there, open
-it, put the apple in. This module adds the preconditions AI2-THOR enforces:
+it, put the apple in. This module adds the preconditions of household physics (as AI2-THOR
+enforces them):
 
 * one object in hand at a time, so a held object is put down before the next pick-up;
 * slicing needs a knife in hand (eggs crack without one);
@@ -46,7 +47,7 @@ from memory_nodes.planning.goals import Condition
 
 
 class SubgoalKind(StrEnum):
-    """One step of a plan. Interaction kinds map one-to-one to AI2-THOR actions; the state
+    """One step of a plan. Interaction kinds map one-to-one to robot skills; the state
     kinds (``clean``, ``heat``, ``cool``, ``fill``) act on nothing and check that the state
     emerged from the previous steps (the faucet ran, the microwave heated)."""
 
@@ -68,19 +69,7 @@ class SubgoalKind(StrEnum):
     DIRTY = "dirty"
 
 
-#: Subgoal kinds that send one AI2-THOR interaction action (the executor's action names).
-INTERACTION_ACTIONS = {
-    SubgoalKind.OPEN: "OpenObject",
-    SubgoalKind.CLOSE: "CloseObject",
-    SubgoalKind.PICKUP: "PickupObject",
-    SubgoalKind.PUT: "PutObject",
-    SubgoalKind.TOGGLE_ON: "ToggleObjectOn",
-    SubgoalKind.TOGGLE_OFF: "ToggleObjectOff",
-    SubgoalKind.SLICE: "SliceObject",
-    SubgoalKind.EMPTY: "EmptyLiquidFromObject",
-    SubgoalKind.DIRTY: "DirtyObject",
-}
-#: State subgoals and the object metadata they check (key, wanted value).
+#: State subgoals and the perceived state they check (key, wanted value).
 STATE_CHECKS = {
     SubgoalKind.CLEAN: ("isDirty", False),
     SubgoalKind.HEAT: ("isCooked", True),
