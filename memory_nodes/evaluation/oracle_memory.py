@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from memory_nodes.adapters.ai2thor_perception import observable_states, unity_to_map
 from memory_nodes.core.types import Box, MemorySource, ObjectRecord, Pose, Vector3
-from memory_nodes.planning.memory_interface import ActionEffect
-from memory_nodes.planning.percept import Percept
+from memory_nodes.planning.memory_interface import NoMemory
 
 if TYPE_CHECKING:
     from sim.household_sim import HouseholdSim
@@ -40,14 +39,18 @@ def record_from_metadata(obj: dict[str, Any], stamp: float) -> ObjectRecord:
     )
 
 
-class OracleMemory:
-    """Ground truth from the simulator's world: the upper bound a perfect memory reaches."""
+class OracleMemory(NoMemory):
+    """Ground truth from the simulator's world: the upper bound a perfect memory reaches.
+
+    It learns nothing (what the robot sees, does or misses changes no answer): only
+    :meth:`where_is` differs from :class:`NoMemory`.
+    """
 
     name = "oracle"
 
     def __init__(self, sim: HouseholdSim) -> None:
+        super().__init__()
         self.sim = sim
-        self.num_queries = 0
 
     def where_is(self, object_type: str) -> list[ObjectRecord]:
         self.num_queries += 1
@@ -56,12 +59,3 @@ class OracleMemory:
             for o in self.sim.world.objects.values()
             if o.object_type == object_type and not o.hidden
         ]
-
-    def report_missing(self, object_id: str, stamp: float) -> None:
-        return None
-
-    def report_action_effect(self, effect: ActionEffect) -> None:
-        return None
-
-    def observe(self, percept: Percept) -> None:
-        return None
