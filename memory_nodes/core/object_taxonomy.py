@@ -332,6 +332,9 @@ HOLDS_INSIDE_TYPES = frozenset(
 #: machine and a robot puts things down on top of a dresser, so the two sets differ on purpose.
 FITS_INSIDE_TYPES = HOLDS_INSIDE_TYPES | {"Dresser", "CoffeeMachine"}
 
+#: The building itself: mapped by the octree, never remembered as objects.
+STRUCTURE_TYPES = frozenset({"Floor", "Wall", "Ceiling", "Room"})
+
 #: Types never treated as floor obstacles (flat, on walls, or the floor itself).
 NON_OBSTACLE_TYPES = frozenset(
     {"Floor", "Window", "Painting", "LightSwitch", "Blinds", "Mirror", "Poster", "ShowerHead"}
@@ -358,6 +361,11 @@ def fits_inside(object_type: str) -> bool:
     """True when the simulator fits contents within this receptacle's box (see
     :data:`FITS_INSIDE_TYPES`); a released object never lands on top of one."""
     return object_type in FITS_INSIDE_TYPES
+
+
+def is_structure(object_type: str) -> bool:
+    """True for the building itself (floor, walls), which memory does not hold as objects."""
+    return object_type in STRUCTURE_TYPES
 
 
 def is_non_obstacle(object_type: str) -> bool:

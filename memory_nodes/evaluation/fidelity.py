@@ -9,7 +9,8 @@ compared with the simulator's metadata:
 
 recall
     share of ground-truth objects that AI2-THOR calls visible from some explored viewpoint
-    (rendered and within 1.5 m) that memory holds.
+    (rendered and within 1.5 m) that memory holds; the building itself (the floor) is the
+    octree's and is not counted.
 precision
     share of memory's present objects that are a real object of that type at that place: the
     remembered centre within ``--tolerance`` of the true box centre, or inside the true box
@@ -48,6 +49,7 @@ import numpy as np
 from memory_nodes.adapters.ai2thor_perception import SimPerception, observable_states, unity_to_map
 from memory_nodes.core.change_detection import CameraView
 from memory_nodes.core.long_term import LongTermMemory
+from memory_nodes.core.object_taxonomy import is_structure
 from memory_nodes.core.scene_graph import Layer, NodeStatus, SceneNode
 from memory_nodes.core.types import Pose
 
@@ -233,6 +235,8 @@ def score_memory(
     nodes = _present_things(memory)
     remembered = {n.external_id for n in nodes if n.external_id}
     for object_id in sorted(visible_ids & truth.keys()):
+        if is_structure(truth[object_id]["objectType"]):
+            continue  # the floor is mapped by the octree, not remembered as an object
         found = object_id in remembered
         result.recall.add(found)
         if not found:

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from memory_nodes.core.errors import DependencyNotInstalledError, InvalidInputError
+from memory_nodes.core.object_taxonomy import STRUCTURE_TYPES
 from memory_nodes.core.torch_runtime import hide_triton
 from memory_nodes.perception.frames import RGBDFrame
 
@@ -63,7 +64,7 @@ class MaskBackend:
             raise InvalidInputError(f"min_pixels must be >= 1, got {min_pixels}")
         self.min_pixels = min_pixels
         # Structure is mapped by the octree, not remembered as objects.
-        self.ignore_types = ignore_types or frozenset({"Floor", "Wall", "Ceiling", "Room"})
+        self.ignore_types = ignore_types or STRUCTURE_TYPES
 
     def detect(self, frame: RGBDFrame) -> list[Instance]:
         if frame.instance_ids is None:
