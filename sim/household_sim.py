@@ -16,24 +16,27 @@ from typing import Any
 import numpy as np
 
 from memory_nodes.core.errors import ActionFailedError, SceneNotFoundError
+from memory_nodes.core.object_taxonomy import (
+    basin_of,
+    breaks_by_hand,
+    cookable_piece,
+    fits_inside,
+    heats,
+    is_knife,
+    is_water_basin,
+    slice_count,
+    sliced_form,
+)
 from sim import houses, scene_catalog
 from sim.household_changes import HouseholdChangeProcess
 from sim.mujoco_renderer import FAR_PLANE, NEAR_PLANE, SceneRenderer
 from sim.world_state import (
     AGENT_Y,
-    HEAT_SOURCE_TYPES,
-    INSIDE_RECEPTACLE_TYPES,
-    SLICE_COUNTS,
     SimObject,
     World,
     copy_as_sent,
-    slice_type,
 )
 
-#: Pieces AI2-THOR can cook although the whole object cannot (toast, fried egg).
-COOKABLE_PIECES = frozenset({"BreadSliced", "EggCracked", "PotatoSliced"})
-KNIFE_TYPES = frozenset({"Knife", "ButterKnife"})
-WATER_RECEPTACLE_TYPES = frozenset({"SinkBasin", "Sink", "BathtubBasin", "Bathtub"})
 #: errorCodes for which the ai2thor client raises ValueError instead of returning the event.
 INVALID_ACTION = "InvalidAction"
 DEFAULT_INIT = {
@@ -49,6 +52,11 @@ HORIZON_LIMITS = (-30.0, 60.0)
 SETTLE_LIFT = 0.02
 #: Largest move (m, per axis) settling may make; beyond it the placed pose is kept.
 SETTLE_TOLERANCE = 0.02
+
+
+def _under_running_water(object_type: str) -> bool:
+    """A basin under a faucet, or the sink or bathtub around one."""
+    return is_water_basin(object_type) or basin_of(object_type) is not None
 
 
 class HouseholdSim:
@@ -368,13 +376,13 @@ class HouseholdSim:
                 continue
             chain = world.ancestors(obj)
             m = obj.meta
-            if any(a.object_type in HEAT_SOURCE_TYPES and a.meta["isToggled"] for a in chain):
+            if any(heats(a.object_type) and a.meta["isToggled"] for a in chain):
                 m["temperature"] = "Hot"
                 if m["cookable"]:
                     m["isCooked"] = True
             elif any(a.object_type == "Fridge" for a in chain):
                 m["temperature"] = "Cold"
-            if faucet_on and any(a.object_type in WATER_RECEPTACLE_TYPES for a in chain):
+            if faucet_on and any(_under_running_water(a.object_type) for a in chain):
                 if m["dirtyable"]:
                     m["isDirty"] = False
                 if m["canFillWithLiquid"]:
@@ -577,7 +585,7 @@ class HouseholdSim:
             if o.meta["receptacle"]
             and not o.hidden
             and o is not held
-            and o.object_type not in INSIDE_RECEPTACLE_TYPES
+            and not fits_inside(o.object_type)
             and np.all(o.aabb_min[[0, 2]] <= held.center[[0, 2]])
             and np.all(held.center[[0, 2]] <= o.aabb_max[[0, 2]])
             and o.aabb_max[1] <= held.aabb_min[1]
@@ -625,7 +633,7 @@ class HouseholdSim:
             raise ActionFailedError(f"{obj.object_id} is not a Sliceable object")
         self._require_visible(obj, action)
         held = self._held()
-        if obj.object_type != "Egg" and (held is None or held.object_type not in KNIFE_TYPES):
+        if not breaks_by_hand(obj.object_type) and (held is None or not is_knife(held.object_type)):
             raise ActionFailedError("Agent must be holding a Knife or ButterKnife to slice")
         if obj is held:
             raise ActionFailedError("Can't slice an object while holding it")
@@ -635,8 +643,8 @@ class HouseholdSim:
         """Replace ``obj`` by its pieces (kept in metadata with ``isSliced=True``, hidden)."""
         world = self.world
         parent = world.parent_of(obj)
-        n = SLICE_COUNTS.get(obj.object_type, 2)
-        piece_type = slice_type(obj.object_type)
+        n = slice_count(obj.object_type)
+        piece_type = sliced_form(obj.object_type)
         axis = 0 if obj.size[0] >= obj.size[2] else 2
         pieces = []
         for i in range(n):
@@ -653,7 +661,7 @@ class HouseholdSim:
                 receptacleObjectIds=None,
                 parentReceptacles=None,
                 objectOrientedBoundingBox=None,
-                cookable=piece_type in COOKABLE_PIECES or obj.meta["cookable"],
+                cookable=cookable_piece(piece_type) or obj.meta["cookable"],
             )
             piece = SimObject(meta)
             size = obj.size.copy()

@@ -15,14 +15,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from memory_nodes.core.object_taxonomy import (
-    FITS_INSIDE_TYPES,
-    fits_inside,
-    is_non_obstacle,
-    sliced_form,
-)
-from memory_nodes.core.object_taxonomy import HEAT_SOURCE_TYPES as HEAT_SOURCE_TYPES
-from memory_nodes.core.object_taxonomy import SLICE_COUNTS as SLICE_COUNTS
+from memory_nodes.core.object_taxonomy import fits_inside, is_non_obstacle
 from sim import scene_catalog
 
 AGENT_Y = 0.9009992
@@ -33,10 +26,6 @@ WALL_HEIGHT = 2.8
 FLAT_THICKNESS = 0.04
 #: Depth of one counter run (metres): see ``World._floor_footprints``.
 SLAB_RUN_DEPTH = 0.65
-#: The simulator's actions read these rules from here by these names; they are the taxonomy's
-#: (what is fitted within a receptacle's box, and what slicing makes).
-INSIDE_RECEPTACLE_TYPES = FITS_INSIDE_TYPES
-slice_type = sliced_form
 
 
 def _is_long_slab(obj: SimObject) -> bool:
