@@ -7,6 +7,7 @@ builds the same classes in one process (:func:`spin_nodes`).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -36,7 +37,9 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 def spin_nodes(nodes: Sequence[Node], stop: threading.Event | None = None) -> None:
     """Spin ``nodes`` on one multi-threaded executor until SIGINT/SIGTERM or ``stop``."""
-    executor = MultiThreadedExecutor()
+    # At least four threads even on two cores: a node that serves queries in their own
+    # callback group answers them while another thread ingests a long frame.
+    executor = MultiThreadedExecutor(num_threads=max(4, os.cpu_count() or 1))
     for node in nodes:
         executor.add_node(node)
     if stop is None:  # otherwise the caller owns the signal handling
