@@ -83,3 +83,19 @@ class BridgeError(MemoryStackError, RuntimeError):
 
 class GoalParseError(MemoryStackError, ValueError):
     """A goal-condition string could not be understood at all."""
+
+
+#: Characters of user-supplied text an error message quotes; the rest is counted, not copied.
+CLIPPED_TEXT_CHARS = 64
+
+
+def clip_text(value: object, limit: int = CLIPPED_TEXT_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters for an error message.
+
+    Messages quote what the sender wrote (type names, ids, state keys); a 1 MB type name must
+    not become a 1 MB log line.
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"

@@ -14,8 +14,9 @@ frame):
 * a new object stays a tentative candidate until seen in ``confirm_frames`` distinct frames;
 * a state change (``isOpen`` true -> false), a jump in position and a change of receptacle each
   need ``change_confirmations`` consistent observations;
-* observations whose source is trusted (``"action"``: the robot's own manipulation) apply at
-  once.
+* a frame the caller trusts (the robot's own manipulation, which reaches memory on its own
+  path) applies at once. Trust is the caller's decision: nothing an observation says about
+  itself (its ``source``) makes it trusted.
 
 A confirmed candidate of the same type as a node that change detection marked missing is that
 node, moved: memory re-identifies it instead of keeping a stale copy and a new one.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,7 +59,7 @@ class FusionConfig:
         Distinct frames a new object must be seen in before it becomes a node.
     change_confirmations
         Consistent observations needed before a state, position jump or receptacle change is
-        believed (sources in ``trusted_sources`` skip this).
+        believed (a trusted frame skips this).
     gate_distance
         Smallest association gate in metres (centroid distance).
     gate_size_factor
@@ -74,8 +75,6 @@ class FusionConfig:
     id_mismatch_blocks
         Two different non-empty object ids never associate (right for simulator ids; set False
         for tracker ids that may switch).
-    trusted_sources
-        Observation sources believed at once.
     furniture_overlap_margin
         A furniture observation whose box overlaps the fused box (each grown by this many
         metres) is a partial view of it: the fused box grows to the union instead of moving.
@@ -89,7 +88,6 @@ class FusionConfig:
     max_fusion_weight: float = 20.0
     candidate_timeout: float = 30.0
     id_mismatch_blocks: bool = True
-    trusted_sources: frozenset[str] = frozenset({"action"})
     furniture_overlap_margin: float = 0.05
 
     def __post_init__(self) -> None:
@@ -206,25 +204,38 @@ class ObjectFusion:
     def num_candidates(self) -> int:
         return len(self._candidates)
 
-    def integrate_frame(self, observations: Sequence[ObjectObservation]) -> FusionResult:
-        """Fuse all observations of one frame; returns what changed."""
+    def integrate_frame(
+        self,
+        observations: Sequence[ObjectObservation],
+        *,
+        trusted: bool = False,
+        checkpoint: Callable[[], None] | None = None,
+    ) -> FusionResult:
+        """Fuse all observations of one frame; returns what changed.
+
+        ``trusted`` (the caller's decision, never the observations'): apply every observation
+        at once, as the robot's own action results are. ``checkpoint``, if given, is called
+        after each observation has been applied (the graph is consistent then), so a server
+        can answer queries in the middle of a long frame.
+        """
         result = FusionResult()
         if not observations:
             return result
         now = max(o.stamp for o in observations)
         self._expire_candidates(now)
-        trusted, by_type = [], defaultdict(list)
-        for index, obs in enumerate(observations):
-            entry = (observation_id(obs, index), obs)
-            if obs.source in self.config.trusted_sources:
-                trusted.append(entry)
-            else:
-                by_type[obs.object_type].append(entry)
-        for obs_id, obs in trusted:
-            self._apply_trusted(obs_id, obs, result)
-        for object_type in sorted(by_type):
-            self._associate_type(object_type, by_type[object_type], result)
-        self._promote_candidates(result)
+        entries = [(observation_id(obs, index), obs) for index, obs in enumerate(observations)]
+        if trusted:
+            for obs_id, obs in entries:
+                self._apply_trusted(obs_id, obs, result)
+                if checkpoint is not None:
+                    checkpoint()
+        else:
+            by_type: dict[str, list[tuple[str, ObjectObservation]]] = defaultdict(list)
+            for entry in entries:
+                by_type[entry[1].object_type].append(entry)
+            for object_type in sorted(by_type):
+                self._associate_type(object_type, by_type[object_type], result, checkpoint)
+        self._promote_candidates(result, checkpoint)
         result.tentative = len(self._candidates)
         return result
 
@@ -263,6 +274,7 @@ class ObjectFusion:
         object_type: str,
         entries: list[tuple[str, ObjectObservation]],
         result: FusionResult,
+        checkpoint: Callable[[], None] | None = None,
     ) -> None:
         layer = default_layer(object_type)
         nodes = [
@@ -289,6 +301,8 @@ class ObjectFusion:
                 self._update_candidate(target, obs_id, obs)
             else:
                 self._new_candidate(obs_id, obs)
+            if checkpoint is not None:
+                checkpoint()
 
     def _cost(self, obs: ObjectObservation, target: SceneNode | _Candidate) -> float:
         external_id = target.external_id
@@ -500,7 +514,9 @@ class ObjectFusion:
         for key in [k for k, c in self._candidates.items() if now - c.last_seen > timeout]:
             del self._candidates[key]
 
-    def _promote_candidates(self, result: FusionResult) -> None:
+    def _promote_candidates(
+        self, result: FusionResult, checkpoint: Callable[[], None] | None = None
+    ) -> None:
         # Furniture first, so objects confirmed in the same frame find their receptacles.
         order = sorted(
             self._candidates.values(),
@@ -526,6 +542,8 @@ class ObjectFusion:
                 self._reidentify(missing, candidate)
                 result.moved.append(node_id)
             result.observed[node_id] = candidate.observations[-1][0]
+            if checkpoint is not None:
+                checkpoint()
 
     def _find_missing_match(self, candidate: _Candidate) -> SceneNode | None:
         """The missing node of the same type this candidate most likely is (moved), if any."""

@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +26,16 @@ from memory_nodes.core.change_detection import (
     ChangeDetector,
     ChangeReport,
 )
-from memory_nodes.core.errors import InvalidInputError, NotFoundError
+from memory_nodes.core.errors import InvalidInputError, NotFoundError, clip_text
 from memory_nodes.core.fusion import FusionConfig, FusionResult, ObjectFusion
 from memory_nodes.core.scene_graph import GraphChange, Layer, NodeStatus, SceneGraph
-from memory_nodes.core.store import SceneGraphStore, read_json, write_graphml, write_json
+from memory_nodes.core.store import (
+    SceneGraphStore,
+    read_database,
+    read_json,
+    write_graphml,
+    write_json,
+)
 from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Pose, Vector3
 
 SAVE_FORMATS = (".json", ".graphml", ".sqlite", ".db")
@@ -41,6 +45,11 @@ MAX_FUTURE_S = 5.0
 MAX_OBJECT_EXTENT_M = 50.0
 # Type names: AI2-THOR's CamelCase and detector class names such as "cell phone".
 _TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_ \-]{0,63}$")
+#: Observations one frame may carry: association and the store's commit grow with it, and a
+#: camera frame of a home holds a few dozen objects.
+MAX_OBSERVATIONS_PER_FRAME = 1000
+#: Coordinates farther than this from the map origin (metres) are a broken pose, not a home.
+MAP_EXTENT_M = 1000.0
 #: Earlier places nearer than this to a newer one are the same place seen again.
 EARLIER_PLACE_MIN_DISTANCE_M = 0.25
 
@@ -153,6 +162,11 @@ class LongTermMemory:
         runs that keep nothing).
     fusion_config, change_config
         Settings of association and of negative evidence.
+    max_observations_per_frame
+        A frame (or batch of effects or entries) with more observations is refused whole.
+    map_extent_m
+        An observation whose pose or box centre has a coordinate beyond this many metres from
+        the map origin is refused.
     clock
         Seconds since the epoch on the sensors' clock (a ROS node passes its clock). With a
         clock, stamps more than ``max_future_s`` ahead of it are rejected: one bad stamp would
@@ -181,9 +195,24 @@ class LongTermMemory:
         *,
         clock: Callable[[], float] | None = None,
         max_future_s: float = MAX_FUTURE_S,
+        max_observations_per_frame: int = MAX_OBSERVATIONS_PER_FRAME,
+        map_extent_m: float = MAP_EXTENT_M,
     ) -> None:
         if not math.isfinite(max_future_s) or max_future_s < 0:
             raise InvalidInputError(f"max_future_s must be finite and >= 0, got {max_future_s}")
+        if (
+            isinstance(max_observations_per_frame, bool)
+            or not isinstance(max_observations_per_frame, int)
+            or max_observations_per_frame < 1
+        ):
+            raise InvalidInputError(
+                "max_observations_per_frame must be an int >= 1, got "
+                f"{clip_text(max_observations_per_frame)}"
+            )
+        if not math.isfinite(map_extent_m) or map_extent_m <= 0:
+            raise InvalidInputError(f"map_extent_m must be finite and > 0, got {map_extent_m}")
+        self.max_observations_per_frame = max_observations_per_frame
+        self.map_extent_m = float(map_extent_m)
         self.clock = clock
         self.max_future_s = max_future_s
         self.database = Path(database) if database is not None else None
@@ -204,18 +233,39 @@ class LongTermMemory:
 
     # ------------------------------------------------------------------------------ writing
     def integrate_frame(
-        self, observations: Sequence[ObjectObservation], view: CameraView | None = None
+        self,
+        observations: Sequence[ObjectObservation],
+        view: CameraView | None = None,
+        *,
+        source: str = "perception",
+        checkpoint: Callable[[], None] | None = None,
     ) -> FrameUpdate:
-        """Fuse one frame's observations; with its depth view, also apply negative evidence."""
+        """Fuse one frame's observations; with its depth view, also apply negative evidence.
+
+        ``source`` is where the frame came from (the topic, for a node): memory records it as
+        every observation's source and ignores what the observations claim, so a frame never
+        skips confirmation by calling itself an action. ``checkpoint`` is passed to fusion
+        (called after each observation has been applied).
+        """
         self._validate(observations, view)
-        update = FrameUpdate(self.fusion.integrate_frame(observations))
+        observations = _with_source(observations, source)
+        fused = self.fusion.integrate_frame(observations, trusted=False, checkpoint=checkpoint)
+        update = FrameUpdate(fused)
         if view is not None:
             update.changes = self.detector.process_frame(view, update.fusion.observed)
         update.committed = self.store.sync(self.graph)
         return update
 
-    def apply_action_effects(self, effects: Sequence[ObjectObservation]) -> FrameUpdate:
-        """What the robot's own actions did: believed at once (fusion trusts source "action").
+    def apply_action_effects(
+        self,
+        effects: Sequence[ObjectObservation],
+        *,
+        checkpoint: Callable[[], None] | None = None,
+    ) -> FrameUpdate:
+        """What the robot's own actions did: believed at once (fusion is told to trust them).
+
+        Only this path is trusted, and a node calls it only for the action-effects topic; every
+        effect is recorded with source ``"action"`` whatever it claims.
 
         Each effect is the object as it is after the action: its pose, box and the states the
         action set. ``receptacle_id`` with ``receptacle_relation`` says where it was put; an
@@ -228,9 +278,9 @@ class LongTermMemory:
         for index, effect in enumerate(effects):
             if effect.receptacle_id and not effect.receptacle_relation:
                 raise InvalidInputError(
-                    f"action effect {index} ({effect.object_id}) puts it in/on "
-                    f"{effect.receptacle_id!r} without saying which: pass receptacle_relation "
-                    "'on' or 'inside'"
+                    f"action effect {index} ({clip_text(effect.object_id)}) puts it in/on "
+                    f"{clip_text(effect.receptacle_id)} without saying which: pass "
+                    "receptacle_relation 'on' or 'inside'"
                 )
         batch = {e.object_id for e in effects if e.object_id}
         unknown = {
@@ -240,8 +290,9 @@ class LongTermMemory:
             and e.receptacle_id not in batch
             and self._find(e.receptacle_id) is None
         }
-        effects = [self._at_receptacle(effect) for effect in effects]
-        update = FrameUpdate(self.fusion.integrate_frame(effects), unknown_receptacles=unknown)
+        effects = [self._at_receptacle(effect) for effect in _with_source(effects, "action")]
+        fused = self.fusion.integrate_frame(effects, trusted=True, checkpoint=checkpoint)
+        update = FrameUpdate(fused, unknown_receptacles=unknown)
         for effect in effects:
             if self.graph.find_object_by_external_id(effect.object_id) is None:
                 continue
@@ -251,7 +302,7 @@ class LongTermMemory:
                     effect.receptacle_id,
                     effect.receptacle_relation,
                     effect.stamp,
-                    source=effect.source or "action",
+                    source="action",
                 )
             elif not effect.receptacle_id and effect.states.get("isPickedUp") == "true":
                 self.fusion.record_interaction(effect.object_id, None, None, effect.stamp)
@@ -265,32 +316,37 @@ class LongTermMemory:
         Returns (known, marked) as :func:`mark_reported_missing`. An object memory does not
         know is no error: there is nothing to correct.
         """
-        self._validate([], None, extra_stamps=[(stamp, f"missing report of {object_id}")])
+        self._validate(
+            [], None, extra_stamps=[(stamp, f"missing report of {clip_text(object_id)}")]
+        )
         known, marked = mark_reported_missing(self.graph, object_id, stamp)
         if marked:
             self.store.sync(self.graph)
         return known, marked
 
-    def consolidate(self, entries: Sequence[ObjectObservation]) -> FrameUpdate:
+    def consolidate(
+        self,
+        entries: Sequence[ObjectObservation],
+        *,
+        source: str = "consolidation",
+        checkpoint: Callable[[], None] | None = None,
+    ) -> FrameUpdate:
         """Short-term entries leaving the cache, through the same fusion rules as frames.
 
-        An entry no newer than what memory already holds about its object adds nothing (the
-        frame it came from was fused already) and is skipped; action results go through
-        :meth:`apply_action_effects`.
+        Entries are never trusted, whatever source they claim: the robot's own actions reach
+        memory on their own path (:meth:`apply_action_effects`). An entry no newer than what
+        memory already holds about its object adds nothing (the frame it came from was fused
+        already) and is skipped.
         """
         self._validate(entries, None)
-        actions = [e for e in entries if e.source == "action"]
         fresh = []
         for entry in entries:
-            if entry.source == "action":
-                continue
             node = self.graph.find_object_by_external_id(entry.object_id)
             if node is None or entry.stamp > node.last_seen:
                 fresh.append(entry)
-        update = self.apply_action_effects(actions) if actions else FrameUpdate(FusionResult())
-        if fresh:
-            update = self.integrate_frame(fresh)
-        return update
+        if not fresh:
+            return FrameUpdate(FusionResult())
+        return self.integrate_frame(fresh, source=source, checkpoint=checkpoint)
 
     def _at_receptacle(self, effect: ObjectObservation) -> ObjectObservation:
         """A put reported where the object was last seen (in the hand's path) lands in/on its
@@ -332,6 +388,12 @@ class LongTermMemory:
         extra_stamps: Sequence[tuple[float, str]] = (),
     ) -> None:
         """Raise InvalidInputError for anything memory must not take in; changes nothing."""
+        if len(observations) > self.max_observations_per_frame:
+            raise InvalidInputError(
+                f"{len(observations)} observations in one batch, more than the limit of "
+                f"{self.max_observations_per_frame} (max_observations_per_frame): refused whole"
+            )
+        extent = self.map_extent_m
         for index, obs in enumerate(observations):
             if not isinstance(obs, ObjectObservation):
                 raise InvalidInputError(
@@ -339,14 +401,24 @@ class LongTermMemory:
                 )
             if not isinstance(obs.object_type, str) or not _TYPE_NAME.fullmatch(obs.object_type):
                 raise InvalidInputError(
-                    f"observation {index}: object type {obs.object_type!r} is not a type name "
-                    "(letters, digits, spaces, '_' or '-', at most 64 characters)"
+                    f"observation {index}: object type {clip_text(obs.object_type)} is not a type "
+                    "name (letters, digits, spaces, '_' or '-', at most 64 characters)"
                 )
             if max(obs.box.size.x, obs.box.size.y, obs.box.size.z) > MAX_OBJECT_EXTENT_M:
                 raise InvalidInputError(
-                    f"observation {index} ({obs.object_type}): box {obs.box.size} is larger than "
-                    f"{MAX_OBJECT_EXTENT_M} m"
+                    f"observation {index} ({clip_text(obs.object_type)}): box {obs.box.size} is "
+                    f"larger than {MAX_OBJECT_EXTENT_M} m"
                 )
+            for what, point in (
+                ("pose", obs.world_T_object.position),
+                ("box centre", obs.box.center),
+            ):
+                if max(abs(point.x), abs(point.y), abs(point.z)) > extent:
+                    raise InvalidInputError(
+                        f"observation {index} ({clip_text(obs.object_type)}): {what} "
+                        f"({point.x:.6g}, {point.y:.6g}, {point.z:.6g}) lies beyond the map "
+                        f"extent of {extent:g} m (map_extent_m)"
+                    )
             bad_states = {
                 k: v
                 for k, v in obs.states.items()
@@ -354,11 +426,14 @@ class LongTermMemory:
             }
             if bad_states:
                 raise InvalidInputError(
-                    f"observation {index} ({obs.object_type}): states must map text to text, "
-                    f"got {bad_states!r}"
+                    f"observation {index} ({clip_text(obs.object_type)}): states must map text to "
+                    f"text, got {clip_text(bad_states)}"
                 )
         limit = None if self.clock is None else self.clock() + self.max_future_s
-        stamps = [(o.stamp, f"observation of {o.object_id or o.object_type}") for o in observations]
+        stamps = [
+            (o.stamp, f"observation of {clip_text(o.object_id or o.object_type)}")
+            for o in observations
+        ]
         for stamp, what in extra_stamps:
             if not math.isfinite(stamp):
                 raise InvalidInputError(f"{what}: stamp must be finite, got {stamp}")
@@ -455,25 +530,32 @@ class LongTermMemory:
     def load(self, path: str | Path) -> int:
         """Replace memory with what ``path`` holds (.json or .sqlite); returns object count.
 
-        The file is read completely before anything changes, so a bad file loses nothing.
+        The whole file is read and checked before anything changes (a .sqlite file from a
+        copy, never opened for writing), so a bad file raises InvalidInputError (or
+        SchemaVersionError) naming the file and the problem, and memory stays as it was.
         """
         path = Path(path)
-        if not path.is_file():
-            raise InvalidInputError(f"no memory file at {path}")
         suffix = path.suffix.lower()
         if suffix == ".json":
             graph = read_json(path)
         elif suffix in (".sqlite", ".db"):
-            with tempfile.TemporaryDirectory() as folder:
-                copy = Path(folder) / "load.sqlite"
-                shutil.copyfile(path, copy)  # never open the user's file for writing
-                wal = path.with_name(path.name + "-wal")
-                if wal.is_file():  # committed rows not yet checkpointed live in the WAL
-                    shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
-                with SceneGraphStore(copy) as source:
-                    graph = source.load()
+            graph = read_database(path)
+        elif suffix == ".graphml":
+            raise InvalidInputError(
+                f"cannot load {path.name}: GraphML is an export for viewers; load the .json "
+                "or .sqlite memory instead"
+            )
         else:
             raise InvalidInputError(f"cannot load {path.name}: use .json or .sqlite")
         self.store.rewrite(graph)
         self._attach(graph)
         return len(self._all_objects(include_missing=True))
+
+
+def _with_source(observations: Sequence[ObjectObservation], source: str) -> list[ObjectObservation]:
+    """The observations as coming from ``source``: memory, not the sender, names the source."""
+    if not isinstance(source, str) or not source:
+        raise InvalidInputError(f"source must be a non-empty string, got {clip_text(source)}")
+    return [
+        o if o.source == source else dataclasses.replace(o, source=source) for o in observations
+    ]

@@ -160,7 +160,9 @@ def test_state_change_from_robot_action_is_trusted_at_once() -> None:
     fusion = ObjectFusion(SceneGraph())
     for frame in range(2):
         fusion.integrate_frame([observe("Fridge|1", frame, states={"isOpen": "false"})])
-    fusion.integrate_frame([observe("Fridge|1", 2, states={"isOpen": "true"}, source="action")])
+    fusion.integrate_frame(
+        [observe("Fridge|1", 2, states={"isOpen": "true"}, source="action")], trusted=True
+    )
     assert fusion.graph.find_object_by_external_id("Fridge|1").states["isOpen"] == "true"
 
 
@@ -254,7 +256,9 @@ def test_frames_older_than_the_robots_action_do_not_undo_its_state() -> None:
     fusion = ObjectFusion(SceneGraph())
     for frame in range(2):
         fusion.integrate_frame([observe("Fridge|1", frame, states={"isOpen": "true"})])
-    fusion.integrate_frame([observe("Fridge|1", 10, states={"isOpen": "false"}, source="action")])
+    fusion.integrate_frame(
+        [observe("Fridge|1", 10, states={"isOpen": "false"}, source="action")], trusted=True
+    )
     fridge = fusion.graph.find_object_by_external_id("Fridge|1")
     for late in (9.5, 9.7, 9.9):
         stale = observe("Fridge|1", 0, states={"isOpen": "true"})
