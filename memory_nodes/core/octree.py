@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from memory_nodes.core import octree_kernels as _k
+from memory_nodes.core.errors import InvalidInputError
 
 __all__ = [
     "FORMAT_MAGIC",
@@ -953,46 +954,113 @@ class SparseOctree:
 
     @classmethod
     def from_bytes(cls, data: bytes, clock: Callable[[], float] = time.time) -> SparseOctree:
-        """Rebuild a map from :meth:`to_bytes`; every loaded cell counts as a change."""
-        view = memoryview(data)
-        if len(data) < 16 or bytes(view[:8]) != FORMAT_MAGIC:
-            raise ValueError("not a sparse octree snapshot (bad magic)")
+        """Rebuild a map from :meth:`to_bytes`; every loaded cell counts as a change.
+
+        The whole snapshot is checked (sizes before any allocation, settings, sorted unique
+        keys inside the map, finite values) before the map is built.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``data`` is not a whole snapshot or has an unknown format version (one
+            line saying what is wrong).
+        """
+        try:
+            return cls._from_checked_bytes(bytes(data), clock)
+        except InvalidInputError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, struct.error) as error:
+            reason = f"missing setting {error}" if isinstance(error, KeyError) else str(error)
+            raise InvalidInputError(f"not a valid sparse octree snapshot: {reason}") from error
+
+    @classmethod
+    def _from_checked_bytes(cls, data: bytes, clock: Callable[[], float]) -> SparseOctree:
+        if len(data) < 16 or data[:8] != FORMAT_MAGIC:
+            raise InvalidInputError("not a sparse octree snapshot (bad magic)")
         version, meta_len = struct.unpack_from("<II", data, 8)
-        if version != FORMAT_VERSION:
-            raise ValueError(f"unsupported octree format version {version}")
+        if version != FORMAT_VERSION:  # a ValueError as before: callers catch ValueError
+            newer = (
+                " (newer than this reader: upgrade memory_nodes)"
+                if version > FORMAT_VERSION
+                else ""
+            )
+            raise InvalidInputError(f"unsupported octree format version {version}{newer}")
         pos = 16
-        meta = json.loads(bytes(view[pos : pos + meta_len]))
+        if pos + meta_len + 8 > len(data):
+            raise InvalidInputError("truncated sparse octree snapshot (settings)")
+
+        def _no_constants(name: str) -> float:
+            raise ValueError(f"{name} is not a number JSON allows")
+
+        meta = json.loads(data[pos : pos + meta_len], parse_constant=_no_constants)
+        if not isinstance(meta, dict):
+            raise InvalidInputError("sparse octree settings are not a JSON object")
         pos += meta_len
         (n,) = struct.unpack_from("<Q", data, pos)
         pos += 8
-        tree = cls(
-            resolution=meta["resolution"],
-            depth=meta["depth"],
-            prob_hit=meta["prob_hit"],
-            prob_miss=meta["prob_miss"],
-            clamp_min=meta["clamp_min"],
-            clamp_max=meta["clamp_max"],
-            occupancy_threshold=meta["occupancy_threshold"],
-            static_decay_rate=meta["static_decay_rate"],
-            movable_decay_rate=meta["movable_decay_rate"],
-            movable_labels=meta["movable_labels"],
-            label_rate=meta["label_rate"],
-            clock=clock,
-        )
-        tree._key_offset = int(meta["key_offset"])
-        tree._object_names = {str(k): int(v) for k, v in meta["object_names"].items()}
-        tree._allocate(n)
-        tree._last_decay = meta["last_decay"]
         layout = (("_keys", "<i8"), *cls._ARRAY_LAYOUT)
+        cell_bytes = sum(np.dtype(dtype).itemsize for _, dtype in layout)
+        if len(data) - pos != n * cell_bytes:  # checked before anything is allocated
+            problem = "truncated" if len(data) - pos < n * cell_bytes else "trailing bytes in"
+            raise InvalidInputError(
+                f"{problem} sparse octree snapshot: {len(data) - pos} bytes of cells, "
+                f"{n} cells need {n * cell_bytes}"
+            )
+        settings = {
+            name: meta[name]
+            for name in (
+                "resolution",
+                "depth",
+                "prob_hit",
+                "prob_miss",
+                "clamp_min",
+                "clamp_max",
+                "occupancy_threshold",
+                "static_decay_rate",
+                "movable_decay_rate",
+                "label_rate",
+            )
+        }
+        for name, value in settings.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInputError(
+                    f"octree setting {name} must be a number, got {value!r:.40}"
+                )
+        if not isinstance(settings["depth"], int):
+            raise InvalidInputError(f"octree depth must be a whole number, got {settings['depth']}")
+        labels = meta["movable_labels"]
+        if not isinstance(labels, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in labels
+        ):
+            raise InvalidInputError("octree movable_labels must be a list of whole numbers")
+        tree = cls(**settings, movable_labels=labels, clock=clock)
+        key_offset, last_decay, names = meta["key_offset"], meta["last_decay"], meta["object_names"]
+        if isinstance(key_offset, bool) or not isinstance(key_offset, int):
+            raise InvalidInputError(f"octree key_offset must be a whole number, got {key_offset!r}")
+        if isinstance(last_decay, bool) or not isinstance(last_decay, int | float):
+            raise InvalidInputError(f"octree last_decay must be a number, got {last_decay!r:.40}")
+        if not isinstance(names, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in names.values()
+        ):
+            raise InvalidInputError("octree object_names must map names to whole numbers")
+        arrays = {}
         for name, dtype in layout:
-            size = np.dtype(dtype).itemsize * n
-            if pos + size > len(data):
-                raise ValueError("truncated sparse octree snapshot")
-            arr = np.frombuffer(data, dtype=dtype, count=n, offset=pos)
-            getattr(tree, name)[:n] = arr
-            pos += size
-        if pos != len(data):
-            raise ValueError("trailing bytes after sparse octree snapshot")
+            arrays[name] = np.frombuffer(data, dtype=dtype, count=n, offset=pos)
+            pos += np.dtype(dtype).itemsize * n
+        keys = arrays["_keys"]
+        if n and (keys[0] < 0 or keys[-1] >= 1 << (3 * tree.depth)):
+            raise InvalidInputError(f"octree keys outside a map of depth {tree.depth}")
+        if n > 1 and not np.all(keys[1:] > keys[:-1]):
+            raise InvalidInputError("octree keys are not sorted and unique")
+        for name, dtype in layout:
+            if dtype.startswith("<f") and not np.all(np.isfinite(arrays[name])):
+                raise InvalidInputError(f"octree cell values {name.strip('_')} are not all finite")
+        tree._key_offset = key_offset
+        tree._object_names = {str(k): v for k, v in names.items()}
+        tree._allocate(n)
+        tree._last_decay = last_decay
+        for name, _dtype in layout:
+            getattr(tree, name)[:n] = arrays[name]
         tree._n = n
         tree._reported[:n] = UNKNOWN
         tree._table = _k.table_build(tree._keys, n, _next_pow2(2 * max(n, 512)))
@@ -1007,8 +1075,18 @@ class SparseOctree:
 
     @classmethod
     def load(cls, path: str | Path, clock: Callable[[], float] = time.time) -> SparseOctree:
-        """Read a file written by :meth:`save`."""
-        return cls.from_bytes(Path(path).read_bytes(), clock=clock)
+        """Read a file written by :meth:`save`; InvalidInputError naming the file otherwise.
+
+        OSError (missing file, no permission) passes through with its own message.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise InvalidInputError(f"{path} is a directory, not an octree file")
+        data = path.read_bytes()
+        try:
+            return cls.from_bytes(data, clock=clock)
+        except InvalidInputError as error:
+            raise InvalidInputError(f"{path}: {error}") from error
 
     # ------------------------------------------------------------------ introspection
     def memory_bytes(self) -> int:

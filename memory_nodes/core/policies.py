@@ -35,10 +35,12 @@ Policies by name (see :func:`make_policy`):
 
 from __future__ import annotations
 
+import json
 import math
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from memory_nodes.core.errors import InvalidInputError
@@ -373,6 +375,34 @@ class TypeKnowledge:
         self._clock = clock
         for name, table in tables.items():
             setattr(self, f"_{name}", table)
+
+
+#: Largest saved type knowledge read (a few thousand types take kilobytes).
+MAX_TYPE_KNOWLEDGE_BYTES = 16 * 1024 * 1024
+
+
+def read_type_knowledge(path: str | Path, knowledge: TypeKnowledge | None = None) -> TypeKnowledge:
+    """``knowledge`` (a new :class:`TypeKnowledge` by default) with the counts saved at ``path``.
+
+    Raises InvalidInputError naming the file for anything but a file :meth:`TypeKnowledge.to_dict`
+    wrote (missing, a directory, too large, not UTF-8 JSON, wrong fields); ``knowledge`` is
+    then unchanged.
+    """
+    path = Path(path)
+    knowledge = knowledge if knowledge is not None else TypeKnowledge()
+    try:
+        if path.is_dir():
+            raise InvalidInputError("a directory, not a file")
+        if path.stat().st_size > MAX_TYPE_KNOWLEDGE_BYTES:
+            raise InvalidInputError(f"larger than {MAX_TYPE_KNOWLEDGE_BYTES} bytes")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        knowledge.load_dict(data)
+    except OSError as error:
+        raise InvalidInputError(f"{path}: cannot read ({error.strerror or error})") from None
+    except (ValueError, RecursionError) as error:  # InvalidInputError, JSON and UTF-8 errors
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InvalidInputError(f"{path}: {reason}") from None
+    return knowledge
 
 
 def _bump(

@@ -15,7 +15,10 @@ cut; use ``synchronous="FULL"`` for that).
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,22 @@ from memory_nodes.core.types import Box, Pose, Quaternion, Vector3
 JSON_FORMAT = "memory_nodes.scene_graph"
 JSON_VERSION = 1
 SCHEMA_VERSION = 1
+#: A stored coordinate further than this from the map origin is corruption, not a house.
+MAX_COORDINATE_M = 10_000.0
+#: Longest id, type, name or state text a memory file may hold.
+MAX_TEXT_LENGTH = 4096
+#: Largest JSON export read (a house of 100,000 objects with their history is far smaller).
+MAX_JSON_BYTES = 256 * 1024 * 1024
+#: Every SQLite database file starts with these 16 bytes.
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: The tables of a memory store and the columns each must have.
+STORE_TABLES: dict[str, tuple[str, ...]] = {
+    "schema_version": ("version",),
+    "nodes": ("id", "data"),
+    "edges": ("source", "target", "type", "data"),
+    "changes": ("sequence", "stamp", "data"),
+    "meta": ("key", "value"),
+}
 
 
 # ------------------------------------------------------------------ serialisation
@@ -54,7 +73,74 @@ def _pose_to_dict(pose: Pose) -> dict[str, list[float]]:
 
 
 def _pose_from_dict(data: dict[str, list[float]]) -> Pose:
-    return Pose(Vector3(*data["position"]), Quaternion(*data["orientation"]))
+    return Pose(_point(data["position"], "position"), Quaternion(*_numbers(data["orientation"], 4)))
+
+
+# --------------------------------------------------------------- reading: validation helpers
+# A file is untrusted input: every field is checked for its type before it is used, so a bad
+# file ends in one InvalidInputError instead of a KeyError or TypeError from deep inside.
+
+
+def _numbers(value: Any, count: int) -> list[float]:
+    if not isinstance(value, list | tuple) or len(value) != count:
+        raise TypeError(f"expected a list of {count} numbers, got {value!r:.80}")
+    out = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise TypeError(f"expected a number, got {item!r:.80}")
+        if not math.isfinite(item):
+            raise ValueError(f"numbers must be finite, got {item!r}")
+        out.append(item)  # as written: an int stays an int, so exports stay byte-stable
+    return out
+
+
+def _point(value: Any, what: str) -> Vector3:
+    x, y, z = _numbers(value, 3)
+    if max(abs(x), abs(y), abs(z)) > MAX_COORDINATE_M:
+        raise ValueError(f"{what} {[x, y, z]} is more than {MAX_COORDINATE_M:g} m from the origin")
+    return Vector3(x, y, z)
+
+
+def _number(data: dict[str, Any], key: str, default: float | None = None) -> float:
+    value = data.get(key, default) if default is not None else data[key]
+    (number,) = _numbers([value], 1)
+    return float(number)
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be a whole number >= 0, got {value!r:.80}")
+    return value
+
+
+def _text(data: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = data.get(key, default) if default is not None else data[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} must be text, got {value!r:.80}")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(f"{key} is {len(value)} characters long (at most {MAX_TEXT_LENGTH})")
+    return value
+
+
+def _states(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise TypeError(f"states must map text to text, got {value!r:.80}")
+    return dict(value)
+
+
+def _mapping(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{what} must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidInputError(f"{what} must be a list, got {type(value).__name__}")
+    return value
 
 
 def node_to_dict(node: SceneNode) -> dict[str, Any]:
@@ -95,42 +181,60 @@ def node_to_dict(node: SceneNode) -> dict[str, Any]:
 
 
 def node_from_dict(data: dict[str, Any]) -> SceneNode:
+    """A node from :func:`node_to_dict`'s form; InvalidInputError naming the node otherwise."""
+    data = _mapping(data, "a node")
     try:
         return SceneNode(
-            node_id=data["id"],
+            node_id=_text(data, "id"),
             layer=Layer(data["layer"]),
-            node_type=data["type"],
-            world_T_object=_pose_from_dict(data["world_T_object"]),
-            box=Box(Vector3(*data["box"]["center"]), Vector3(*data["box"]["size"])),
-            first_seen=float(data["first_seen"]),
-            last_seen=float(data["last_seen"]),
-            external_id=data.get("external_id", ""),
-            name=data.get("name", ""),
-            states=dict(data.get("states", {})),
-            log_odds=float(data["log_odds"]),
-            num_observations=int(data.get("num_observations", 0)),
+            node_type=_text(data, "type"),
+            world_T_object=_pose_from_dict(_mapping(data["world_T_object"], "world_T_object")),
+            box=Box(
+                _point(_mapping(data["box"], "box")["center"], "box centre"),
+                Vector3(*_numbers(data["box"]["size"], 3)),
+            ),
+            first_seen=_number(data, "first_seen"),
+            last_seen=_number(data, "last_seen"),
+            external_id=_text(data, "external_id", ""),
+            name=_text(data, "name", ""),
+            states=_states(data.get("states", {})),
+            log_odds=_number(data, "log_odds"),
+            num_observations=_count(data, "num_observations"),
             status=NodeStatus(data.get("status", NodeStatus.PRESENT.value)),
-            consecutive_misses=int(data.get("consecutive_misses", 0)),
+            consecutive_misses=_count(data, "consecutive_misses"),
             provenance=[
-                Provenance(p["observation_id"], p["source"], float(p["stamp"]))
-                for p in data.get("provenance", [])
+                Provenance(
+                    _text(_mapping(p, "provenance"), "observation_id"),
+                    _text(p, "source"),
+                    _number(p, "stamp"),
+                )
+                for p in _list(data.get("provenance", []), "provenance")
             ],
             history=[
                 NodeSnapshot(
-                    stamp=float(h["stamp"]),
-                    position=Vector3(*h["position"]),
-                    states=dict(h["states"]),
-                    parent_id=h["parent_id"],
-                    relation=h["relation"],
-                    room_id=h["room_id"],
+                    stamp=_number(_mapping(h, "history"), "stamp"),
+                    position=_point(h["position"], "history position"),
+                    states=_states(h["states"]),
+                    parent_id=_text(h, "parent_id"),
+                    relation=_text(h, "relation"),
+                    room_id=_text(h, "room_id"),
                     status=NodeStatus(h["status"]),
-                    reason=h["reason"],
+                    reason=_text(h, "reason"),
                 )
-                for h in data.get("history", [])
+                for h in _list(data.get("history", []), "history")
             ],
         )
-    except (KeyError, TypeError, ValueError) as error:
-        raise InvalidInputError(f"malformed node {data.get('id', '?')!r}: {error}") from error
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InvalidInputError(
+            f"malformed node {str(data.get('id', '?'))[:40]!r}: {_reason(error)}"
+        ) from error
+
+
+def _reason(error: BaseException) -> str:
+    """One line for an error met while reading (a KeyError alone says only the key)."""
+    if isinstance(error, KeyError) and not isinstance(error, InvalidInputError):
+        return f"missing field {error}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def edge_to_dict(edge: SceneEdge) -> dict[str, Any]:
@@ -144,9 +248,17 @@ def edge_to_dict(edge: SceneEdge) -> dict[str, Any]:
 
 
 def edge_from_dict(data: dict[str, Any]) -> SceneEdge:
-    return SceneEdge(
-        data["source"], data["target"], EdgeType(data["type"]), float(data["stamp"]), data["origin"]
-    )
+    data = _mapping(data, "an edge")
+    try:
+        return SceneEdge(
+            _text(data, "source"),
+            _text(data, "target"),
+            EdgeType(data["type"]),
+            _number(data, "stamp"),
+            _text(data, "origin"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InvalidInputError(f"malformed edge: {_reason(error)}") from error
 
 
 def change_to_dict(change: GraphChange) -> dict[str, Any]:
@@ -162,15 +274,22 @@ def change_to_dict(change: GraphChange) -> dict[str, Any]:
 
 
 def change_from_dict(data: dict[str, Any]) -> GraphChange:
-    return GraphChange(
-        int(data["sequence"]),
-        float(data["stamp"]),
-        ChangeKind(data["kind"]),
-        data["node_id"],
-        data["target_id"],
-        data["edge_type"],
-        data["detail"],
-    )
+    data = _mapping(data, "a change")
+    try:
+        sequence = data["sequence"]
+        if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
+            raise ValueError(f"sequence must be a whole number >= 1, got {sequence!r:.80}")
+        return GraphChange(
+            sequence,
+            _number(data, "stamp"),
+            ChangeKind(data["kind"]),
+            _text(data, "node_id"),
+            _text(data, "target_id"),
+            _text(data, "edge_type"),
+            _text(data, "detail"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InvalidInputError(f"malformed change: {_reason(error)}") from error
 
 
 def graph_to_dict(graph: SceneGraph) -> dict[str, Any]:
@@ -186,19 +305,42 @@ def graph_to_dict(graph: SceneGraph) -> dict[str, Any]:
 
 
 def graph_from_dict(data: dict[str, Any]) -> SceneGraph:
+    """The graph :func:`graph_to_dict` wrote; the whole document is checked before it is built.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``data`` is not such a document (wrong types, missing fields, non-finite or absurd
+        numbers, edges to unknown nodes, duplicate ids).
+    SchemaVersionError
+        If it was written by a newer version of memory_nodes.
+    """
+    data = _mapping(data, "a scene graph document")
     if data.get("format") != JSON_FORMAT:
-        raise InvalidInputError(f"not a {JSON_FORMAT} document (format={data.get('format')!r})")
+        raise InvalidInputError(
+            f"not a {JSON_FORMAT} document (format={str(data.get('format'))[:40]!r})"
+        )
     version = data.get("version")
-    if not isinstance(version, int) or version > JSON_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInputError(f"{JSON_FORMAT} version must be a whole number, got {version!r}")
+    if version > JSON_VERSION:
         raise SchemaVersionError(
             f"{JSON_FORMAT} version {version!r} is newer than this reader ({JSON_VERSION}); "
             "upgrade memory_nodes"
         )
+    if "nodes" not in data or "edges" not in data:
+        raise InvalidInputError(f"a {JSON_FORMAT} document needs 'nodes' and 'edges'")
+    sequence = data.get("sequence", 0)
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+        raise InvalidInputError(f"sequence must be a whole number >= 0, got {sequence!r:.80}")
+    next_index = data.get("next_index")
+    if next_index is not None:
+        next_index = _mapping(next_index, "next_index")
     return SceneGraph.from_parts(
-        [node_from_dict(n) for n in data["nodes"]],
-        [edge_from_dict(e) for e in data["edges"]],
-        next_index=data.get("next_index"),
-        sequence=int(data.get("sequence", 0)),
+        [node_from_dict(n) for n in _list(data["nodes"], "nodes")],
+        [edge_from_dict(e) for e in _list(data["edges"], "edges")],
+        next_index=next_index,
+        sequence=sequence,
     )
 
 
@@ -207,11 +349,16 @@ def graph_to_json(graph: SceneGraph) -> str:
     return json.dumps(graph_to_dict(graph), sort_keys=True, indent=1, allow_nan=False) + "\n"
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def graph_from_json(text: str) -> SceneGraph:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"scene graph JSON does not parse: {error}") from error
+        # NaN and Infinity are not JSON; Python's reader accepts them unless told otherwise.
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise InvalidInputError(f"scene graph JSON does not parse: {_reason(error)}") from error
     return graph_from_dict(data)
 
 
@@ -220,7 +367,36 @@ def write_json(graph: SceneGraph, path: str | Path) -> None:
 
 
 def read_json(path: str | Path) -> SceneGraph:
-    return graph_from_json(Path(path).read_text(encoding="utf-8"))
+    """The graph in a JSON export; InvalidInputError naming the file for anything else."""
+    path = Path(path)
+    _check_readable_file(path, MAX_JSON_BYTES)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"{path}: not UTF-8 text ({error.reason})") from error
+    except OSError as error:
+        raise InvalidInputError(f"{path}: cannot read ({error.strerror or error})") from error
+    try:
+        return graph_from_json(text)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{path}: {error}") from error
+    except SchemaVersionError as error:
+        raise SchemaVersionError(f"{path}: {error}") from error
+
+
+def _check_readable_file(path: Path, max_bytes: int) -> int:
+    """Size of ``path``; InvalidInputError unless it is a regular file of at most max_bytes."""
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a directory, not a memory file")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise InvalidInputError(f"no memory file at {path} ({error.strerror or error})") from error
+    if not path.is_file():
+        raise InvalidInputError(f"{path} is not a regular file")
+    if size > max_bytes:
+        raise InvalidInputError(f"{path} is {size} bytes, more than a memory file may be")
+    return size
 
 
 def write_graphml(graph: SceneGraph, path: str | Path) -> None:
@@ -261,6 +437,166 @@ def write_graphml(graph: SceneGraph, path: str | Path) -> None:
 # ------------------------------------------------------------------ SQLite
 
 
+def _read_only_uri(path: Path) -> str:
+    from urllib.request import pathname2url
+
+    return f"file:{pathname2url(str(path.resolve()))}?mode=ro"
+
+
+def _check_store_schema(db: sqlite3.Connection, path: Path, allow_new: bool) -> bool:
+    """True if ``db`` is a memory store, False if it is a database without any table yet."""
+    (check,) = db.execute("PRAGMA quick_check(1)").fetchone()
+    if check != "ok":
+        raise InvalidInputError(f"{path}: the SQLite file is damaged ({check})")
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables and allow_new:
+        return False
+    missing = [name for name in STORE_TABLES if name not in tables]
+    if missing:
+        found = ", ".join(sorted(tables)[:5]) or "none"
+        raise InvalidInputError(
+            f"{path}: not a memory store (tables {', '.join(missing)} missing; found {found})"
+        )
+    for table, columns in STORE_TABLES.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        lacking = [c for c in columns if c not in have]
+        if lacking:
+            raise InvalidInputError(
+                f"{path}: table {table} lacks column(s) {', '.join(lacking)}: not a memory store"
+            )
+    (version,) = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInputError(f"{path}: schema_version holds {version!r}, not a version number")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema version {version}, newer than this memory_nodes supports "
+            f"({SCHEMA_VERSION}); upgrade memory_nodes or use another file"
+        )
+    return True
+
+
+def _sqlite_header_problem(path: Path, size: int) -> str | None:
+    """Why ``path`` cannot be a SQLite database by its first bytes, or None."""
+    if size == 0:
+        return "empty (0 bytes)"
+    with path.open("rb") as file:
+        header = file.read(100)
+    if not header.startswith(SQLITE_HEADER):
+        return "not a SQLite database (no SQLite header)"
+    if size < 512:  # one page of the smallest page size
+        return f"a truncated SQLite database ({size} bytes)"
+    return None
+
+
+def check_database_file(path: str | Path, *, allow_new: bool = False) -> None:
+    """Check, read-only, that ``path`` holds a memory store this version can read.
+
+    With ``allow_new`` a missing file, a 0-byte file and a SQLite database without tables
+    pass too (what a store starts from). Nothing is written to the file.
+
+    Raises
+    ------
+    InvalidInputError
+        Not a SQLite file, damaged (``PRAGMA quick_check``), or another schema.
+    SchemaVersionError
+        Written by a newer version of memory_nodes.
+    """
+    path = Path(path)
+    if allow_new and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
+        return
+    size = _check_readable_file(path, 1 << 62)
+    try:
+        problem = _sqlite_header_problem(path, size)
+    except OSError as error:
+        raise InvalidInputError(f"{path}: cannot read ({error.strerror or error})") from error
+    if problem:
+        raise InvalidInputError(f"{path} is {problem}")
+    try:
+        db = sqlite3.connect(_read_only_uri(path), uri=True)
+        try:
+            _check_store_schema(db, path, allow_new)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        raise InvalidInputError(f"{path}: not a readable memory store ({error})") from error
+
+
+def read_database(path: str | Path, **options: float) -> SceneGraph:
+    """The graph a memory store file holds, read from a copy: the file is never written.
+
+    The whole file is checked (header, ``PRAGMA quick_check``, schema, every row) before the
+    graph is returned. A valid store without objects gives an empty graph; an empty file,
+    another database or a damaged one raises InvalidInputError naming the file.
+    """
+    path = Path(path)
+    size = _check_readable_file(path, 1 << 62)
+    try:
+        problem = _sqlite_header_problem(path, size)
+        if problem:
+            raise InvalidInputError(f"{path} is {problem}")
+        with tempfile.TemporaryDirectory(prefix="memory_load_") as folder:
+            copy = Path(folder) / "load.sqlite"
+            shutil.copyfile(path, copy)
+            wal = path.with_name(path.name + "-wal")
+            if wal.is_file():  # committed rows not yet checkpointed live in the WAL
+                shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            db = sqlite3.connect(_read_only_uri(copy), uri=True)
+            try:
+                _check_store_schema(db, path, allow_new=False)
+                return _load_graph(db, path, **options)
+            finally:
+                db.close()
+    except sqlite3.DatabaseError as error:
+        raise InvalidInputError(f"{path}: not a readable memory store ({error})") from error
+    except OSError as error:
+        raise InvalidInputError(f"{path}: cannot read ({error.strerror or error})") from error
+
+
+def _load_graph(db: sqlite3.Connection, path: Path, **options: float) -> SceneGraph:
+    """The graph in the store ``db`` (file ``path``, for messages), every row checked."""
+    try:
+        nodes = []
+        for node_id, data in db.execute("SELECT id, data FROM nodes"):
+            node = node_from_dict(json.loads(data, parse_constant=_reject_constant))
+            if node.node_id != node_id:
+                raise InvalidInputError(f"row {node_id!r} holds node {node.node_id!r}")
+            nodes.append(node)
+        edges = [
+            edge_from_dict(json.loads(d, parse_constant=_reject_constant))
+            for (d,) in db.execute("SELECT data FROM edges")
+        ]
+        limit = int(options.get("change_log_limit", 100_000))
+        rows = db.execute(
+            "SELECT data FROM changes ORDER BY sequence DESC LIMIT ?", (limit,)
+        ).fetchall()
+        changes = [
+            change_from_dict(json.loads(d, parse_constant=_reject_constant))
+            for (d,) in reversed(rows)
+        ]
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        sequence = int(meta.get("sequence", "0"))
+        next_index = _mapping(json.loads(meta.get("next_index", "{}")), "next_index")
+        return SceneGraph.from_parts(
+            nodes, edges, next_index=next_index, sequence=sequence, changes=changes, **options
+        )
+    except sqlite3.DatabaseError:
+        raise
+    except SchemaVersionError:
+        raise
+    except (InvalidInputError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InvalidInputError(f"{path}: {_reason(error)}") from error
+
+
+#: Changes the file keeps by default: weeks of a busy home once jitter is not logged.
+DEFAULT_MAX_CHANGE_ROWS = 100_000
+#: ``sync`` prunes at most this many committed changes apart (bounding the overshoot).
+PRUNE_EVERY_MAX_ROWS = 1000
+#: Size the write-ahead log is truncated to after a checkpoint.
+WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
+#: ``PRAGMA auto_vacuum`` value of a file that returns free pages on demand.
+INCREMENTAL_VACUUM = 2
+
+
 class SceneGraphStore:
     """The scene graph in one SQLite file.
 
@@ -277,16 +613,32 @@ class SceneGraphStore:
     1
     """
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        synchronous: str = "NORMAL",
+        *,
+        max_change_rows: int = DEFAULT_MAX_CHANGE_ROWS,
+        max_change_age_s: float = 0.0,
+    ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise InvalidInputError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         self.path = Path(path)
+        if str(path) != ":memory:":  # a damaged or foreign file is refused, never rewritten
+            check_database_file(self.path, allow_new=True)
         # Callers serialise access (a ROS node's callbacks run one at a time even on a
         # multi-threaded executor), so the connection may move between threads.
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        # Before the first table exists: a new file can then give pruned pages back to the
+        # file system (an older file reuses them, so it stops growing all the same).
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        # The WAL is truncated to this after each checkpoint instead of keeping its peak size.
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         self._synced_sequence = 0
+        self._rows_since_prune = 0
+        self.set_change_history(max_change_rows, max_change_age_s)
         self._init_schema()
 
     def __enter__(self) -> SceneGraphStore:
@@ -331,28 +683,16 @@ class SceneGraphStore:
         return int(self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
 
     def load(self, **options: float) -> SceneGraph:
-        """The stored graph (empty for a new file), with its recent change log."""
-        nodes = [
-            node_from_dict(json.loads(d)) for (d,) in self._db.execute("SELECT data FROM nodes")
-        ]
-        edges = [
-            edge_from_dict(json.loads(d)) for (d,) in self._db.execute("SELECT data FROM edges")
-        ]
-        limit = int(options.get("change_log_limit", 100_000))
-        rows = self._db.execute(
-            "SELECT data FROM changes ORDER BY sequence DESC LIMIT ?", (limit,)
-        ).fetchall()
-        changes = [change_from_dict(json.loads(d)) for (d,) in reversed(rows)]
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        sequence = int(meta.get("sequence", "0"))
-        graph = SceneGraph.from_parts(
-            nodes,
-            edges,
-            next_index=json.loads(meta.get("next_index", "{}")),
-            sequence=sequence,
-            changes=changes,
-            **options,
-        )
+        """The stored graph (empty for a new file), with its recent change log.
+
+        Every row is checked: a damaged store raises InvalidInputError naming the file.
+        """
+        try:
+            graph = _load_graph(self._db, self.path, **options)
+        except sqlite3.DatabaseError as error:
+            raise InvalidInputError(
+                f"{self.path}: not a readable memory store ({error})"
+            ) from error
         self._synced_sequence = graph.sequence
         return graph
 
@@ -407,7 +747,70 @@ class SceneGraphStore:
             raise
         if changes:
             self._synced_sequence = changes[-1].sequence
+            self._rows_since_prune += len(changes)
+            if self._rows_since_prune >= self._prune_interval:
+                self.prune_changes()
         return len(changes)
+
+    def set_change_history(self, max_rows: int, max_age_s: float = 0.0) -> None:
+        """Keep at most ``max_rows`` changes, and (when ``max_age_s`` > 0) none older than
+        ``max_age_s`` before the newest one; 0 rows keeps every change.
+
+        :meth:`sync` prunes every ``max(1, min(1000, max_rows // 10))`` committed changes, so
+        the table holds at most that many rows beyond ``max_rows``.
+        """
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
+            raise InvalidInputError(f"max_rows must be an int >= 0, got {max_rows!r}")
+        if not math.isfinite(max_age_s) or max_age_s < 0:
+            raise InvalidInputError(f"max_age_s must be finite and >= 0, got {max_age_s}")
+        self.max_change_rows = max_rows
+        self.max_change_age_s = float(max_age_s)
+        self._prune_interval = max(1, min(PRUNE_EVERY_MAX_ROWS, max_rows // 10))
+
+    def num_changes(self) -> int:
+        """Rows of the change log on file."""
+        return int(self._db.execute("SELECT COUNT(*) FROM changes").fetchone()[0])
+
+    def prune_changes(self) -> int:
+        """Drop changes beyond the configured history and give their pages back; returns how
+        many rows went.
+
+        Age is measured from the newest change's stamp (the sensors' clock, which may be a
+        simulation's), not from the wall clock.
+        """
+        self._rows_since_prune = 0
+        db = self._db
+        removed = 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.max_change_rows > 0:
+                cursor = db.execute(
+                    "DELETE FROM changes WHERE sequence <= (SELECT sequence FROM changes "
+                    "ORDER BY sequence DESC LIMIT 1 OFFSET ?)",
+                    (self.max_change_rows,),
+                )
+                removed += max(cursor.rowcount, 0)
+            if self.max_change_age_s > 0:
+                cursor = db.execute(
+                    "DELETE FROM changes WHERE stamp < (SELECT MAX(stamp) FROM changes) - ?",
+                    (self.max_change_age_s,),
+                )
+                removed += max(cursor.rowcount, 0)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if removed:
+            self.reclaim_space()
+        return removed
+
+    def reclaim_space(self) -> int:
+        """Return free pages to the file system (files made with incremental auto-vacuum);
+        returns how many pages were free before."""
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        if free and self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL_VACUUM:
+            self._db.execute("PRAGMA incremental_vacuum").fetchall()
+        return free
 
     def rewrite(self, graph: SceneGraph) -> int:
         """Make the file hold exactly ``graph`` (after loading memory from elsewhere)."""
@@ -450,6 +853,7 @@ class SceneGraphStore:
             db.execute("ROLLBACK")
             raise
         self._synced_sequence = graph.sequence
+        self.prune_changes()
         return graph.num_nodes()
 
     def _write_meta(self, graph: SceneGraph) -> None:
@@ -462,7 +866,8 @@ class SceneGraphStore:
         )
 
     def changes_since(self, stamp: float) -> list[GraphChange]:
-        """Every committed change stamped at or after ``stamp`` (the full log, not a window)."""
+        """Every committed change stamped at or after ``stamp`` that the configured history
+        still holds (see :meth:`set_change_history`)."""
         rows = self._db.execute(
             "SELECT data FROM changes WHERE stamp >= ? ORDER BY sequence", (stamp,)
         ).fetchall()

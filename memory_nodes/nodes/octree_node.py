@@ -49,7 +49,7 @@ from std_msgs.msg import ColorRGBA, Header, String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.errors import InvalidInputError, MemoryStackError
 from memory_nodes.core.octree import InsertStats, SparseOctree
 from memory_nodes.core.types import CameraIntrinsics
 from memory_nodes.nodes import conversions
@@ -548,8 +548,8 @@ class OctreeNode(Node):
             names_file = Path(f"{path}{LABELS_SUFFIX}")
             names = None
             if names_file.is_file():
-                names = json.loads(names_file.read_text(encoding="utf-8"))["labels"]
-        except (OSError, ValueError, KeyError) as error:
+                names = _label_names(json.loads(names_file.read_text(encoding="utf-8")))
+        except (MemoryStackError, OSError, ValueError) as error:
             response.success = False
             response.message = f"could not load {path}: {error}; map unchanged"
             return response
@@ -573,6 +573,14 @@ class OctreeNode(Node):
         response.num_objects = int(objects.size)
         response.message = f"loaded {loaded.num_cells} cells"
         return response
+
+
+def _label_names(document: Any) -> list[str]:
+    """The label names of a ``<map>.labels.json`` file; InvalidInputError for anything else."""
+    names = document.get("labels") if isinstance(document, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidInputError("the label file must hold {'labels': [names]}")
+    return names
 
 
 NODE_CLASS = OctreeNode
