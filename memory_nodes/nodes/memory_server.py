@@ -14,6 +14,13 @@ Serves
     ``~/load_memory``, ``~/report_missing`` (the robot did not find an object where memory
     placed it: marked missing and committed) and ``~/object_history`` (an object's earlier
     resting places, newest first).
+
+Ingestion and services run in separate callback groups on the multi-threaded executor, and
+one :class:`MemoryGate` guards memory between them: a long frame lets queued queries in after
+each observation, so no query waits for a whole frame. A frame is refused whole, before its
+observations are converted, when it carries more than ``max_observations_per_frame``.
+Services keep ``service_queue_depth`` requests queued: a shallow queue (ROS's default, 10)
+silently dropped requests under twenty clients.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +45,44 @@ from memory_interfaces.srv import (
     SaveMemory,
     WhatChanged,
 )
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+)
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from memory_nodes.core.change_detection import CameraView
-from memory_nodes.core.errors import InvalidInputError, MemoryStackError
+from memory_nodes.core.errors import InvalidInputError, MemoryStackError, clip_text
 from memory_nodes.core.long_term import (
     EARLIER_PLACE_MIN_DISTANCE_M,
+    MAP_EXTENT_M,
+    MAX_OBSERVATIONS_PER_FRAME,
     LongTermMemory,
     ObjectQuery,
 )
-from memory_nodes.core.store import JSON_FORMAT, JSON_VERSION, change_to_dict, graph_to_json
+from memory_nodes.core.scene_graph import (
+    DEFAULT_POSE_CHANGE_MIN_ANGLE_RAD,
+    DEFAULT_POSE_CHANGE_MIN_DISTANCE_M,
+)
+from memory_nodes.core.store import (
+    DEFAULT_MAX_CHANGE_ROWS,
+    JSON_FORMAT,
+    JSON_VERSION,
+    change_to_dict,
+    graph_to_json,
+)
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
 from memory_nodes.nodes.markers import scene_graph_markers
@@ -57,6 +91,107 @@ from memory_nodes.perception.frames import depth_to_metres
 from memory_nodes.perception.sync import StampSynchronizer
 
 DELTA_FORMAT = "memory_nodes.scene_graph_delta"
+#: Requests each service keeps queued (ROS's default of 10 dropped requests of 20 clients).
+DEFAULT_SERVICE_QUEUE_DEPTH = 1000
+#: Characters of message-supplied text quoted in a log line.
+LOG_TEXT_CHARS = 120
+
+
+class MemoryGate:
+    """One lock over memory, granted in arrival order (a plain lock is not fair).
+
+    Writers (a frame, a batch, a load) and readers (queries) queue for it by ticket. A writer
+    in a long frame calls :meth:`checkpoint` after each observation, when the graph is
+    consistent: if readers are queued it steps aside until every reader that queued before
+    the checkpoint has run, then resumes. Readers that arrive later wait for the next
+    checkpoint, so a steady stream of queries cannot starve ingestion. Callers hold the gate
+    one at a time (readers do not share it): answers convert through one message cache.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._turn = 0
+        self._waiting_readers: set[int] = set()
+        self._served_early: set[int] = set()
+        self._pause_below: int | None = None
+        self._reader_in_pause = False
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        ticket, _ = self._enter(reader=False)
+        try:
+            yield
+        finally:
+            self._leave(ticket, early=False)
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        ticket, early = self._enter(reader=True)
+        try:
+            yield
+        finally:
+            self._leave(ticket, early=early)
+
+    def checkpoint(self) -> None:
+        """Let queued readers run (only the writer holding the gate calls this)."""
+        with self._cond:
+            if not self._waiting_readers:
+                return
+            mark = self._next_ticket
+            self._pause_below = mark
+            self._cond.notify_all()
+            while self._reader_in_pause or any(t < mark for t in self._waiting_readers):
+                self._cond.wait()
+            self._pause_below = None
+
+    def _enter(self, *, reader: bool) -> tuple[int, bool]:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            if reader:
+                self._waiting_readers.add(ticket)
+            while True:
+                if self._turn == ticket:
+                    early = False
+                    break
+                if (
+                    reader
+                    and self._pause_below is not None
+                    and ticket < self._pause_below
+                    and not self._reader_in_pause
+                ):
+                    early = self._reader_in_pause = True
+                    break
+                self._cond.wait()
+            self._waiting_readers.discard(ticket)
+            return ticket, early
+
+    def _leave(self, ticket: int, *, early: bool) -> None:
+        with self._cond:
+            if early:
+                self._reader_in_pause = False
+                self._served_early.add(ticket)
+            else:
+                self._turn += 1
+                while self._turn in self._served_early:
+                    self._served_early.discard(self._turn)
+                    self._turn += 1
+            self._cond.notify_all()
+
+
+def _int_parameter(description: str, low: int, high: int) -> ParameterDescriptor:
+    return ParameterDescriptor(
+        description=description,
+        integer_range=[IntegerRange(from_value=low, to_value=high, step=1)],
+    )
+
+
+def _float_parameter(description: str, low: float, high: float) -> ParameterDescriptor:
+    return ParameterDescriptor(
+        description=description,
+        floating_point_range=[FloatingPointRange(from_value=low, to_value=high, step=0.0)],
+    )
 
 
 class MemoryServer(Node):
@@ -70,44 +205,147 @@ class MemoryServer(Node):
         declare("camera_pose_topic", "camera/pose")
         declare("sync_slop_s", 0.02)
         declare("marker_period_s", 1.0)
+        declare(
+            "max_observations_per_frame",
+            MAX_OBSERVATIONS_PER_FRAME,
+            _int_parameter(
+                "A frame, consolidation or action-effects message with more observations is "
+                "refused whole, before conversion (bounds a frame's cost)",
+                1,
+                100_000,
+            ),
+        )
+        declare(
+            "map_extent_m",
+            MAP_EXTENT_M,
+            _float_parameter(
+                "Observations with a coordinate farther than this from the map origin (m) are "
+                "refused",
+                1.0,
+                1.0e6,
+            ),
+        )
+        declare(
+            "change_history_max_rows",
+            DEFAULT_MAX_CHANGE_ROWS,
+            _int_parameter(
+                "Changes the database keeps for what_changed (older ones are pruned; 0 keeps all)",
+                0,
+                1_000_000_000,
+            ),
+        )
+        declare(
+            "change_history_max_age_s",
+            0.0,
+            _float_parameter(
+                "Changes older than this before the newest one are pruned (0: no age limit)",
+                0.0,
+                1.0e9,
+            ),
+        )
+        declare(
+            "pose_change_min_distance_m",
+            DEFAULT_POSE_CHANGE_MIN_DISTANCE_M,
+            _float_parameter(
+                "Pose updates smaller than this (m) are sensor jitter: the fused pose is kept "
+                "and written, no change is logged (0 logs every update)",
+                0.0,
+                1.0,
+            ),
+        )
+        declare(
+            "service_queue_depth",
+            DEFAULT_SERVICE_QUEUE_DEPTH,
+            _int_parameter("Requests each service keeps queued (reliable)", 1, 100_000),
+        )
         param = self.get_parameter
         database = os.path.expandvars(os.path.expanduser(param("database_path").value))
+        self.max_observations = int(param("max_observations_per_frame").value)
+        self.pose_change_min_distance = float(param("pose_change_min_distance_m").value)
         # The clock lets memory refuse observations stamped in the future (a bad clock).
-        self.memory = LongTermMemory(database, clock=self._now)
+        self.memory = LongTermMemory(
+            database,
+            clock=self._now,
+            max_observations_per_frame=self.max_observations,
+            map_extent_m=float(param("map_extent_m").value),
+        )
+        self.memory.store.set_change_history(
+            int(param("change_history_max_rows").value),
+            float(param("change_history_max_age_s").value),
+        )
+        self._configure_graph()
+        self.gate = MemoryGate()
         self.sequence = 0
         self.change_detection = bool(param("change_detection").value)
         self.record_msgs = conversions.RecordMessageCache()
+        self._refused_since_warning = 0
 
+        ingestion = MutuallyExclusiveCallbackGroup()
+        services = MutuallyExclusiveCallbackGroup()
         self.update_pub = self.create_publisher(SceneGraphUpdate, "scene_graph/updates", 10)
         self.marker_pub = self.create_publisher(MarkerArray, "scene_graph/markers", 1)
-        self.create_subscription(ObjectObservationArray, "consolidations", self._on_consolidate, 10)
-        self.create_subscription(ObjectObservationArray, "action_effects", self._on_effects, 10)
+        self.create_subscription(
+            ObjectObservationArray,
+            "consolidations",
+            self._on_consolidate,
+            10,
+            callback_group=ingestion,
+        )
+        self.create_subscription(
+            ObjectObservationArray, "action_effects", self._on_effects, 10, callback_group=ingestion
+        )
         streams = ["observations"]
         if self.change_detection:
             streams += ["depth", "info", "pose"]
             qos = qos_profile_sensor_data
-            self.create_subscription(Image, param("depth_topic").value, self._feed("depth"), qos)
-            self.create_subscription(
-                CameraInfo, param("camera_info_topic").value, self._feed("info"), qos
-            )
-            self.create_subscription(
-                PoseStamped, param("camera_pose_topic").value, self._feed("pose"), qos
-            )
+            for msg_type, topic, stream in (
+                (Image, param("depth_topic").value, "depth"),
+                (CameraInfo, param("camera_info_topic").value, "info"),
+                (PoseStamped, param("camera_pose_topic").value, "pose"),
+            ):
+                self.create_subscription(
+                    msg_type, topic, self._feed(stream), qos, callback_group=ingestion
+                )
         self.sync = StampSynchronizer(streams, slop=float(param("sync_slop_s").value))
         self.create_subscription(
-            ObjectObservationArray, "observations", self._feed("observations"), 10
+            ObjectObservationArray,
+            "observations",
+            self._feed("observations"),
+            10,
+            callback_group=ingestion,
         )
-        self.create_service(QueryObjects, "~/query_objects", self._on_query)
-        self.create_service(GetSceneGraph, "~/get_scene_graph", self._on_get_graph)
-        self.create_service(WhatChanged, "~/what_changed", self._on_what_changed)
-        self.create_service(SaveMemory, "~/save_memory", self._on_save)
-        self.create_service(LoadMemory, "~/load_memory", self._on_load)
-        self.create_service(ReportMissing, "~/report_missing", self._on_report_missing)
-        self.create_service(ObjectHistory, "~/object_history", self._on_object_history)
-        self.create_timer(max(float(param("marker_period_s").value), 0.1), self._publish_markers)
+        service_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=int(param("service_queue_depth").value),
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+        for srv_type, name, callback in (
+            (QueryObjects, "~/query_objects", self._on_query),
+            (GetSceneGraph, "~/get_scene_graph", self._on_get_graph),
+            (WhatChanged, "~/what_changed", self._on_what_changed),
+            (SaveMemory, "~/save_memory", self._on_save),
+            (LoadMemory, "~/load_memory", self._on_load),
+            (ReportMissing, "~/report_missing", self._on_report_missing),
+            (ObjectHistory, "~/object_history", self._on_object_history),
+        ):
+            self.create_service(
+                srv_type, name, callback, qos_profile=service_qos, callback_group=services
+            )
+        self.create_timer(
+            max(float(param("marker_period_s").value), 0.1),
+            self._publish_markers,
+            callback_group=services,
+        )
         self.get_logger().info(
             f"long-term memory ready: {self.memory.graph.num_nodes()} nodes from "
             f"{self.memory.database}"
+        )
+
+    def _configure_graph(self) -> None:
+        """Settings of the graph object, which a load replaces."""
+        self.memory.graph.set_jitter_threshold(
+            self.pose_change_min_distance, DEFAULT_POSE_CHANGE_MIN_ANGLE_RAD
         )
 
     def _now(self) -> float:
@@ -119,6 +357,8 @@ class MemoryServer(Node):
     # ----------------------------------------------------------------------------- inputs
     def _feed(self, stream: str):
         def _callback(msg: Any) -> None:
+            if stream == "observations" and not self._within_limit(msg, "frame"):
+                return
             stamp = conversions.stamp_from_msg(msg.header.stamp)
             complete = self.sync.add(stream, stamp, msg)
             if complete is not None:
@@ -126,16 +366,39 @@ class MemoryServer(Node):
 
         return _callback
 
+    def _within_limit(self, msg: ObjectObservationArray, what: str) -> bool:
+        """False (with one warning) for a message over ``max_observations_per_frame``.
+
+        Checked on the message, before any observation is converted: converting a
+        10,000-observation flood is already most of its cost.
+        """
+        count = len(msg.observations)
+        if count <= self.max_observations:
+            return True
+        self.get_logger().warning(
+            f"{what} with {count} observations refused whole: more than "
+            f"max_observations_per_frame ({self.max_observations})"
+        )
+        return False
+
     def _observations(self, msg: ObjectObservationArray, what: str) -> list:
-        items = []
+        """The message's observations that convert; one warning line for those that do not."""
+        items, rejected = [], []
         for index, item in enumerate(msg.observations):
             try:
                 items.append(conversions.observation_from_msg(item))
             except ValueError as error:
-                self.get_logger().warning(f"{what} {index} rejected: {error}")
+                rejected.append((index, error))
+        if rejected:
+            index, error = rejected[0]
+            self.get_logger().warning(
+                f"{len(rejected)} of {len(msg.observations)} {what}s rejected; first, "
+                f"{what} {index}: {_clip(error)}"
+            )
         return items
 
     def _on_frame(self, msgs: dict[str, Any]) -> None:
+        # Conversion happens outside the gate: queries need not wait for it.
         observations = self._observations(msgs["observations"], "observation")
         try:
             view = None
@@ -146,38 +409,57 @@ class MemoryServer(Node):
                     depth=depth_to_metres(image_to_numpy(msgs["depth"]), msgs["depth"].encoding),
                     stamp=conversions.stamp_from_msg(msgs["observations"].header.stamp),
                 )
-            self.memory.integrate_frame(observations, view)
         except (MemoryStackError, ValueError) as error:
-            self.get_logger().warning(f"frame rejected: {error}")
+            self.get_logger().warning(f"frame rejected: {_clip(error)}")
             return
-        self._publish_delta()
+        with self.gate.write():
+            try:
+                # The topic names the source; whatever the message claims is not trusted.
+                self.memory.integrate_frame(
+                    observations, view, source="perception", checkpoint=self.gate.checkpoint
+                )
+            except (MemoryStackError, ValueError) as error:
+                self.get_logger().warning(f"frame rejected: {_clip(error)}")
+                return
+            self._publish_delta()
 
     def _on_consolidate(self, msg: ObjectObservationArray) -> None:
+        if not self._within_limit(msg, "consolidation"):
+            return
         entries = self._observations(msg, "consolidated entry")
         if not entries:
             return
-        try:
-            self.memory.consolidate(entries)
-        except MemoryStackError as error:  # memory refused the batch and is unchanged
-            self.get_logger().warning(f"consolidation rejected: {error}")
-            return
-        self._publish_delta()
+        with self.gate.write():
+            try:
+                self.memory.consolidate(
+                    entries, source="consolidation", checkpoint=self.gate.checkpoint
+                )
+            except MemoryStackError as error:  # memory refused the batch and is unchanged
+                self.get_logger().warning(f"consolidation rejected: {_clip(error)}")
+                return
+            self._publish_delta()
 
     def _on_effects(self, msg: ObjectObservationArray) -> None:
+        if not self._within_limit(msg, "action effects message"):
+            return
         effects = self._observations(msg, "action effect")
         if not effects:
             return
-        try:
-            update = self.memory.apply_action_effects(effects)
-        except MemoryStackError as error:  # e.g. a put that names no relation
-            self.get_logger().warning(f"action effects rejected: {error}")
-            return
-        for object_id, receptacle in update.unknown_receptacles.items():
+        with self.gate.write():
+            try:
+                # Only this topic carries the robot's own actions: memory records "action".
+                update = self.memory.apply_action_effects(effects, checkpoint=self.gate.checkpoint)
+            except MemoryStackError as error:  # e.g. a put that names no relation
+                self.get_logger().warning(f"action effects rejected: {_clip(error)}")
+                return
+            self._publish_delta()
+        unknown = update.unknown_receptacles
+        if unknown:
+            object_id, receptacle = next(iter(unknown.items()))
             self.get_logger().info(
-                f"{object_id} was put in/on {receptacle}, which memory does not know yet: "
-                "moved without a relation"
+                f"{len(unknown)} object(s) put in/on receptacles memory does not know yet, "
+                f"moved without a relation; first: {_clip(object_id)} in/on {_clip(receptacle)}"
             )
-        self._publish_delta()
 
     # ---------------------------------------------------------------------------- outputs
     def _publish_delta(self) -> None:
@@ -198,7 +480,9 @@ class MemoryServer(Node):
 
     def _publish_markers(self) -> None:
         if self.marker_pub.get_subscription_count():
-            self.marker_pub.publish(scene_graph_markers(self.memory.graph, self._header()))
+            with self.gate.read():
+                markers = scene_graph_markers(self.memory.graph, self._header())
+            self.marker_pub.publish(markers)
 
     # --------------------------------------------------------------------------- services
     def _on_query(
@@ -215,11 +499,12 @@ class MemoryServer(Node):
                 max_age_s=float(request.max_age_s),
                 max_results=int(request.max_results),
             )
-            records = self.memory.query(query, now=self._now())
+            with self.gate.read():
+                records = self.memory.query(query, now=self._now())
+                conversions.fill_query_answer(response, records, request.compact, self.record_msgs)
         except (MemoryStackError, ValueError, KeyError) as error:
-            response.success, response.message = False, str(error)
+            response.success, response.message = False, _clip(error)
             return response
-        conversions.fill_query_answer(response, records, request.compact, self.record_msgs)
         response.success = True
         response.message = f"{len(records)} from long-term memory"
         return response
@@ -231,25 +516,28 @@ class MemoryServer(Node):
             response.success = False
             response.message = f"unknown format {request.format!r}; available: {JSON_FORMAT}"
             return response
+        with self.gate.read():
+            response.format_version, response.sequence = JSON_VERSION, self.memory.graph.sequence
+            response.data = graph_to_json(self.memory.graph)
         response.success, response.format = True, JSON_FORMAT
-        response.format_version, response.sequence = JSON_VERSION, self.memory.graph.sequence
-        response.data = graph_to_json(self.memory.graph)
         return response
 
     def _on_what_changed(
         self, request: WhatChanged.Request, response: WhatChanged.Response
     ) -> WhatChanged.Response:
         since = conversions.stamp_from_msg(request.since)
-        response.changes = [
-            json.dumps(change_to_dict(c), sort_keys=True) for c in self.memory.changes_since(since)
-        ]
+        # A frame commits only after its last checkpoint: the file holds no open transaction.
+        with self.gate.read():
+            changes = self.memory.changes_since(since)
+        response.changes = [json.dumps(change_to_dict(c), sort_keys=True) for c in changes]
         response.success = True
         response.message = f"{len(response.changes)} changes since {since:.3f}"
         return response
 
     def _on_save(self, request: SaveMemory.Request, response: SaveMemory.Response):
         try:
-            path = self.memory.save(request.path)
+            with self.gate.read():  # the graph is consistent at a checkpoint
+                path = self.memory.save(request.path)
         except (MemoryStackError, OSError) as error:
             response.success, response.message = False, f"save failed: {error}"
             return response
@@ -259,13 +547,16 @@ class MemoryServer(Node):
 
     def _on_load(self, request: LoadMemory.Request, response: LoadMemory.Response):
         try:
-            response.num_objects = self.memory.load(request.path)
+            with self.gate.write():
+                response.num_objects = self.memory.load(request.path)
+                self._configure_graph()
+                self._publish_delta()
         except (MemoryStackError, OSError, ValueError) as error:
-            response.success, response.message = False, f"load failed, memory unchanged: {error}"
+            response.success = False
+            response.message = f"load failed, memory unchanged: {_clip(error)}"
             return response
-        response.success, response.message = True, f"loaded {request.path}"
+        response.success, response.message = True, f"loaded {_clip(request.path)}"
         self.get_logger().info(f"{response.message}: {response.num_objects} objects")
-        self._publish_delta()
         return response
 
     def _on_report_missing(
@@ -280,16 +571,17 @@ class MemoryServer(Node):
         if response.message:
             return response
         response.success = True
-        # Committed before the answer, like every write.
-        response.known, marked = self.memory.report_missing(object_id, stamp)
-        if not response.known:
-            response.message = f"{object_id} is not in long-term memory"
-        elif not marked:
-            status = self.memory.graph.resolve(object_id).status.value
-            response.message = f"{object_id} was already {status}"
-        else:
-            self._publish_delta()
-            response.message = f"{object_id} marked missing"
+        with self.gate.write():
+            # Committed before the answer, like every write.
+            response.known, marked = self.memory.report_missing(object_id, stamp)
+            if not response.known:
+                response.message = f"{_clip(object_id)} is not in long-term memory"
+            elif not marked:
+                status = self.memory.graph.resolve(object_id).status.value
+                response.message = f"{_clip(object_id)} was already {status}"
+            else:
+                self._publish_delta()
+                response.message = f"{_clip(object_id)} marked missing"
         return response
 
     def _on_object_history(
@@ -300,20 +592,29 @@ class MemoryServer(Node):
             return response
         min_distance = float(request.min_distance) or EARLIER_PLACE_MIN_DISTANCE_M
         try:
-            records = self.memory.earlier_places(request.object_id, min_distance)
+            with self.gate.read():
+                records = self.memory.earlier_places(request.object_id, min_distance)
         except InvalidInputError as error:
-            response.success, response.message = False, str(error)
+            response.success, response.message = False, _clip(error)
             return response
         # Not through the message cache: it keeps one message per object, and these are
         # the same object at other places.
         response.records = [conversions.record_to_msg(r) for r in records]
         response.success = True
-        response.message = f"{len(records)} earlier places of {request.object_id}"
+        response.message = f"{len(records)} earlier places of {_clip(request.object_id)}"
         return response
 
     def destroy_node(self) -> None:
-        self.memory.close()
+        memory = getattr(self, "memory", None)  # None when a bad parameter stopped __init__
+        if memory is not None:
+            memory.close()
         super().destroy_node()
+
+
+def _clip(value: object) -> str:
+    """Text for a log line or answer, cut so that a huge message cannot flood the log."""
+    text = str(value)
+    return text if len(text) <= LOG_TEXT_CHARS else clip_text(text, LOG_TEXT_CHARS)
 
 
 NODE_CLASS = MemoryServer
