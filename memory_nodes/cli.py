@@ -16,10 +16,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from memory_nodes.ros_env import local_dds_environment
+    from memory_nodes.ros_env import DDS_VARIABLES, local_dds_environment
 
-    env = local_dds_environment(base={}, domain_id=args.domain_id)
-    for key in sorted(env):
+    # The user's exported values win (``--domain-id`` over an exported ROS_DOMAIN_ID).
+    env = local_dds_environment(domain_id=args.domain_id)
+    for key in DDS_VARIABLES:
         print(f"export {key}={env[key]}")
     return 0
 
@@ -31,7 +32,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config = load_stack_config(args.config)
     except StackConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(str(error))}", file=sys.stderr)
         return 2
     for node in config.nodes:
         print(f"{node.label}: {node.executable} parameters={node.parameters or '-'}")
@@ -71,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="start the nodes of a stack file and supervise them")
     up.add_argument("--config", required=True, help="stack file, e.g. config/stack.yaml")
-    up.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random)")
+    up.add_argument(
+        "--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: exported, or random)"
+    )
     up.set_defaults(func=_cmd_up)
 
     check = commands.add_parser("check-config", help="validate a stack file without starting it")
@@ -79,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check_config)
 
     env = commands.add_parser("env", help="print the local-only DDS environment as exports")
-    env.add_argument("--domain-id", type=int, default=None)
+    env.add_argument(
+        "--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: exported, or random)"
+    )
     env.set_defaults(func=_cmd_env)
     sim_parser = commands.add_parser("sim", help="the household simulator")
     sim_commands = sim_parser.add_subparsers(dest="sim_command", required=True)
@@ -103,8 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+#: Longest error line printed: a message may quote the input, and the input may be huge.
+MAX_ERROR_CHARS = 400
+
+
+def one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` on one line (whitespace runs become one space), cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def error_message(error: BaseException) -> str:
+    """What went wrong in one line (a KeyError's message without the quotes it adds)."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return one_line(text)
+
+
+def _run(argv: list[str]) -> int:
     # Subcommands with their own option parsers get their arguments untouched (argparse's
     # REMAINDER does not pass on leading "--options").
     if argv[:1] == ["demo"]:
@@ -113,6 +133,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_eval(argparse.Namespace(what=argv[1], eval_args=argv[2:]))
     args = build_parser().parse_args(argv)
     return int(args.func(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The exit code: 0 done, 1 failed, 2 bad input (one line on stderr, no traceback)."""
+    from memory_nodes.core.errors import MemoryStackError
+
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except MemoryStackError as error:  # raised on purpose: the message says what is wrong
+        print(f"memstack: error: {error_message(error)}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file or folder the user named cannot be read or written
+        print(f"memstack: error: {error_message(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,20 +17,24 @@ after a grace period) and the launcher exits 0.
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
+import math
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import yaml
 
-from memory_nodes.core.errors import StackConfigError
+from memory_nodes.core.errors import MemoryStackError, StackConfigError
 from memory_nodes.nodes.registry import NODE_MODULES, known_executables, node_module
 from memory_nodes.ros_env import local_dds_environment
 
@@ -66,15 +70,253 @@ class StackConfig:
 
 def _load_yaml(path: Path) -> Any:
     if not path.is_file():
-        raise StackConfigError(f"{path}: file not found")
+        raise StackConfigError(f"{path}: {'not a file' if path.exists() else 'file not found'}")
     try:
         with path.open(encoding="utf-8") as stream:
             return yaml.safe_load(stream)
     except yaml.YAMLError as error:
-        raise StackConfigError(f"{path}: not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise StackConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackConfigError(f"{path}: cannot be read: {error}") from None
 
 
-def validate_parameters_file(path: Path) -> None:
+# ---------------------------------------------------------------- what each node declares
+# Parameters every rclpy node declares itself, and the prefix of the QoS overrides ROS reads.
+_ROS_PARAMETERS = {"use_sim_time": bool, "start_type_description_service": bool}
+_ROS_PARAMETER_PREFIXES = ("qos_overrides.",)
+# Ranges for numeric parameters whose descriptor gives none, from what their names say:
+# durations, rates, distances, counts and sizes cannot be negative; these must be positive;
+# probabilities lie in [0, 1]. A range in a parameter's descriptor takes precedence.
+_NON_NEGATIVE_SUFFIXES = (
+    "_s", "_hz", "_rate", "_m", "_range", "_depth", "_distance", "_size", "_stride",
+    "_steps", "_cells", "_points", "capacity", "resolution", "width", "height",
+)  # fmt: skip
+_POSITIVE = {"capacity", "resolution", "width", "height", "tree_depth", "grid_size"}
+_POSITIVE_SUFFIXES = ("_stride",)
+_UNIT_INTERVAL_PREFIXES = ("prob_", "clamp_")
+_SCALARS = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+
+
+@dataclass(frozen=True)
+class DeclaredParameter:
+    """One ``declare_parameter`` of a node: the type of its default and its range."""
+
+    name: str
+    kind: type | None  # bool, int, float, str or list; None: not known from the source
+    item_kind: type | None = None  # for lists
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class NodeDeclarations:
+    """What a node executable declares: its default node name and its parameters."""
+
+    node_name: str | None
+    parameters: dict[str, DeclaredParameter] = field(default_factory=dict)
+    complete: bool = True  # False: some names are computed, so unknown names are not errors
+
+
+def _literal_kind(expr: ast.expr) -> tuple[type | None, type | None]:
+    """The ROS type of a default expression (and of its items, for a list), if it shows."""
+    if isinstance(expr, ast.Constant) and type(expr.value) in _SCALARS:
+        return type(expr.value), None
+    if isinstance(expr, ast.JoinedStr):
+        return str, None
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in (
+        "str", "int", "float", "bool",
+    ):  # fmt: skip
+        return {"str": str, "int": int, "float": float, "bool": bool}[expr.func.id], None
+    if isinstance(expr, ast.UnaryOp | ast.BinOp):
+        constants = [n.value for n in ast.walk(expr) if isinstance(n, ast.Constant)]
+        has_name = any(isinstance(n, ast.Name | ast.Attribute) for n in ast.walk(expr))
+        if any(isinstance(c, float) for c in constants) or isinstance(expr.op, ast.Div):
+            return float, None
+        if constants and all(type(c) is int for c in constants) and not has_name:
+            return int, None
+        return None, None
+    if isinstance(expr, ast.List | ast.Tuple):
+        kinds = {_literal_kind(item)[0] for item in expr.elts}
+        return list, (kinds.pop() if len(kinds) == 1 else None)
+    return None, None
+
+
+def _number(expr: ast.expr) -> float | None:
+    try:
+        value = ast.literal_eval(expr)
+    except ValueError:
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _declared_range(call: ast.Call) -> tuple[float | None, float | None]:
+    """``from_value``/``to_value`` of a FloatingPointRange or IntegerRange in the call."""
+    for node in ast.walk(call):
+        if not isinstance(node, ast.Call):
+            continue
+        called = getattr(node.func, "id", getattr(node.func, "attr", ""))
+        if called in ("FloatingPointRange", "IntegerRange"):
+            values = {k.arg: _number(k.value) for k in node.keywords}
+            return values.get("from_value"), values.get("to_value")
+    return None, None
+
+
+def _range_from_name(name: str, kind: type | None) -> tuple[float | None, float | None]:
+    if kind not in (int, float, list):
+        return None, None
+    if name.startswith(_UNIT_INTERVAL_PREFIXES):
+        return 0.0, 1.0
+    if name in _POSITIVE or name.endswith(_POSITIVE_SUFFIXES):
+        return (1.0 if kind is int else math.ulp(0.0)), None
+    if name.endswith(_NON_NEGATIVE_SUFFIXES):
+        return 0.0, None
+    return None, None
+
+
+@functools.cache
+def node_declarations(executable: str) -> NodeDeclarations:
+    """The parameters ``executable`` declares, read from its module's source (nothing runs).
+
+    The node's own ``declare_parameter`` calls are the one place its parameters are defined;
+    reading them keeps the launcher's checks in step with the nodes without a second table.
+    """
+    spec = importlib.util.find_spec(node_module(executable))
+    if spec is None or spec.origin is None or not Path(spec.origin).is_file():
+        return NodeDeclarations(None, complete=False)
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    node_name = None
+    declared: dict[str, DeclaredParameter] = {}
+    complete = True
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
+            continue
+        function = call.func
+        called = (
+            function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+        )
+        if called == "__init__" and node_name is None and call.args:
+            first = call.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                node_name = first.value
+        if called not in ("declare", "declare_parameter") or not call.args:
+            continue
+        name_expr = call.args[0]
+        if not (isinstance(name_expr, ast.Constant) and isinstance(name_expr.value, str)):
+            complete = False
+            continue
+        name = name_expr.value
+        kind, item_kind = _literal_kind(call.args[1]) if len(call.args) > 1 else (None, None)
+        low, high = _declared_range(call)
+        if low is None and high is None:
+            low, high = _range_from_name(name, kind)
+        declared[name] = DeclaredParameter(name, kind, item_kind, low, high)
+    return NodeDeclarations(node_name, declared, complete)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_scalar(where: str, value: Any, kind: type | None) -> None:
+    if kind is None or type(value) is kind:
+        return
+    hint = ""
+    if kind is float and type(value) is int:
+        hint = f" (ROS does not convert: write {value}.0)"
+    raise StackConfigError(
+        f"key {where!r}: expected {_SCALARS.get(kind, kind.__name__)}, got {_describe(value)}{hint}"
+    )
+
+
+def _check_range(where: str, value: float, declared: DeclaredParameter) -> None:
+    number = float(value)
+    if not math.isfinite(number):
+        raise StackConfigError(f"key {where!r}: {value} is not a finite number")
+    if declared.low is not None and number < declared.low:
+        bound = "0 or more" if declared.low == 0 else f"at least {declared.low:g}"
+        if 0 < declared.low < 1e-300:
+            bound = "more than 0"
+        raise StackConfigError(f"key {where!r}: {value} is out of range (must be {bound})")
+    if declared.high is not None and number > declared.high:
+        raise StackConfigError(
+            f"key {where!r}: {value} is out of range (must be at most {declared.high:g})"
+        )
+
+
+def check_declared_value(where: str, value: Any, declared: DeclaredParameter) -> None:
+    """Refuse a value the node would refuse or misread: wrong type, out of range, not finite."""
+    if declared.kind is list:
+        if not isinstance(value, list):
+            raise StackConfigError(f"key {where!r}: expected a list, got {_describe(value)}")
+        if not value:
+            raise StackConfigError(f"key {where!r}: an empty list has no ROS type")
+        for item in value:
+            _check_scalar(f"{where}[]", item, declared.item_kind)
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                _check_range(where, item, declared)
+        return
+    _check_scalar(where, value, declared.kind)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        _check_range(where, value, declared)
+
+
+def _section_applies(key: str, node_name: str) -> bool:
+    """Whether a parameters-file section named ``key`` configures the node ``node_name``."""
+    parts = str(key).strip("/").split("/")
+    return parts[-1] in ("**", "*") or parts[-1] == node_name
+
+
+def check_parameters_for_node(
+    path: Path, data: dict[str, Any], executable: str, node_name: str | None
+) -> None:
+    """Check the sections of a parameters file that configure one node against what it declares.
+
+    A file may hold several nodes' sections (``config/robot.yaml``); only the node's own
+    (its name or a ``/**`` wildcard) are checked here.
+    """
+    declarations = node_declarations(executable)
+    name = node_name or declarations.node_name or executable
+    for key, section in data.items():
+        if not _section_applies(key, name):
+            continue
+        for param, value in _flatten(section["ros__parameters"]):
+            where = f"{key}.ros__parameters.{param}"
+            declared = declarations.parameters.get(param)
+            if declared is None and param in _ROS_PARAMETERS:
+                declared = DeclaredParameter(param, _ROS_PARAMETERS[param])
+            if declared is None:
+                if not declarations.complete or param.startswith(_ROS_PARAMETER_PREFIXES):
+                    continue
+                if str(key).strip("/").split("/")[-1] in ("**", "*"):
+                    continue  # a wildcard section may configure other nodes too
+                known = ", ".join(sorted(declarations.parameters)) or "none"
+                raise StackConfigError(
+                    f"{path}: key {where!r}: {executable} has no parameter {param!r} "
+                    f"(known: {known})"
+                )
+            try:
+                check_declared_value(where, value, declared)
+            except StackConfigError as error:
+                raise StackConfigError(f"{path}: {error}") from None
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested parameter mappings as ROS names them (``a: {b: 1}`` is ``a.b``)."""
+    items = []
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            items += _flatten(value, f"{name}.")
+        else:
+            items.append((name, value))
+    return items
+
+
+def validate_parameters_file(path: Path) -> dict[str, Any]:
     """Check a ROS 2 parameters file: ``<node or /**>: {ros__parameters: {...}}``."""
     data = _load_yaml(path)
     if not isinstance(data, dict) or not data:
@@ -88,6 +330,7 @@ def validate_parameters_file(path: Path) -> None:
         if not isinstance(params, dict):
             raise StackConfigError(f"{path}: key '{node_key}.ros__parameters': expected a mapping")
         _check_parameter_values(path, f"{node_key}.ros__parameters", params)
+    return data
 
 
 def _check_parameter_values(path: Path, prefix: str, params: dict[str, Any]) -> None:
@@ -143,7 +386,8 @@ def load_stack_config(path: str | Path) -> StackConfig:
                 raise StackConfigError(
                     f"{path}: key '{where}.parameters': file not found: {parameters}"
                 )
-            validate_parameters_file(parameters)
+            data = validate_parameters_file(parameters)
+            check_parameters_for_node(parameters, data, executable, name)
         nodes.append(NodeSpec(executable, name, parameters))
     labels = [node.label for node in nodes]
     duplicated = {label for label in labels if labels.count(label) > 1}
@@ -205,7 +449,7 @@ def run_composed(config: StackConfig, stop: threading.Event) -> int:
     from rclpy.signals import SignalHandlerOptions
 
     from memory_nodes.nodes.registry import node_class
-    from memory_nodes.nodes.runtime import spin_nodes
+    from memory_nodes.nodes.runtime import shutdown_after_failed_start, spin_nodes
 
     rclpy.init(args=[sys.argv[0]], signal_handler_options=SignalHandlerOptions.NO)
     nodes = []
@@ -217,9 +461,7 @@ def run_composed(config: StackConfig, stop: threading.Event) -> int:
             _log(f"composed {spec.label} ({spec.executable})")
     except Exception as error:
         _log(f"failed to start {spec.label}: {error}")
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_after_failed_start(nodes)
         return 1
     spin_nodes(nodes, stop)
     rclpy.try_shutdown()
@@ -231,10 +473,10 @@ def up(config_path: str | Path, domain_id: int | None = None) -> int:
     """Validate, start and supervise a stack; the exit code of ``memstack up``."""
     try:
         config = load_stack_config(config_path)
-    except StackConfigError as error:
+        env = local_dds_environment(domain_id=domain_id)
+    except MemoryStackError as error:
         print(f"[memstack] error: {error}", file=sys.stderr)
         return 2
-    env = local_dds_environment(domain_id=domain_id)
     _log(
         f"stack {config.path.name}: {len(config.nodes)} node(s), "
         f"{'composed in one process' if config.composed else 'one process each'}, "

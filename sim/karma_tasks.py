@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from memory_nodes.core.errors import GoalParseError, InvalidInputError, SceneNotFoundError
 from memory_nodes.core.object_taxonomy import sliceable, sliced_form
 from memory_nodes.planning.goals import Condition, adapt_to_scene, parse_goal
 from sim import scene_catalog
@@ -47,18 +48,57 @@ def scene_name(floorplan: int | str) -> str:
     return text if text.startswith(("FloorPlan", "House")) else f"FloorPlan{int(text)}"
 
 
-def load_tasks(path: str | Path) -> list[HouseholdTask]:
-    """Parse every task in one file; raises ``GoalParseError`` for a goal it cannot read."""
-    with open(path) as f:
-        data = json.load(f)
-    groups = data.items() if isinstance(data, dict) else [(Path(path).stem, data)]
-    tasks = []
+def _read_task_groups(path: Path) -> list[tuple[str, list[dict]]]:
+    """The file's task sets, checked for shape; ``InvalidInputError`` names what is wrong."""
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: task file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidInputError(f"{path}: not a JSON task file: {error}") from None
+    groups = list(data.items()) if isinstance(data, dict) else [(path.stem, data)]
     for task_set, entries in groups:
-        for entry in entries:
+        if not isinstance(entries, list):
+            raise InvalidInputError(f"{path}: task set {task_set!r}: expected a list of tasks")
+        for index, entry in enumerate(entries):
+            where = f"{path}: task set {task_set!r}, task {index}"
+            if not isinstance(entry, dict):
+                raise InvalidInputError(f"{where}: expected an object, got {type(entry).__name__}")
+            if not isinstance(entry.get("Goal Condition"), str):
+                raise InvalidInputError(f"{where}: 'Goal Condition' must be a string")
+            if not isinstance(entry.get("FloorPlan"), int | str) or isinstance(
+                entry.get("FloorPlan"), bool
+            ):
+                raise InvalidInputError(f"{where}: 'FloorPlan' must be a number or scene name")
+            if not isinstance(entry.get("ID", 0), int) or isinstance(entry.get("ID"), bool):
+                raise InvalidInputError(f"{where}: 'ID' must be an integer")
+    return groups
+
+
+def load_tasks(path: str | Path) -> list[HouseholdTask]:
+    """Parse every task in one file.
+
+    Raises
+    ------
+    InvalidInputError
+        The file is missing, not JSON, not shaped as tasks, or a task names an unknown scene,
+        predicate or object type; the message names the file and the task.
+    """
+    path = Path(path)
+    tasks = []
+    for task_set, entries in _read_task_groups(path):
+        for index, entry in enumerate(entries):
             goal = entry["Goal Condition"]
-            conditions, fixes = parse_goal(goal)
-            scene = scene_name(entry["FloorPlan"])
-            conditions, notes = adapt_to_scene(conditions, scene_catalog.scene_object_types(scene))
+            try:
+                conditions, fixes = parse_goal(goal)
+                scene = scene_name(entry["FloorPlan"])
+                types = scene_catalog.scene_object_types(scene)
+            except (GoalParseError, SceneNotFoundError, ValueError) as error:
+                message = error.args[0] if error.args else str(error)
+                raise InvalidInputError(
+                    f"{path}: task set {task_set!r}, task {index}: {message}"
+                ) from None
+            conditions, notes = adapt_to_scene(conditions, types)
             fixes += notes
             tasks.append(
                 HouseholdTask(

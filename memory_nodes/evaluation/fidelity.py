@@ -413,7 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the evaluation; exit code 0 when every target is met, 1 otherwise."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from sim import scene_catalog
+
+    known = [s for s in args.scenes if scene_catalog.has_scene(s) or scene_catalog.has_house(s)]
+    unknown = [s for s in args.scenes if s not in known]
+    if unknown:  # refused before any scene is built
+        parser.error(f"unknown scene {unknown[0]!r} (FloorPlan1-30, 201-230, 301-330, 401-430)")
+    for name in ("width", "height", "viewpoints"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.changes < 0 or args.limit < 0 or not args.tolerance > 0:
+        parser.error("--changes and --limit must not be negative, --tolerance must be positive")
     scenes = args.scenes[: args.limit] if args.limit > 0 else args.scenes
     results = []
     for scene in scenes:

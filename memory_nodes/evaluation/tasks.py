@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 import zlib
@@ -60,6 +61,7 @@ import numpy as np
 
 from memory_nodes.adapters.ai2thor_perception import SimPerception
 from memory_nodes.adapters.ai2thor_skills import AI2ThorSkills
+from memory_nodes.core.errors import InvalidInputError, MemoryStackError
 from memory_nodes.core.policies import TypeKnowledge
 from memory_nodes.evaluation.oracle_memory import OracleMemory
 from memory_nodes.planning.executor import FailureReason, TaskExecutor
@@ -391,6 +393,8 @@ def run_evaluation(
     if scenes:
         tasks = [t for t in tasks if t.scene in set(scenes)]
     tasks = tasks[:limit] if limit is not None else tasks
+    if not tasks:
+        raise InvalidInputError("no task to run: the task files hold none for these scenes")
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="memory_eval_")
@@ -615,19 +619,38 @@ def summarise(
     }
 
 
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: run the evaluation and print (or write) the JSON report."""
+    """Command line: run the evaluation and print (or write) the JSON report.
+
+    Bad input (a task file that is missing, not JSON, or names an unknown predicate, object
+    type or FloorPlan) ends with one line on stderr and exit code 2.
+    """
     parser = argparse.ArgumentParser(description="Evaluate memory modes on household tasks.")
     parser.add_argument("--tasks", nargs="+", required=True, help="KARMA-format task files")
     parser.add_argument("--modes", nargs="+", default=["memory", "no_memory"], choices=MODES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
-    parser.add_argument("--limit", type=int, default=None, help="first N tasks only")
+    parser.add_argument("--limit", type=_count(1), default=None, help="first N tasks only")
     parser.add_argument("--scenes", nargs="+", default=None, help="only these scenes' tasks")
-    parser.add_argument("--max-steps", type=int, default=400)
-    parser.add_argument("--width", type=int, default=160)
-    parser.add_argument("--height", type=int, default=120)
-    parser.add_argument("--num-changes", type=int, default=5)
+    parser.add_argument("--max-steps", type=_count(1), default=400)
+    parser.add_argument("--width", type=_count(1), default=160)
+    parser.add_argument("--height", type=_count(1), default=120)
+    parser.add_argument("--num-changes", type=_count(0), default=5)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the SQLite memories")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
@@ -636,6 +659,16 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
+    from sim.karma_tasks import load_tasks
+
+    try:  # every task file is read before anything runs
+        tasks = [task for path in args.tasks for task in load_tasks(path)]
+    except MemoryStackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.scenes and not any(task.scene in args.scenes for task in tasks):
+        print(f"error: no task in the task files is in {', '.join(args.scenes)}", file=sys.stderr)
+        return 2
     report = run_evaluation(
         args.tasks, args.modes, args.seed, limit=args.limit, scenes=args.scenes,
         width=args.width,

@@ -7,6 +7,7 @@ builds the same classes in one process (:func:`spin_nodes`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -18,8 +19,6 @@ from types import FrameType
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-
-from memory_nodes.ros_env import apply_local_dds_environment
 
 NodeFactory = Callable[..., Node]
 
@@ -61,20 +60,34 @@ def spin_nodes(nodes: Sequence[Node], stop: threading.Event | None = None) -> No
             node.destroy_node()
 
 
+def shutdown_after_failed_start(nodes: Sequence[Node]) -> None:
+    """Destroy ``nodes`` and shut rclpy down after a node's constructor raised.
+
+    The context still holds the half-built node and destroys it at shutdown; its
+    ``destroy_node`` may touch attributes the constructor never set. That second error says
+    nothing new and must not replace the first one's message with a traceback.
+    """
+    for node in nodes:
+        with contextlib.suppress(Exception):
+            node.destroy_node()
+    with contextlib.suppress(Exception):
+        rclpy.try_shutdown()
+
+
 def run_node(factory: NodeFactory, args: Sequence[str] | None = None) -> int:
     """Entry point body of a node executable: init, build, spin, shut down cleanly.
 
     ``args`` are the process arguments (default ``sys.argv``), so ``--ros-args --params-file F``
-    and remappings work as with ``ros2 run``.
+    and remappings work as with ``ros2 run``. The DDS environment (domain id, profile,
+    discovery range) is the user's: this function sets none of it.
     """
-    apply_local_dds_environment()
     argv = list(sys.argv if args is None else args)
     rclpy.init(args=argv)
     try:
         node = factory()
     except Exception as error:  # a bad parameter file must end with a message, not a trace
         print(f"[memory_nodes] failed to start node: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
+        shutdown_after_failed_start([])
         return 2
     spin_nodes([node])
     rclpy.try_shutdown()
