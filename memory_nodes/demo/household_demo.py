@@ -501,6 +501,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--task-timeout", type=float, default=240.0, help="seconds per task")
     args = parser.parse_args(argv)
+    from sim import scene_catalog
+
+    if not (scene_catalog.has_scene(args.scene) or scene_catalog.has_house(args.scene)):
+        parser.error(f"unknown scene {args.scene!r} (FloorPlan1-30, 201-230, 301-330, 401-430)")
+    if args.width < 1 or args.height < 1 or not args.task_timeout > 0:
+        parser.error("--width and --height must be at least 1, --task-timeout positive")
     out = Path(args.out or Path("reports") / time.strftime("demo-%Y%m%d-%H%M%S")).resolve()
     return run_demo(out, args.scene, args.seed, args.width, args.height, args.task_timeout)
 
