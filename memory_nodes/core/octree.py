@@ -1075,14 +1075,15 @@ class SparseOctree:
 
     @classmethod
     def load(cls, path: str | Path, clock: Callable[[], float] = time.time) -> SparseOctree:
-        """Read a file written by :meth:`save`; InvalidInputError naming the file otherwise.
-
-        OSError (missing file, no permission) passes through with its own message.
-        """
+        """Read a file written by :meth:`save`; InvalidInputError naming the file otherwise
+        (missing, unreadable, or not a whole snapshot)."""
         path = Path(path)
         if path.is_dir():
             raise InvalidInputError(f"{path} is a directory, not an octree file")
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise InvalidInputError(f"{path}: cannot read ({error.strerror or error})") from error
         try:
             return cls.from_bytes(data, clock=clock)
         except InvalidInputError as error:

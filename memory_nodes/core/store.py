@@ -447,6 +447,7 @@ def _check_store_schema(db: sqlite3.Connection, path: Path, allow_new: bool) -> 
     """True if ``db`` is a memory store, False if it is a database without any table yet."""
     (check,) = db.execute("PRAGMA quick_check(1)").fetchone()
     if check != "ok":
+        check = " ".join(str(check).replace("*", "").split())  # one line
         raise InvalidInputError(f"{path}: the SQLite file is damaged ({check})")
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if not tables and allow_new:
@@ -492,7 +493,8 @@ def check_database_file(path: str | Path, *, allow_new: bool = False) -> None:
     """Check, read-only, that ``path`` holds a memory store this version can read.
 
     With ``allow_new`` a missing file, a 0-byte file and a SQLite database without tables
-    pass too (what a store starts from). Nothing is written to the file.
+    pass too (what a store starts from). Every row is read and checked, as a load would;
+    nothing is written to the file.
 
     Raises
     ------
@@ -514,7 +516,8 @@ def check_database_file(path: str | Path, *, allow_new: bool = False) -> None:
     try:
         db = sqlite3.connect(_read_only_uri(path), uri=True)
         try:
-            _check_store_schema(db, path, allow_new)
+            if _check_store_schema(db, path, allow_new):
+                _load_graph(db, path)  # every row, so a bad one is found before any write
         finally:
             db.close()
     except sqlite3.DatabaseError as error:
