@@ -47,6 +47,8 @@ from memory_nodes.core.scene_graph import (
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 
 _INFEASIBLE = 1e6
+# (observation, target) pairs costed at once: bounds the cost matrix's temporaries (~10 MB).
+_PAIRS_PER_BLOCK = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,9 +288,7 @@ class ObjectFusion:
         targets: list[SceneNode | _Candidate] = [*nodes, *candidates]
         matched: dict[int, SceneNode | _Candidate] = {}
         if targets:
-            cost = np.array(
-                [[self._cost(obs, t) for t in targets] for _, obs in entries], dtype=np.float64
-            )
+            cost = self._cost_matrix([obs for _, obs in entries], targets)
             rows, cols = linear_sum_assignment(cost)
             matched = {
                 int(r): targets[int(c)] for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e5
@@ -303,6 +303,74 @@ class ObjectFusion:
                 self._new_candidate(obs_id, obs)
             if checkpoint is not None:
                 checkpoint()
+
+    def _cost_matrix(
+        self, observations: Sequence[ObjectObservation], targets: Sequence[SceneNode | _Candidate]
+    ) -> np.ndarray:
+        """:meth:`_cost` of every (observation, target) pair, computed in one go with numpy.
+
+        A frame of a thousand mugs against a thousand known ones must not cost a million
+        Python calls.
+        """
+        obs_center = np.array([_xyz(o.box.center) for o in observations], dtype=np.float64)
+        obs_size = np.array([_xyz(o.box.size) for o in observations], dtype=np.float64)
+        codes: dict[str, int] = {}
+        obs_ids = np.array([codes.setdefault(o.object_id, len(codes)) if o.object_id else -1
+                            for o in observations], dtype=np.int64)  # fmt: skip
+        tgt_ids = np.array([codes.setdefault(t.external_id, len(codes)) if t.external_id else -1
+                            for t in targets], dtype=np.int64)  # fmt: skip
+        tgt_center = np.empty((len(targets), 3), dtype=np.float64)
+        tgt_size = np.empty((len(targets), 3), dtype=np.float64)
+        for index, target in enumerate(targets):
+            if isinstance(target, _Candidate):
+                tgt_center[index], tgt_size[index] = target.estimate.center, target.estimate.size
+            else:
+                tgt_center[index] = _xyz(target.box.center)
+                tgt_size[index] = _xyz(target.box.size)
+        cost = np.empty((len(observations), len(targets)), dtype=np.float64)
+        # Rows in blocks, so the temporaries stay a few MB however many targets there are.
+        block = max(1, _PAIRS_PER_BLOCK // max(len(targets), 1))
+        for start in range(0, len(observations), block):
+            rows = slice(start, start + block)
+            cost[rows] = self._cost_block(
+                (obs_center[rows], obs_size[rows], obs_ids[rows]), (tgt_center, tgt_size, tgt_ids)
+            )
+        return cost
+
+    def _cost_block(
+        self,
+        observations: tuple[np.ndarray, np.ndarray, np.ndarray],
+        targets: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> np.ndarray:
+        """Costs of (centres, sizes, id codes) of observations against those of targets."""
+        obs_center, obs_size, obs_ids = observations
+        tgt_center, tgt_size, tgt_ids = targets
+        # Centre distance and the size-dependent gate.
+        delta = obs_center[:, None, :] - tgt_center[None, :, :]
+        distance = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
+        extent = np.maximum(obs_size.max(axis=1)[:, None], tgt_size.max(axis=1)[None, :])
+        gate = np.maximum(self.config.gate_distance, self.config.gate_size_factor * extent)
+        # Box IoU, with the same arithmetic as Box.iou.
+        obs_lo, obs_hi = obs_center - obs_size / 2.0, obs_center + obs_size / 2.0
+        tgt_lo, tgt_hi = tgt_center - tgt_size / 2.0, tgt_center + tgt_size / 2.0
+        overlap = np.minimum(obs_hi[:, None, :], tgt_hi[None, :, :]) - np.maximum(
+            obs_lo[:, None, :], tgt_lo[None, :, :]
+        )
+        np.clip(overlap, 0.0, None, out=overlap)
+        inter = overlap[..., 0] * overlap[..., 1] * overlap[..., 2]
+        obs_volume = obs_size[:, 0] * obs_size[:, 1] * obs_size[:, 2]
+        tgt_volume = tgt_size[:, 0] * tgt_size[:, 1] * tgt_size[:, 2]
+        union = obs_volume[:, None] + tgt_volume[None, :] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        cost = distance / gate - iou
+        cost[(distance > gate) & (iou <= 0.0)] = _INFEASIBLE
+        # External ids: a match wins outright; two different ids never associate (by default).
+        both = (obs_ids[:, None] >= 0) & (tgt_ids[None, :] >= 0)
+        same = both & (obs_ids[:, None] == tgt_ids[None, :])
+        if self.config.id_mismatch_blocks:
+            cost[both & ~same] = _INFEASIBLE
+        cost[same] = -1.0
+        return cost
 
     def _cost(self, obs: ObjectObservation, target: SceneNode | _Candidate) -> float:
         external_id = target.external_id
@@ -620,6 +688,10 @@ class ObjectFusion:
 def _frame_key(obs: ObjectObservation) -> str:
     # A camera's frame id names the sensor, not the image: the stamp tells frames apart.
     return f"{obs.source_frame_id or 'frame'}@{obs.stamp:.6f}"
+
+
+def _xyz(vector: Vector3) -> tuple[float, float, float]:
+    return vector.x, vector.y, vector.z
 
 
 def _extents(box: Box) -> tuple[float, float, float]:
