@@ -503,10 +503,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from sim import scene_catalog
 
+    problem = None  # bad input is refused in one line before anything starts
     if not (scene_catalog.has_scene(args.scene) or scene_catalog.has_house(args.scene)):
-        parser.error(f"unknown scene {args.scene!r} (FloorPlan1-30, 201-230, 301-330, 401-430)")
-    if args.width < 1 or args.height < 1 or not args.task_timeout > 0:
-        parser.error("--width and --height must be at least 1, --task-timeout positive")
+        problem = f"unknown scene {args.scene!r} (FloorPlan1-30, 201-230, 301-330, 401-430)"
+    elif args.width < 1 or args.height < 1 or not args.task_timeout > 0:
+        problem = "--width and --height must be at least 1, --task-timeout positive"
+    if problem is not None:
+        print(f"{parser.prog}: error: {problem}", file=sys.stderr)
+        return 2
     out = Path(args.out or Path("reports") / time.strftime("demo-%Y%m%d-%H%M%S")).resolve()
     return run_demo(out, args.scene, args.seed, args.width, args.height, args.task_timeout)
 

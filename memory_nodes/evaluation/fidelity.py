@@ -419,13 +419,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     known = [s for s in args.scenes if scene_catalog.has_scene(s) or scene_catalog.has_house(s)]
     unknown = [s for s in args.scenes if s not in known]
-    if unknown:  # refused before any scene is built
-        parser.error(f"unknown scene {unknown[0]!r} (FloorPlan1-30, 201-230, 301-330, 401-430)")
-    for name in ("width", "height", "viewpoints"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.changes < 0 or args.limit < 0 or not args.tolerance > 0:
-        parser.error("--changes and --limit must not be negative, --tolerance must be positive")
+    problem = None  # bad input is refused in one line before any scene is built
+    if unknown:
+        problem = f"unknown scene {unknown[0]!r} (FloorPlan1-30, 201-230, 301-330, 401-430)"
+    elif min(args.width, args.height, args.viewpoints) < 1:
+        problem = "--width, --height and --viewpoints must be at least 1"
+    elif args.changes < 0 or args.limit < 0 or not args.tolerance > 0:
+        problem = "--changes and --limit must not be negative, --tolerance must be positive"
+    if problem is not None:
+        print(f"{parser.prog}: error: {problem}", file=sys.stderr)
+        return 2
     scenes = args.scenes[: args.limit] if args.limit > 0 else args.scenes
     results = []
     for scene in scenes:

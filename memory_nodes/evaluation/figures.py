@@ -470,7 +470,15 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(report, dict) or not isinstance(report.get("tasks"), list):
         print(f"{args.report} is not a task evaluation report (no 'tasks' list)", file=sys.stderr)
         return 2
-    for path in plot_task_evaluation(report, args.out):
+    if not all(isinstance(row, dict) for row in report["tasks"]):
+        print(f"{args.report}: every entry of 'tasks' must be an object", file=sys.stderr)
+        return 2
+    try:
+        paths = plot_task_evaluation(report, args.out)
+    except (KeyError, TypeError, ValueError) as error:  # a row whose fields are not numbers
+        print(f"{args.report}: a task row cannot be drawn: {error!r}"[:400], file=sys.stderr)
+        return 2
+    for path in paths:
         print(path)
     return 0
 

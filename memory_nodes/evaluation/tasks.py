@@ -663,8 +663,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:  # every task file is read before anything runs
         tasks = [task for path in args.tasks for task in load_tasks(path)]
-    except MemoryStackError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except MemoryStackError as error:  # one line, however long the input it quotes
+        print(f"error: {' '.join(str(error).split())[:400]}", file=sys.stderr)
         return 2
     if args.scenes and not any(task.scene in args.scenes for task in tasks):
         print(f"error: no task in the task files is in {', '.join(args.scenes)}", file=sys.stderr)
