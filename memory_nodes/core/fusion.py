@@ -158,13 +158,15 @@ class _Track:
     """Fusion state of one node that the graph does not need to store."""
 
     estimate: _Estimate
+    # Pending changes count distinct frames (sensor + stamp), so a frame sent again, however
+    # often, is one frame of evidence.
     pending_move: _Estimate | None = None
-    pending_move_count: int = 0
-    pending_states: dict[str, tuple[str, int]] = field(default_factory=dict)
+    pending_move_frames: set[str] = field(default_factory=set)
+    pending_states: dict[str, tuple[str, set[str]]] = field(default_factory=dict)
     # Stamp of the newest evidence for each held state value: frames older than it arrive
     # late (queued in perception) and must not roll back what the robot just did.
     state_stamps: dict[str, float] = field(default_factory=dict)
-    pending_location: tuple[tuple[str, EdgeType] | None, int] | None = None
+    pending_location: tuple[tuple[str, EdgeType] | None, set[str]] | None = None
 
 
 @dataclass(slots=True)
@@ -403,6 +405,7 @@ class ObjectFusion:
     ) -> None:
         cfg = self.config
         track = self._track(node)
+        frame_key = _frame_key(obs)
         result.observed[node.node_id] = obs_id
         provenance = Provenance(obs_id, obs.source, obs.stamp)
         was_missing = node.status == NodeStatus.MISSING
@@ -417,7 +420,7 @@ class ObjectFusion:
             # Furniture is seen in parts (a 3 m counter top never fits one frame): an
             # overlapping box is another part of the same piece, not a move, so the estimate
             # becomes the union of the parts seen.
-            track.pending_move, track.pending_move_count = None, 0
+            track.pending_move, track.pending_move_frames = None, set()
             grew = track.estimate.grow(obs.box, cfg.max_fusion_weight)
         elif distance > cfg.move_distance:
             # A jump: believe it after K consistent sightings, or at once if memory already
@@ -426,17 +429,18 @@ class ObjectFusion:
             if pending is not None and obs.box.center.distance_to(pending.box().center) <= (
                 cfg.move_distance
             ):
-                pending.add(obs.box, obs.confidence, cfg.max_fusion_weight)
-                track.pending_move_count += 1
+                if frame_key not in track.pending_move_frames:
+                    pending.add(obs.box, obs.confidence, cfg.max_fusion_weight)
+                    track.pending_move_frames.add(frame_key)
             else:
                 track.pending_move = _Estimate.of(obs.box, obs.confidence)
-                track.pending_move_count = 1
-            if was_missing or track.pending_move_count >= cfg.change_confirmations:
+                track.pending_move_frames = {frame_key}
+            if was_missing or len(track.pending_move_frames) >= cfg.change_confirmations:
                 track.estimate = track.pending_move
-                track.pending_move, track.pending_move_count = None, 0
+                track.pending_move, track.pending_move_frames = None, set()
                 moved = True
         else:
-            track.pending_move, track.pending_move_count = None, 0
+            track.pending_move, track.pending_move_frames = None, set()
             track.estimate.add(obs.box, max(obs.confidence, 1e-3), cfg.max_fusion_weight)
         if track.pending_move is None:
             fused = track.estimate.box()
@@ -454,7 +458,9 @@ class ObjectFusion:
         self._update_states(node, track, obs, result, trusted=False)
         self._adopt_external_id(node, obs.object_id, obs.stamp)
         self.graph.record_hit(node.node_id, obs.stamp, provenance, _hit_probability(obs))
-        self._update_location(node, track, obs.stamp, result, immediate=moved or was_missing)
+        self._update_location(
+            node, track, obs.stamp, frame_key, result, immediate=moved or was_missing
+        )
 
     def _place_unplaced_over(self, holder: SceneNode, stamp: float) -> None:
         """Objects with no receptacle yet that now lie over a grown receptacle get one.
@@ -484,6 +490,7 @@ class ObjectFusion:
         trusted: bool,
     ) -> None:
         accepted: dict[str, str] = {}
+        frame_key = _frame_key(obs)
         for key, value in sorted(obs.states.items()):
             current = node.states.get(key)
             if not trusted and obs.stamp < track.state_stamps.get(key, -math.inf):
@@ -495,13 +502,13 @@ class ObjectFusion:
             if current is None or trusted:  # nothing to contradict, or the robot did it
                 accepted[key] = value
                 continue
-            pending_value, count = track.pending_states.get(key, (value, 0))
-            count = count + 1 if pending_value == value else 1
-            if count >= self.config.change_confirmations:
+            pending_value, frames = track.pending_states.get(key, (value, set()))
+            frames = frames | {frame_key} if pending_value == value else {frame_key}
+            if len(frames) >= self.config.change_confirmations:
                 accepted[key] = value
                 track.pending_states.pop(key, None)
             else:
-                track.pending_states[key] = (value, count)
+                track.pending_states[key] = (value, frames)
         if accepted:
             self.graph.update_node(node.node_id, obs.stamp, states=accepted, reason="state")
             for key, value in accepted.items():
@@ -510,7 +517,13 @@ class ObjectFusion:
                 result.state_changes.append((node.node_id, key, value))
 
     def _update_location(
-        self, node: SceneNode, track: _Track, stamp: float, result: FusionResult, immediate: bool
+        self,
+        node: SceneNode,
+        track: _Track,
+        stamp: float,
+        frame_key: str,
+        result: FusionResult,
+        immediate: bool,
     ) -> None:
         derived = self.graph.derive_location(node.box, exclude=node.node_id)
         current = self.graph.find_location(node.node_id)
@@ -518,14 +531,15 @@ class ObjectFusion:
             track.pending_location = None
         else:
             pending = track.pending_location
-            count = pending[1] + 1 if pending is not None and pending[0] == derived else 1
+            same = pending is not None and pending[0] == derived
+            frames = pending[1] | {frame_key} if same else {frame_key}  # type: ignore[index]
             # No known location yet means nothing to contradict: take the derived one at once.
-            if immediate or current is None or count >= self.config.change_confirmations:
+            if immediate or current is None or len(frames) >= self.config.change_confirmations:
                 self.graph.set_location(node.node_id, derived, stamp)
                 track.pending_location = None
                 result.relation_changes.append(node.node_id)
             else:
-                track.pending_location = (derived, count)
+                track.pending_location = (derived, frames)
         self.graph.refresh_relations(node.node_id, stamp, location=False)
 
     def _apply_trusted(self, obs_id: str, obs: ObjectObservation, result: FusionResult) -> None:
@@ -543,7 +557,7 @@ class ObjectFusion:
             return
         track = self._track(node)
         track.estimate = _Estimate.of(obs.box, self.config.max_fusion_weight / 2)
-        track.pending_move, track.pending_move_count = None, 0
+        track.pending_move, track.pending_move_frames = None, set()
         self.graph.update_node(
             node.node_id, obs.stamp, world_T_object=obs.world_T_object, box=obs.box
         )
@@ -551,7 +565,7 @@ class ObjectFusion:
         self.graph.record_hit(
             node.node_id, obs.stamp, Provenance(obs_id, obs.source, obs.stamp), 0.9
         )
-        self._update_location(node, track, obs.stamp, result, immediate=True)
+        self._update_location(node, track, obs.stamp, _frame_key(obs), result, immediate=True)
         result.observed[node.node_id] = obs_id
 
     # ---------------------------------------------------------- candidates

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from memory_nodes.core.fusion import FusionConfig, ObjectFusion, _Candidate, _Estimate
-from memory_nodes.core.scene_graph import Layer, SceneGraph
+from memory_nodes.core.long_term import LongTermMemory
+from memory_nodes.core.scene_graph import Layer, SceneGraph, SceneNode
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 
 
@@ -92,3 +93,84 @@ def test_a_thousand_new_objects_of_one_type_are_associated_in_well_under_a_secon
     )
     elapsed = time.perf_counter() - start
     assert cost.shape == (1000, 1000) and elapsed < 1.0, elapsed
+
+
+# ------------------------------------------------------------------------- long-term memory
+
+N_FORGED = 100
+
+
+def _confirmed_memory() -> tuple[LongTermMemory, list[ObjectObservation]]:
+    """Memory with N_FORGED mugs confirmed on a 10 x 10 grid (two frames), and the grid."""
+    memory = LongTermMemory(None)
+    grid = [(float(i % 10), float(i // 10), 0.9) for i in range(N_FORGED)]
+    for stamp in (1.0, 2.0):
+        frame = [
+            _obs(f"Mug|{i}", xyz, stamp, states={"isDirty": "false"}) for i, xyz in enumerate(grid)
+        ]
+        memory.integrate_frame(frame)
+    assert len(_mugs(memory)) == N_FORGED
+    return memory, frame
+
+
+def _mugs(memory: LongTermMemory) -> list[SceneNode]:
+    return [n for n in memory.graph.nodes(Layer.OBJECT) if n.node_type == "Mug"]
+
+
+def _contradictions(stamp: float, source: str = "gt_mask") -> list[ObjectObservation]:
+    """Every mug 3 m from its place and dirty: a fact that contradicts memory on each count."""
+    return [
+        _obs(f"Mug|{i}", (i % 10 + 30.0, i // 10 + 30.0, 0.9), stamp, states={"isDirty": "true"},
+             source=source)
+        for i in range(N_FORGED)
+    ]  # fmt: skip
+
+
+def _adopted(memory: LongTermMemory) -> int:
+    """Mugs whose place or state memory took from the contradicting frames."""
+    return sum(
+        node.position.x >= 20.0 or node.states.get("isDirty") == "true" for node in _mugs(memory)
+    )
+
+
+def test_a_frame_that_calls_itself_an_action_is_not_believed() -> None:
+    memory, _ = _confirmed_memory()
+    memory.integrate_frame(_contradictions(3.0, source="action"))
+    assert _adopted(memory) == 0
+    mug = memory.graph.find_object_by_external_id("Mug|0")
+    assert {p.source for p in mug.provenance} == {"perception"}  # memory named the source
+
+
+@pytest.mark.parametrize(("objects", "repeats"), [(N_FORGED, 3), (10, 100)])
+def test_the_same_contradicting_frame_sent_again_is_never_adopted(
+    objects: int, repeats: int
+) -> None:
+    # 100 facts sent 3 times, and 10 facts sent 100 times (a frame of 100 sent 100 times takes
+    # 30 s of fusion and proves nothing more).
+    memory, _ = _confirmed_memory()
+    for _ in range(repeats):
+        memory.integrate_frame(_contradictions(3.0)[:objects])
+    assert _adopted(memory) == 0
+    memory.integrate_frame(_contradictions(4.0)[:objects])  # a second, distinct frame confirms
+    assert _adopted(memory) == objects
+
+
+def test_a_repeated_frame_does_not_confirm_a_new_object() -> None:
+    memory = LongTermMemory(None)
+    for _ in range(10):
+        memory.integrate_frame([_obs("Apple|1", (1.0, 1.0, 0.9), 5.0, object_type="Apple")])
+    assert memory.graph.find_object_by_external_id("Apple|1") is None
+
+
+def test_consolidated_entries_are_never_trusted_whatever_source_they_claim() -> None:
+    memory, _ = _confirmed_memory()
+    memory.consolidate(_contradictions(3.0, source="action"))
+    assert _adopted(memory) == 0
+
+
+def test_only_apply_action_effects_is_believed_at_once() -> None:
+    memory, _ = _confirmed_memory()
+    memory.apply_action_effects(_contradictions(3.0, source="perception"))
+    assert _adopted(memory) == N_FORGED
+    mug = memory.graph.find_object_by_external_id("Mug|0")
+    assert mug.provenance[-1].source == "action"
