@@ -1037,7 +1037,10 @@ class SparseOctree:
         key_offset, last_decay, names = meta["key_offset"], meta["last_decay"], meta["object_names"]
         if isinstance(key_offset, bool) or not isinstance(key_offset, int):
             raise InvalidInputError(f"octree key_offset must be a whole number, got {key_offset!r}")
-        if isinstance(last_decay, bool) or not isinstance(last_decay, int | float):
+        # None: the map was never decayed
+        if last_decay is not None and (
+            isinstance(last_decay, bool) or not isinstance(last_decay, int | float)
+        ):
             raise InvalidInputError(f"octree last_decay must be a number, got {last_decay!r:.40}")
         if not isinstance(names, dict) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in names.values()

@@ -314,7 +314,7 @@ class OctreeNode(Node):
             objects = [str(v) for v in names.get("objects", [])]
             stamp = names["stamp"]
             stamp = conversions.stamp_from_msg(Time(sec=stamp["sec"], nanosec=stamp["nanosec"]))
-        except (ValueError, TypeError, KeyError, AssertionError) as error:
+        except (ValueError, TypeError, KeyError, AssertionError, RecursionError) as error:
             self._reject("label names (JSON with labels, objects and the cloud's stamp)", error)
             return
         complete = self.sync.add("names", stamp, {"labels": labels, "objects": objects})

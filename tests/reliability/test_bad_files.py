@@ -150,6 +150,9 @@ def test_valid_files_still_load(tmp_path: Path, live: LongTermMemory) -> None:
     tree_path = tmp_path / "map.octree"
     tree_path.write_bytes(valid_octree_bytes())
     assert SparseOctree.load(tree_path).to_bytes() == valid_octree_bytes()
+    empty_map = SparseOctree()  # never decayed: last_decay is None
+    empty_map.save(tree_path)
+    assert SparseOctree.load(tree_path).to_bytes() == empty_map.to_bytes()
     knowledge = TypeKnowledge()
     knowledge.note_insert("Apple")
     (tmp_path / "knowledge.json").write_text(json.dumps(knowledge.to_dict()))

@@ -16,7 +16,7 @@ from bench.reliability_crash import run_crash_cycles
 
 pytestmark = pytest.mark.slow  # each cycle starts a server process (a few seconds)
 
-KILLS = 4
+KILLS = 3
 
 
 def test_kill_9_during_writes_keeps_every_acknowledged_change_and_a_sound_file(
