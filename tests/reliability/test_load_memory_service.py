@@ -32,3 +32,30 @@ def test_every_bad_file_is_answered_within_1s_with_a_clear_refusal_and_memory_ke
     for name, message in result["messages"].items():
         assert message.startswith("load failed, memory unchanged:"), message
         assert made[name].name in message, f"{name}: the answer does not name the file"
+
+
+def test_a_damaged_own_database_stops_the_server_with_one_line_and_stays_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """The node's own database is never wiped: a damaged or foreign file stops the start."""
+    import subprocess
+    import sys
+
+    case = next(c for c in memory_cases() if c.name == "sqlite_other_schema")
+    database = case.make(tmp_path)
+    before = database.read_bytes()
+    params = tmp_path / "memory_server.yaml"
+    params.write_text(f"memory_server:\n  ros__parameters:\n    database_path: {database}\n")
+    command = [sys.executable, "-m", "memory_nodes.nodes.memory_server", "--ros-args"]
+    result = subprocess.run(
+        [*command, "--params-file", str(params)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if "failed to start" in line]
+    assert len(lines) == 1 and "not a memory store" in lines[0] and database.name in lines[0]
+    assert "Traceback" not in result.stderr
+    assert database.read_bytes() == before
