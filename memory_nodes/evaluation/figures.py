@@ -462,22 +462,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("."), help="folder of the PNGs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    def refuse(problem: str) -> int:  # bad input: one line on stderr, exit code 2
+        print(f"{parser.prog}: error: {args.report}: {problem}"[:400], file=sys.stderr)
+        return 2
+
     try:
         report = json.loads(args.report.read_text())
     except (OSError, ValueError) as error:
-        print(f"cannot read the report {args.report}: {error}", file=sys.stderr)
-        return 2
+        return refuse(f"cannot read the report: {error}")
     if not isinstance(report, dict) or not isinstance(report.get("tasks"), list):
-        print(f"{args.report} is not a task evaluation report (no 'tasks' list)", file=sys.stderr)
-        return 2
+        return refuse("not a task evaluation report (no 'tasks' list)")
     if not all(isinstance(row, dict) for row in report["tasks"]):
-        print(f"{args.report}: every entry of 'tasks' must be an object", file=sys.stderr)
-        return 2
+        return refuse("every entry of 'tasks' must be an object")
     try:
         paths = plot_task_evaluation(report, args.out)
     except (KeyError, TypeError, ValueError) as error:  # a row whose fields are not numbers
-        print(f"{args.report}: a task row cannot be drawn: {error!r}"[:400], file=sys.stderr)
-        return 2
+        return refuse(f"a task row cannot be drawn: {error!r}")
     for path in paths:
         print(path)
     return 0
