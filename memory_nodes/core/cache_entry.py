@@ -16,6 +16,13 @@ from memory_nodes.core.types import Box, MemorySource, ObjectRecord, Pose
 class CacheEntry:
     """What the cache holds about one object, with the metadata policies rank by.
 
+    The position, box and states are the entry's *confirmed* facts, the ones it answers with.
+    An observation that contradicts them (a jump beyond the cache's move distance, a different
+    state value) waits in ``pending_*`` until a second distinct frame agrees; the frames are
+    counted by :func:`~memory_nodes.core.types.frame_key`, so a frame sent again counts once.
+    ``source_frame_id`` with ``last_written`` names the frame of the newest confirmed fact
+    (provenance that consolidation carries into long-term memory).
+
     ``*_step`` fields number cache operations (see :mod:`memory_nodes.core.policies`); they order
     events exactly where stamps tie. ``access_count`` counts reads only, ``write_count`` writes
     (observations and action effects). ``pending_consolidation`` marks an action effect that the
@@ -40,6 +47,21 @@ class CacheEntry:
     write_step: int = 0
     access_step: int = 0
     pending_consolidation: bool = False
+    source_frame_id: str = ""
+    pending_world_T_object: Pose | None = None
+    pending_box: Box | None = None
+    pending_move_frames: frozenset[str] = frozenset()
+    pending_states: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+
+    @property
+    def has_pending(self) -> bool:
+        """An unconfirmed observation contradicts the answer (a move or a state)."""
+        return self.pending_world_T_object is not None or bool(self.pending_states)
+
+    def clear_pending(self) -> None:
+        self.pending_world_T_object, self.pending_box = None, None
+        self.pending_move_frames = frozenset()
+        self.pending_states = {}
 
     def age(self, now: float) -> float:
         """Seconds since the newest fact in the entry."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.errors import InvalidInputError, clip_text
 from memory_nodes.core.object_taxonomy import ReceptacleKind, receptacle_kind
 from memory_nodes.core.scene_graph import (
     DEFAULT_HIT_PROBABILITY,
@@ -44,7 +44,7 @@ from memory_nodes.core.scene_graph import (
     SceneNode,
     default_layer,
 )
-from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
+from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3, frame_key
 
 _INFEASIBLE = 1e6
 # (observation, target) pairs costed at once: bounds the cost matrix's temporaries (~10 MB).
@@ -187,7 +187,7 @@ class FusionResult:
 def observation_id(observation: ObjectObservation, index: int) -> str:
     """A stable id for provenance: source, frame and instance."""
     instance = observation.object_id or str(index)
-    return f"{observation.source or 'obs'}:{_frame_key(observation)}:{instance}"
+    return f"{observation.source or 'obs'}:{frame_key(observation)}:{instance}"
 
 
 class ObjectFusion:
@@ -262,7 +262,9 @@ class ObjectFusion:
                 raise InvalidInputError("a receptacle needs a relation ('on' or 'inside')")
             relation = EdgeType(relation)
             if relation not in (EdgeType.ON, EdgeType.INSIDE):
-                raise InvalidInputError(f"relation must be 'on' or 'inside', got {relation}")
+                raise InvalidInputError(
+                    f"relation must be 'on' or 'inside', got {clip_text(relation)}"
+                )
             location = (self.graph.resolve(receptacle_ref).node_id, relation)
         self.graph.set_location(node.node_id, location, stamp, origin=source)
         track = self._track(node)
@@ -405,7 +407,7 @@ class ObjectFusion:
     ) -> None:
         cfg = self.config
         track = self._track(node)
-        frame_key = _frame_key(obs)
+        frame = frame_key(obs)
         result.observed[node.node_id] = obs_id
         provenance = Provenance(obs_id, obs.source, obs.stamp)
         was_missing = node.status == NodeStatus.MISSING
@@ -429,12 +431,12 @@ class ObjectFusion:
             if pending is not None and obs.box.center.distance_to(pending.box().center) <= (
                 cfg.move_distance
             ):
-                if frame_key not in track.pending_move_frames:
+                if frame not in track.pending_move_frames:
                     pending.add(obs.box, obs.confidence, cfg.max_fusion_weight)
-                    track.pending_move_frames.add(frame_key)
+                    track.pending_move_frames.add(frame)
             else:
                 track.pending_move = _Estimate.of(obs.box, obs.confidence)
-                track.pending_move_frames = {frame_key}
+                track.pending_move_frames = {frame}
             if was_missing or len(track.pending_move_frames) >= cfg.change_confirmations:
                 track.estimate = track.pending_move
                 track.pending_move, track.pending_move_frames = None, set()
@@ -458,9 +460,7 @@ class ObjectFusion:
         self._update_states(node, track, obs, result, trusted=False)
         self._adopt_external_id(node, obs.object_id, obs.stamp)
         self.graph.record_hit(node.node_id, obs.stamp, provenance, _hit_probability(obs))
-        self._update_location(
-            node, track, obs.stamp, frame_key, result, immediate=moved or was_missing
-        )
+        self._update_location(node, track, obs.stamp, frame, result, immediate=moved or was_missing)
 
     def _place_unplaced_over(self, holder: SceneNode, stamp: float) -> None:
         """Objects with no receptacle yet that now lie over a grown receptacle get one.
@@ -490,7 +490,7 @@ class ObjectFusion:
         trusted: bool,
     ) -> None:
         accepted: dict[str, str] = {}
-        frame_key = _frame_key(obs)
+        frame = frame_key(obs)
         for key, value in sorted(obs.states.items()):
             current = node.states.get(key)
             if not trusted and obs.stamp < track.state_stamps.get(key, -math.inf):
@@ -503,7 +503,7 @@ class ObjectFusion:
                 accepted[key] = value
                 continue
             pending_value, frames = track.pending_states.get(key, (value, set()))
-            frames = frames | {frame_key} if pending_value == value else {frame_key}
+            frames = frames | {frame} if pending_value == value else {frame}
             if len(frames) >= self.config.change_confirmations:
                 accepted[key] = value
                 track.pending_states.pop(key, None)
@@ -521,7 +521,7 @@ class ObjectFusion:
         node: SceneNode,
         track: _Track,
         stamp: float,
-        frame_key: str,
+        frame: str,
         result: FusionResult,
         immediate: bool,
     ) -> None:
@@ -532,7 +532,7 @@ class ObjectFusion:
         else:
             pending = track.pending_location
             same = pending is not None and pending[0] == derived
-            frames = pending[1] | {frame_key} if same else {frame_key}  # type: ignore[index]
+            frames = pending[1] | {frame} if same else {frame}  # type: ignore[index]
             # No known location yet means nothing to contradict: take the derived one at once.
             if immediate or current is None or len(frames) >= self.config.change_confirmations:
                 self.graph.set_location(node.node_id, derived, stamp)
@@ -565,7 +565,7 @@ class ObjectFusion:
         self.graph.record_hit(
             node.node_id, obs.stamp, Provenance(obs_id, obs.source, obs.stamp), 0.9
         )
-        self._update_location(node, track, obs.stamp, _frame_key(obs), result, immediate=True)
+        self._update_location(node, track, obs.stamp, frame_key(obs), result, immediate=True)
         result.observed[node.node_id] = obs_id
 
     # ---------------------------------------------------------- candidates
@@ -578,14 +578,14 @@ class ObjectFusion:
             object_type=obs.object_type,
             external_id=obs.object_id,
             estimate=_Estimate.of(obs.box, max(obs.confidence, 1e-3)),
-            frames={_frame_key(obs)},
+            frames={frame_key(obs)},
             last_seen=obs.stamp,
             observations=[(obs_id, obs)],
         )
 
     def _update_candidate(self, candidate: _Candidate, obs_id: str, obs: ObjectObservation) -> None:
         candidate.estimate.add(obs.box, max(obs.confidence, 1e-3), self.config.max_fusion_weight)
-        candidate.frames.add(_frame_key(obs))
+        candidate.frames.add(frame_key(obs))
         candidate.last_seen = max(candidate.last_seen, obs.stamp)
         candidate.observations.append((obs_id, obs))
         if obs.object_id and not candidate.external_id:
@@ -697,11 +697,6 @@ class ObjectFusion:
             )
         self._tracks[node_id] = _Track(estimate or _Estimate.of(box, 1.0))
         return node_id
-
-
-def _frame_key(obs: ObjectObservation) -> str:
-    # A camera's frame id names the sensor, not the image: the stamp tells frames apart.
-    return f"{obs.source_frame_id or 'frame'}@{obs.stamp:.6f}"
 
 
 def _xyz(vector: Vector3) -> tuple[float, float, float]:

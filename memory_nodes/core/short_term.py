@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from memory_nodes.core.cache_entry import CacheEntry
-from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.errors import InvalidInputError, clip_text
 from memory_nodes.core.policies import ReplacementPolicy, resolve_policy
 from memory_nodes.core.types import (
     Box,
@@ -30,12 +30,19 @@ from memory_nodes.core.types import (
     ObjectRecord,
     Pose,
     Vector3,
+    frame_key,
 )
 
 DEFAULT_CAPACITY = 128
 """Mem4Nav's short-term memory capacity."""
 
 DEFAULT_POLICY = "household"
+
+DEFAULT_MOVE_DISTANCE = 0.25
+"""Metres an observation must lie from the confirmed position to be a move (fusion's rule)."""
+
+DEFAULT_CHANGE_CONFIRMATIONS = 2
+"""Distinct frames that must agree before a move or a state change replaces a confirmed fact."""
 
 
 class EvictionReason(StrEnum):
@@ -50,7 +57,8 @@ class CacheStats:
     """Counters of one cache since its construction.
 
     ``stale_dropped`` counts entries not served because long-term memory held a newer fact;
-    ``out_of_order_writes`` counts observations older than the entry they would overwrite.
+    ``out_of_order_writes`` counts observations older than the entry they would overwrite;
+    ``pending_writes`` counts observations of a move not yet confirmed by enough frames.
     """
 
     hits: int = 0
@@ -61,6 +69,7 @@ class CacheStats:
     aged_out: int = 0
     stale_dropped: int = 0
     out_of_order_writes: int = 0
+    pending_writes: int = 0
     action_effects: int = 0
     long_term_lookups: int = 0
 
@@ -96,12 +105,14 @@ LongTermLookup = Callable[[str], ObjectRecord | None]
 
 def _check_finite(name: str, value: float) -> None:
     if not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInputError(f"{name} must be a finite number of seconds, got {value!r}")
+        raise InvalidInputError(
+            f"{name} must be a finite number of seconds, got {clip_text(value)}"
+        )
 
 
 def _check_capacity(capacity: int) -> None:
     if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity <= 0:
-        raise InvalidInputError(f"capacity must be a positive integer, got {capacity!r}")
+        raise InvalidInputError(f"capacity must be a positive integer, got {clip_text(capacity)}")
 
 
 class ObjectStateCache:
@@ -118,6 +129,12 @@ class ObjectStateCache:
         here. Entries dropped as stale (long-term memory knows better) are not sent.
     on_action_effect
         Sink called at once with an entry changed by :meth:`record_action_effect`.
+    move_distance, change_confirmations
+        An observation farther than ``move_distance`` from an entry's position, or with a
+        different value of a state the entry holds, replaces it only once
+        ``change_confirmations`` distinct frames agree; until then it is pending and the entry
+        answers with its confirmed facts. A first sighting has nothing to contradict and the
+        robot's own action effects are certain: both are taken at once.
 
     Examples
     --------
@@ -136,8 +153,27 @@ class ObjectStateCache:
         policy: str | ReplacementPolicy = DEFAULT_POLICY,
         on_evict: EvictionSink | None = None,
         on_action_effect: ActionEffectSink | None = None,
+        *,
+        move_distance: float = DEFAULT_MOVE_DISTANCE,
+        change_confirmations: int = DEFAULT_CHANGE_CONFIRMATIONS,
     ) -> None:
         _check_capacity(capacity)
+        if not isinstance(move_distance, int | float) or not (
+            math.isfinite(move_distance) and move_distance > 0
+        ):
+            raise InvalidInputError(
+                f"move_distance must be finite and > 0, got {clip_text(move_distance)}"
+            )
+        if (
+            isinstance(change_confirmations, bool)
+            or not isinstance(change_confirmations, int)
+            or change_confirmations < 1
+        ):
+            raise InvalidInputError(
+                f"change_confirmations must be an int >= 1, got {clip_text(change_confirmations)}"
+            )
+        self.move_distance = float(move_distance)
+        self.change_confirmations = change_confirmations
         self._capacity = capacity
         self._policy = resolve_policy(policy)
         self._on_evict = on_evict
@@ -193,9 +229,14 @@ class ObjectStateCache:
         An observation older than the entry's newest fact is ignored (counted in
         ``stats.out_of_order_writes``): a late message must not roll the state back.
         Inserting into a full cache evicts the policy's victim through ``on_evict`` first.
+        A move or a state change is believed once ``change_confirmations`` distinct frames
+        agree (see the class notes); until then the entry keeps its confirmed facts and counts
+        the observation in ``stats.pending_writes``.
         """
         if not isinstance(observation, ObjectObservation):
-            raise InvalidInputError(f"put() needs an ObjectObservation, got {observation!r}")
+            raise InvalidInputError(
+                f"put() needs an ObjectObservation, got {clip_text(observation)}"
+            )
         if not observation.object_id:
             raise InvalidInputError("ObjectObservation.object_id must not be empty to be cached")
         _check_finite("ObjectObservation.stamp", observation.stamp)
@@ -216,6 +257,7 @@ class ObjectStateCache:
                 box=observation.box,
                 states=dict(observation.states),
                 source=observation.source,
+                source_frame_id=observation.source_frame_id,
                 confidence=observation.confidence,
                 first_inserted=now,
                 last_written=observation.stamp,
@@ -229,16 +271,21 @@ class ObjectStateCache:
             self._policy.on_insert(entry, now)
             return _copy(entry)
 
+        states = self._confirm(entry, observation)
+        if states is None:  # a move seen in too few frames: the entry answers as before
+            self.stats.pending_writes += 1
+            return _copy(entry)
         changed = (
             observation.world_T_object != entry.world_T_object
             or observation.object_type != entry.object_type
-            or any(entry.states.get(k) != v for k, v in observation.states.items())
+            or any(entry.states.get(k) != v for k, v in states.items())
         )
         entry.object_type = observation.object_type
         entry.world_T_object = observation.world_T_object
         entry.box = observation.box
-        entry.states.update(observation.states)
+        entry.states.update(states)
         entry.source = observation.source
+        entry.source_frame_id = observation.source_frame_id
         entry.confidence = observation.confidence
         entry.last_written = observation.stamp
         entry.write_count += 1
@@ -246,6 +293,44 @@ class ObjectStateCache:
         self.stats.updates += 1
         self._policy.on_update(entry, now, changed)
         return _copy(entry)
+
+    def _confirm(self, entry: CacheEntry, observation: ObjectObservation) -> dict[str, str] | None:
+        """What of ``observation`` the entry may take now: None while its pose is a pending
+        move, else the states to write (contradicting states stay pending until confirmed)."""
+        frame = frame_key(observation)
+        need = self.change_confirmations
+        position = observation.world_T_object.position
+        pose_pending = False
+        if position.distance_to(entry.world_T_object.position) > self.move_distance:
+            pending = entry.pending_world_T_object
+            same_place = (
+                pending is not None and position.distance_to(pending.position) <= self.move_distance
+            )
+            frames = entry.pending_move_frames | {frame} if same_place else frozenset({frame})
+            pose_pending = len(frames) < need
+            if pose_pending:
+                entry.pending_world_T_object = observation.world_T_object
+                entry.pending_box = observation.box
+                entry.pending_move_frames = frames
+        if not pose_pending:
+            entry.pending_world_T_object, entry.pending_box = None, None
+            entry.pending_move_frames = frozenset()
+        accepted: dict[str, str] = {}
+        for key, value in observation.states.items():
+            current = entry.states.get(key)
+            if current is None or current == value:  # nothing to contradict
+                if not pose_pending:
+                    accepted[key] = value
+                    entry.pending_states.pop(key, None)
+                continue
+            pending_value, frames = entry.pending_states.get(key, (value, frozenset()))
+            frames = frames | {frame} if pending_value == value else frozenset({frame})
+            if len(frames) >= need and not pose_pending:
+                accepted[key] = value
+                entry.pending_states.pop(key, None)
+            else:
+                entry.pending_states[key] = (value, frames)
+        return None if pose_pending else accepted
 
     def record_action_effect(
         self,
@@ -274,16 +359,18 @@ class ObjectStateCache:
         entry = self._entries.get(object_id)
         if entry is None and (not object_type or world_T_object is None):
             raise InvalidInputError(
-                f"object {object_id!r} is not in the short-term cache; pass object_type and "
-                "world_T_object to record an action effect on it"
+                f"object {clip_text(object_id)} is not in the short-term cache; pass object_type "
+                "and world_T_object to record an action effect on it"
             )
         if states is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in states.items()
         ):
-            raise InvalidInputError(f"action effect states must map str to str, got {states!r}")
+            raise InvalidInputError(
+                f"action effect states must map str to str, got {clip_text(states)}"
+            )
         if entry is not None and now < entry.last_written:
             raise InvalidInputError(
-                f"action effect at {now} precedes the newest fact about {object_id!r} "
+                f"action effect at {now} precedes the newest fact about {clip_text(object_id)} "
                 f"({entry.last_written})"
             )
 
@@ -323,6 +410,8 @@ class ObjectStateCache:
         elif receptacle_relation is not None:
             entry.receptacle_relation = receptacle_relation
         entry.source = source
+        entry.source_frame_id = ""
+        entry.clear_pending()  # what the robot did overrules what waits for confirmation
         entry.confidence = 1.0
         entry.last_written = now
         entry.write_count += 1
@@ -384,9 +473,11 @@ class ObjectStateCache:
                 raise InvalidInputError(f"query() near must be 3 finite numbers: {error}") from None
             assert radius is not None
             if not math.isfinite(radius) or radius < 0.0:
-                raise InvalidInputError(f"query() radius must be finite and >= 0, got {radius!r}")
+                raise InvalidInputError(
+                    f"query() radius must be finite and >= 0, got {clip_text(radius)}"
+                )
         if max_age is not None and (math.isnan(max_age) or max_age < 0.0):
-            raise InvalidInputError(f"query() max_age must be >= 0, got {max_age!r}")
+            raise InvalidInputError(f"query() max_age must be >= 0, got {clip_text(max_age)}")
 
         matches: list[tuple[float, CacheEntry]] = []
         for entry in self._entries.values():
@@ -549,7 +640,7 @@ class ObjectStateCache:
     def _take_aged(self, now: float, max_age: float) -> list[CacheEntry]:
         _check_finite("now", now)
         if not isinstance(max_age, int | float) or math.isnan(max_age) or max_age < 0.0:
-            raise InvalidInputError(f"max_age must be >= 0 seconds, got {max_age!r}")
+            raise InvalidInputError(f"max_age must be >= 0 seconds, got {clip_text(max_age)}")
         aged_ids = [k for k, e in self._entries.items() if e.age(now) > max_age]
         aged = []
         for object_id in aged_ids:
@@ -565,7 +656,7 @@ class ObjectStateCache:
 
 
 def _copy(entry: CacheEntry) -> CacheEntry:
-    return replace(entry, states=dict(entry.states))
+    return replace(entry, states=dict(entry.states), pending_states=dict(entry.pending_states))
 
 
 def _as_long_term(record: ObjectRecord) -> ObjectRecord:

@@ -247,6 +247,15 @@ class ObjectObservation:
             )
 
 
+def frame_key(observation: ObjectObservation) -> str:
+    """The frame an observation came from: sensor frame id and stamp.
+
+    A camera's frame id names the sensor, not the image, so the stamp tells frames apart.
+    Every confirmation counts distinct frame keys, so a frame sent again counts once.
+    """
+    return f"{observation.source_frame_id or 'frame'}@{observation.stamp:.6f}"
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectRecord:
     """What memory knows of one object, with where the knowledge came from."""

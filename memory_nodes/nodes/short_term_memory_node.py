@@ -1,9 +1,11 @@
 """ROS adapter of the short-term object-state cache (:mod:`memory_nodes.core.short_term`).
 
 Subscribes
-    ``observations`` (ObjectObservationArray): what perception sees; each one refreshes the cache.
+    ``observations`` (ObjectObservationArray): what perception sees; each one refreshes the cache
+    (source "perception"; a move or state change needs two distinct frames).
     ``action_effects`` (ObjectObservationArray): what the robot's own actions did (source
-    "action"); recorded at once and handed on for consolidation.
+    "action"); recorded at once and handed on for consolidation. The source of an entry is the
+    topic it came on, never what the message claims.
 Publishes
     ``consolidations`` (ObjectObservationArray): entries leaving the cache (evicted, aged) and
     action effects, for long-term memory to fuse.
@@ -23,6 +25,7 @@ Parameters (changeable at run time: capacity, policy, max_age_s)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -35,7 +38,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.errors import InvalidInputError, clip_text
 from memory_nodes.core.policies import (
     ReplacementPolicy,
     TypeKnowledge,
@@ -45,6 +48,10 @@ from memory_nodes.core.policies import (
 from memory_nodes.core.short_term import CacheEntry, ObjectStateCache
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.runtime import run_node
+
+#: Sources an entry gets from the topic it arrived on.
+PERCEPTION_SOURCE = "perception"
+ACTION_SOURCE = "action"
 
 
 class ShortTermMemoryNode(Node):
@@ -128,7 +135,9 @@ class ShortTermMemoryNode(Node):
             if param.name == "policy" and param.value not in available_policies():
                 return SetParametersResult(
                     successful=False,
-                    reason=f"unknown policy {param.value!r}; known: {available_policies()}",
+                    reason=(
+                        f"unknown policy {clip_text(param.value)}; known: {available_policies()}"
+                    ),
                 )
         for param in params:
             if param.name == "capacity":
@@ -140,7 +149,10 @@ class ShortTermMemoryNode(Node):
     def _on_observations(self, msg: ObjectObservationArray) -> None:
         for index, item in enumerate(msg.observations):
             try:
-                self.cache.put(conversions.observation_from_msg(item), now=self._now())
+                observation = conversions.observation_from_msg(item)
+                # The topic, not the sender, says where a fact came from.
+                observation = dataclasses.replace(observation, source=PERCEPTION_SOURCE)
+                self.cache.put(observation, now=self._now())
             except (InvalidInputError, ValueError) as error:
                 self.get_logger().warning(f"observation {index} rejected: {error}")
 
@@ -160,7 +172,7 @@ class ShortTermMemoryNode(Node):
                     world_T_object=effect.world_T_object,
                     box=effect.box,
                     object_type=effect.object_type,
-                    source=effect.source or "action",
+                    source=ACTION_SOURCE,
                 )
             except (InvalidInputError, ValueError) as error:
                 self.get_logger().warning(f"action effect {index} rejected: {error}")
@@ -226,7 +238,9 @@ class ShortTermMemoryNode(Node):
         self._outbox[:] = [item for item in self._outbox if item[0].object_id != object_id]
         response.success = True
         response.message = (
-            f"{object_id} forgotten" if response.known else f"{object_id} is not in the cache"
+            f"{clip_text(object_id)} forgotten"
+            if response.known
+            else f"{clip_text(object_id)} is not in the cache"
         )
         return response
 

@@ -319,9 +319,11 @@ def test_household_learns_change_rates_from_sightings_not_from_its_own_actions()
     knowledge = TypeKnowledge(prior_rate=lambda _type: 0.0, prior_seconds=100.0, memory=1e9)
     cache = ObjectStateCache(4, HouseholdPolicy(knowledge=knowledge))
     cache.put(observe("mug", 0.0, "Mug", x=0.0))
-    cache.put(observe("mug", 100.0, "Mug", x=1.0, source="action"))  # the robot moved it
+    moved = Pose(Vector3(1.0, 0.0, 0.0))
+    cache.record_action_effect("mug", now=100.0, world_T_object=moved)  # the robot moved it
     assert knowledge.change_rate("Mug") == 0.0
-    cache.put(observe("mug", 200.0, "Mug", x=2.0))  # moved while nobody watched
+    for t in (199.0, 200.0):  # moved while nobody watched (a move needs two frames)
+        cache.put(observe("mug", t, "Mug", x=2.0))
     # One change in the 100 s watched since the action, plus the prior's 100 s.
     assert knowledge.change_rate("Mug") == pytest.approx(1 / 200)
 

@@ -45,12 +45,12 @@ def snapshot(cache):
 def test_put_then_get_counts_hits_misses_and_metadata():
     cache = ObjectStateCache(4, "lru")
     cache.put(observe("a", 1.0), now=1.5)
-    cache.put(observe("a", 2.0, x=1.0), now=2.5)
+    cache.put(observe("a", 2.0, x=0.1), now=2.5)
     entry = cache.get("a", now=3.0)
     assert cache.get("zzz", now=3.0) is None
     assert entry.first_inserted == 1.5 and entry.last_written == 2.0 and entry.last_accessed == 3.0
     assert (entry.write_count, entry.access_count) == (2, 1)
-    assert entry.world_T_object.position.x == 1.0
+    assert entry.world_T_object.position.x == 0.1
     assert (cache.stats.hits, cache.stats.misses, cache.stats.hit_rate) == (1, 1, 0.5)
 
 

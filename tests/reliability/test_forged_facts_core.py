@@ -13,9 +13,11 @@ import time
 import numpy as np
 import pytest
 
+from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.fusion import FusionConfig, ObjectFusion, _Candidate, _Estimate
 from memory_nodes.core.long_term import LongTermMemory
 from memory_nodes.core.scene_graph import Layer, SceneGraph, SceneNode
+from memory_nodes.core.short_term import ObjectStateCache
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
 
 
@@ -80,19 +82,26 @@ def test_vectorised_cost_matrix_equals_the_per_pair_cost(id_mismatch_blocks: boo
     np.testing.assert_allclose(matrix, expected, rtol=0, atol=1e-12)
 
 
-def test_a_thousand_new_objects_of_one_type_are_associated_in_well_under_a_second() -> None:
+def test_a_thousand_by_a_thousand_cost_matrix_costs_less_than_the_per_pair_rule() -> None:
+    # Timed against the per-pair rule in the same run (the machine is shared): a million pairs
+    # at once must cost under a tenth of what the per-pair rule spends per pair.
     rng = np.random.default_rng(0)
     centres = rng.uniform(-20.0, 20.0, size=(1000, 3))
     fusion = ObjectFusion(SceneGraph())
-    frame = [_obs(f"Mug|{i}", tuple(c), 1.0) for i, c in enumerate(centres)]
-    fusion.integrate_frame(frame)  # 1,000 candidates
+    # No ids (a detector's observations): every pair is costed by geometry.
+    fusion.integrate_frame([_obs("", tuple(c), 1.0) for c in centres])
     targets = list(fusion._candidates.values())
+    frame = [_obs("", tuple(c + 0.01), 2.0) for c in centres]
     start = time.perf_counter()
-    cost = fusion._cost_matrix(
-        [_obs(f"Mug|{i}", tuple(c), 2.0) for i, c in enumerate(centres)], targets
-    )
-    elapsed = time.perf_counter() - start
-    assert cost.shape == (1000, 1000) and elapsed < 1.0, elapsed
+    cost = fusion._cost_matrix(frame, targets)
+    vectorised = time.perf_counter() - start
+    start = time.perf_counter()
+    for obs in frame[:50]:
+        for target in targets[:40]:
+            fusion._cost(obs, target)
+    per_pair = (time.perf_counter() - start) / 2_000
+    assert cost.shape == (1000, 1000)
+    assert vectorised < 0.1 * per_pair * 1_000_000, (vectorised, per_pair)
 
 
 # ------------------------------------------------------------------------- long-term memory
@@ -100,16 +109,16 @@ def test_a_thousand_new_objects_of_one_type_are_associated_in_well_under_a_secon
 N_FORGED = 100
 
 
-def _confirmed_memory() -> tuple[LongTermMemory, list[ObjectObservation]]:
-    """Memory with N_FORGED mugs confirmed on a 10 x 10 grid (two frames), and the grid."""
+def _confirmed_memory(count: int = N_FORGED) -> tuple[LongTermMemory, list[ObjectObservation]]:
+    """Memory with ``count`` mugs confirmed on a 10 x 10 grid (two frames), and the frame."""
     memory = LongTermMemory(None)
-    grid = [(float(i % 10), float(i // 10), 0.9) for i in range(N_FORGED)]
+    grid = [(float(i % 10), float(i // 10), 0.9) for i in range(count)]
     for stamp in (1.0, 2.0):
         frame = [
             _obs(f"Mug|{i}", xyz, stamp, states={"isDirty": "false"}) for i, xyz in enumerate(grid)
         ]
         memory.integrate_frame(frame)
-    assert len(_mugs(memory)) == N_FORGED
+    assert len(_mugs(memory)) == count
     return memory, frame
 
 
@@ -147,7 +156,7 @@ def test_the_same_contradicting_frame_sent_again_is_never_adopted(
 ) -> None:
     # 100 facts sent 3 times, and 10 facts sent 100 times (a frame of 100 sent 100 times takes
     # 30 s of fusion and proves nothing more).
-    memory, _ = _confirmed_memory()
+    memory, _ = _confirmed_memory(objects)
     for _ in range(repeats):
         memory.integrate_frame(_contradictions(3.0)[:objects])
     assert _adopted(memory) == 0
@@ -174,3 +183,83 @@ def test_only_apply_action_effects_is_believed_at_once() -> None:
     assert _adopted(memory) == N_FORGED
     mug = memory.graph.find_object_by_external_id("Mug|0")
     assert mug.provenance[-1].source == "action"
+
+
+# ------------------------------------------------------------------------- short-term memory
+
+
+def test_short_term_memory_keeps_a_confirmed_place_against_a_single_contradiction() -> None:
+    cache = ObjectStateCache(capacity=200)
+    for i in range(N_FORGED):
+        cache.put(_obs(f"Mug|{i}", (i * 0.1, 0.0, 0.9), 1.0, states={"isDirty": "false"}))
+    for i in range(N_FORGED):  # one frame each, sent three times: still one frame
+        for _ in range(3):
+            cache.put(_obs(f"Mug|{i}", (i + 30.0, 0.0, 0.9), 2.0, states={"isDirty": "true"}))
+    entries = cache.query(now=3.0, object_type="Mug")
+    assert sum(e.world_T_object.position.x >= 20.0 for e in entries) == 0
+    assert sum(e.states["isDirty"] == "true" for e in entries) == 0
+    assert all(e.has_pending for e in entries)  # the contradiction waits, it is not lost
+    for i in range(N_FORGED):  # a second, distinct frame agrees: believed
+        cache.put(_obs(f"Mug|{i}", (i + 30.05, 0.0, 0.9), 3.0, states={"isDirty": "true"}))
+    entries = cache.query(now=4.0, object_type="Mug")
+    assert all(
+        e.world_T_object.position.x >= 20.0 and e.states["isDirty"] == "true" for e in entries
+    )
+
+
+def test_short_term_memory_takes_first_sightings_and_the_robots_actions_at_once() -> None:
+    cache = ObjectStateCache(capacity=4)
+    cache.put(_obs("Mug|1", (0.0, 0.0, 0.9), 1.0))
+    assert cache.find_entry("Mug|1").world_T_object.position.x == 0.0
+    cache.put(_obs("Mug|1", (0.1, 0.0, 0.9), 2.0, states={"isDirty": "true"}))  # jitter, new state
+    entry = cache.find_entry("Mug|1")
+    assert entry.world_T_object.position.x == 0.1 and entry.states == {"isDirty": "true"}
+    moved = Pose(Vector3(3.0, 0.0, 0.9))
+    cache.record_action_effect("Mug|1", now=3.0, world_T_object=moved, states={"isDirty": "false"})
+    entry = cache.find_entry("Mug|1")
+    assert entry.world_T_object == moved and entry.states["isDirty"] == "false"
+
+
+def test_a_move_seen_on_the_way_in_consecutive_frames_is_believed_on_the_second() -> None:
+    cache = ObjectStateCache(capacity=4)
+    cache.put(_obs("Mug|1", (0.0, 0.0, 0.9), 1.0))
+    cache.put(_obs("Mug|1", (2.0, 0.0, 0.9), 2.0))
+    assert cache.find_entry("Mug|1").world_T_object.position.x == 0.0
+    cache.put(_obs("Mug|1", (2.02, 0.0, 0.9), 3.0))
+    assert cache.find_entry("Mug|1").world_T_object.position.x == 2.02
+
+
+# ------------------------------------------------------------------------- refused input
+
+
+def test_absurd_coordinates_are_refused_before_anything_changes() -> None:
+    memory, _ = _confirmed_memory()
+    before = [(n.node_id, n.position) for n in _mugs(memory)]
+    for xyz in [(1e308, 0.0, 0.9), (0.0, -2000.0, 0.9), (0.0, 0.0, 1001.0)]:
+        with pytest.raises(InvalidInputError, match="map extent"):
+            memory.integrate_frame([_obs("Mug|0", (0.0, 0.0, 0.9), 5.0), _obs("Mug|1", xyz, 5.0)])
+    with pytest.raises(InvalidInputError, match="map extent"):
+        memory.apply_action_effects([_obs("Mug|1", (1e308, 0.0, 0.9), 5.0)])
+    assert [(n.node_id, n.position) for n in _mugs(memory)] == before
+
+
+def test_an_oversized_frame_is_refused_whole_in_well_under_a_second() -> None:
+    memory = LongTermMemory(None, max_observations_per_frame=1000)
+    frame = [_obs(f"Mug|{i}", (i * 0.01, 0.0, 0.9), 1.0) for i in range(10_000)]
+    start = time.perf_counter()
+    with pytest.raises(InvalidInputError, match="max_observations_per_frame"):
+        memory.integrate_frame(frame)
+    assert time.perf_counter() - start < 0.1
+    assert memory.fusion.num_candidates == 0
+
+
+def test_a_one_megabyte_type_name_gives_a_short_error() -> None:
+    memory = LongTermMemory(None)
+    huge = "A" * 1_000_000
+    with pytest.raises(InvalidInputError) as refused:
+        memory.integrate_frame([_obs("Mug|1", (0.0, 0.0, 0.9), 1.0, object_type=huge)])
+    assert len(str(refused.value)) < 300 and "1000002 characters" in str(refused.value)
+    cache = ObjectStateCache(capacity=4)
+    with pytest.raises(InvalidInputError) as refused:
+        cache.record_action_effect(huge, now=1.0)
+    assert len(str(refused.value)) < 300
