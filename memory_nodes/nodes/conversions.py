@@ -377,6 +377,7 @@ def entry_to_observation(entry: CacheEntry, source: str) -> ObjectObservation:
         confidence=entry.confidence,
         states=dict(entry.states),
         source=source,
+        source_frame_id=entry.source_frame_id,  # with the stamp: the frame behind the fact
         num_points=0,
         receptacle_id=entry.receptacle_id,
         receptacle_relation=entry.receptacle_relation,

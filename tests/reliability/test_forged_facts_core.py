@@ -13,9 +13,10 @@ import time
 import numpy as np
 import pytest
 
+from memory_nodes.core.cache_entry import CacheEntry
 from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.fusion import FusionConfig, ObjectFusion, _Candidate, _Estimate
-from memory_nodes.core.long_term import LongTermMemory
+from memory_nodes.core.long_term import LongTermMemory, ObjectQuery
 from memory_nodes.core.scene_graph import Layer, SceneGraph, SceneNode
 from memory_nodes.core.short_term import ObjectStateCache
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3
@@ -263,3 +264,39 @@ def test_a_one_megabyte_type_name_gives_a_short_error() -> None:
     with pytest.raises(InvalidInputError) as refused:
         cache.record_action_effect(huge, now=1.0)
     assert len(str(refused.value)) < 300
+
+
+# ------------------------------------------------------------------------- provenance
+
+
+def test_a_fact_names_the_frames_that_support_it_also_through_consolidation() -> None:
+    memory = LongTermMemory(None)
+    for stamp in (1.0, 2.0):
+        memory.integrate_frame([_obs("Mug|1", (1.0, 1.0, 0.9), stamp, frame="head_camera")])
+    record = memory.query(ObjectQuery(object_type="Mug"), now=3.0)[0]
+    assert "perception:head_camera@1.000000:Mug|1" in record.provenance
+    assert "perception:head_camera@2.000000:Mug|1" in record.provenance
+    # Short-term entries leaving the cache carry the frame of their newest fact.
+    cache = ObjectStateCache(capacity=4)
+    for stamp in (5.0, 6.0):
+        cache.put(_obs("Apple|1", (2.0, 1.0, 0.9), stamp, object_type="Apple", frame="wrist"))
+        entry = cache.find_entry("Apple|1")
+        memory.consolidate([_entry_observation(entry)])
+    record = memory.query(ObjectQuery(object_type="Apple"), now=7.0)[0]
+    assert {"consolidation:wrist@5.000000:Apple|1", "consolidation:wrist@6.000000:Apple|1"} <= set(
+        record.provenance
+    )
+
+
+def _entry_observation(entry: CacheEntry) -> ObjectObservation:
+    """A cache entry as the short-term node sends it for consolidation (its fields, its frame)."""
+    return ObjectObservation(
+        object_id=entry.object_id,
+        object_type=entry.object_type,
+        world_T_object=entry.world_T_object,
+        box=entry.box,
+        stamp=entry.last_written,
+        states=dict(entry.states),
+        source="short_term:capacity",
+        source_frame_id=entry.source_frame_id,
+    )
