@@ -8,8 +8,14 @@ A stack file looks like this (paths are relative to the stack file)::
         - executable: short_term_memory_node
           name: short_term_memory          # optional, default: the executable's default
           parameters: short_term.yaml      # optional ROS 2 parameters file
+          enclave: /memory_nodes/short_term_memory_node   # optional SROS2 enclave (this default)
 
-Everything is validated before anything starts, and each error names the file and the key.
+Everything is validated before anything starts, and each error names the file and the key:
+the stack file, each parameters file, and each parameter's value against the type and range
+its node declares (read from the node's source, so a string for a float, a negative rate or a
+misspelt name never reaches a node). The nodes get the local-only DDS environment
+(:mod:`memory_nodes.ros_env`) with the user's exported values kept; with
+``ROS_SECURITY_ENABLE=true`` each node runs in its enclave of ``ROS_SECURITY_KEYSTORE``.
 A node that exits while the stack runs is reported and the whole stack stops with a non-zero
 code: nothing is restarted silently. SIGINT/SIGTERM stop every node (SIGINT first, SIGKILL
 after a grace period) and the launcher exits 0.
@@ -22,6 +28,7 @@ import functools
 import importlib.util
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,7 +46,10 @@ from memory_nodes.nodes.registry import NODE_MODULES, known_executables, node_mo
 from memory_nodes.ros_env import local_dds_environment
 
 SHUTDOWN_GRACE_S = 4.0
-_NODE_KEYS = {"executable", "name", "parameters"}
+_NODE_KEYS = {"executable", "name", "parameters", "enclave"}
+#: Where each node's SROS2 enclave lives unless the stack file names one
+#: (``scripts/make_security_keystore.sh`` creates these; see docs/security.md).
+ENCLAVE_PREFIX = "/memory_nodes"
 
 
 @dataclass(frozen=True)
@@ -47,17 +57,24 @@ class NodeSpec:
     executable: str
     name: str | None
     parameters: Path | None
+    enclave: str | None = None  # SROS2 enclave; used when ROS_SECURITY_ENABLE=true
 
     @property
     def label(self) -> str:
         return self.name or self.executable
 
-    def ros_args(self) -> list[str]:
+    @property
+    def security_enclave(self) -> str:
+        return self.enclave or f"{ENCLAVE_PREFIX}/{self.executable}"
+
+    def ros_args(self, secured: bool = False) -> list[str]:
         args = ["--ros-args"]
         if self.name:
             args += ["-r", f"__node:={self.name}"]
         if self.parameters:
             args += ["--params-file", str(self.parameters)]
+        if secured:
+            args += ["--enclave", self.security_enclave]
         return args
 
 
@@ -388,7 +405,15 @@ def load_stack_config(path: str | Path) -> StackConfig:
                 )
             data = validate_parameters_file(parameters)
             check_parameters_for_node(parameters, data, executable, name)
-        nodes.append(NodeSpec(executable, name, parameters))
+        enclave = entry.get("enclave")
+        if enclave is not None and (
+            not isinstance(enclave, str) or not re.fullmatch(r"(/[A-Za-z_][A-Za-z0-9_]*)+", enclave)
+        ):
+            raise StackConfigError(
+                f"{path}: key '{where}.enclave': not an enclave path like /memory_nodes/x: "
+                f"{enclave!r}"
+            )
+        nodes.append(NodeSpec(executable, name, parameters, enclave))
     labels = [node.label for node in nodes]
     duplicated = {label for label in labels if labels.count(label) > 1}
     if duplicated:
@@ -411,7 +436,9 @@ class ProcessStack:
 
     def start(self) -> None:
         for spec in self.config.nodes:
-            command = [sys.executable, "-m", node_module(spec.executable), *spec.ros_args()]
+            secured = security_enabled(self.env)
+            command = [sys.executable, "-m", node_module(spec.executable)]
+            command += spec.ros_args(secured=secured)
             process = subprocess.Popen(command, env=self.env)
             self.processes[spec.label] = process
             _log(f"started {spec.label} ({spec.executable}, pid {process.pid})")
@@ -469,18 +496,49 @@ def run_composed(config: StackConfig, stop: threading.Event) -> int:
     return 0
 
 
+def security_enabled(env: dict[str, str]) -> bool:
+    return env.get("ROS_SECURITY_ENABLE", "").strip().lower() == "true"
+
+
+def check_security(config: StackConfig, env: dict[str, str]) -> None:
+    """With ``ROS_SECURITY_ENABLE=true``: every node's enclave is in the keystore, and the
+    stack runs one process per node (an enclave belongs to a process, not to a node)."""
+    if not security_enabled(env):
+        return
+    if config.composed:
+        raise StackConfigError(
+            f"{config.path}: key 'stack.composed': a secured stack needs one process per node "
+            "(composed: false), each in its own enclave"
+        )
+    keystore = env.get("ROS_SECURITY_KEYSTORE", "")
+    if not keystore or not Path(keystore).is_dir():
+        raise StackConfigError(
+            f"ROS_SECURITY_KEYSTORE: not a keystore folder: {keystore!r} "
+            "(create one with scripts/make_security_keystore.sh)"
+        )
+    for spec in config.nodes:
+        folder = Path(keystore) / "enclaves" / spec.security_enclave.lstrip("/")
+        if not (folder / "cert.pem").is_file() or not (folder / "permissions.p7s").is_file():
+            raise StackConfigError(
+                f"ROS_SECURITY_KEYSTORE: no enclave {spec.security_enclave} for {spec.label} "
+                f"in {keystore}"
+            )
+
+
 def up(config_path: str | Path, domain_id: int | None = None) -> int:
     """Validate, start and supervise a stack; the exit code of ``memstack up``."""
     try:
         config = load_stack_config(config_path)
         env = local_dds_environment(domain_id=domain_id)
+        check_security(config, env)
     except MemoryStackError as error:
-        print(f"[memstack] error: {error}", file=sys.stderr)
+        print(f"[memstack] error: {' '.join(str(error).split())[:400]}", file=sys.stderr)
         return 2
     _log(
         f"stack {config.path.name}: {len(config.nodes)} node(s), "
         f"{'composed in one process' if config.composed else 'one process each'}, "
         f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}"
+        + (f", secured (keystore {env['ROS_SECURITY_KEYSTORE']})" if security_enabled(env) else "")
     )
     # Handlers first: a stop requested while nodes are still starting must be honoured.
     stop = threading.Event()

@@ -86,7 +86,8 @@ def run_node(factory: NodeFactory, args: Sequence[str] | None = None) -> int:
     try:
         node = factory()
     except Exception as error:  # a bad parameter file must end with a message, not a trace
-        print(f"[memory_nodes] failed to start node: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())[:400]  # one line, however long the cause
+        print(f"[memory_nodes] failed to start node: {message}", file=sys.stderr)
         shutdown_after_failed_start([])
         return 2
     spin_nodes([node])
