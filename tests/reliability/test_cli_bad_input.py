@@ -35,6 +35,8 @@ def _task(goal: str, floorplan: object = 1) -> str:
 FILES: dict[str, str | bytes] = {
     "good.yaml": "stack:\n  nodes:\n    - executable: short_term_memory_node\n",
     "not_yaml.yaml": "stack: {nodes: [\n",
+    "bad_enclave.yaml": "stack:\n  nodes:\n    - {executable: octree_node, enclave: ../etc}\n",
+    "good_composed.yaml": "stack:\n  composed: true\n  nodes:\n    - executable: octree_node\n",
     "random.yaml": bytes(range(256)) * 4,
     "float_as_text.yaml": _stack("memory_server", "ms_text.yaml"),
     "ms_text.yaml": "memory_server:\n  ros__parameters:\n    sync_slop_s: fast\n",
@@ -88,6 +90,17 @@ FAST_CASES = {
     "up_string_for_float": Case(("up", "--config", "float_as_text.yaml"), "expected a float"),
     "up_negative_rate": Case(("up", "--config", "negative_rate.yaml"), "publish_rate_hz"),
     "up_composed_negative_capacity": Case(("up", "--config", "negative_capacity.yaml"), "capacity"),
+    "up_secured_without_keystore": Case(
+        ("up", "--config", "good.yaml"),
+        "ROS_SECURITY_KEYSTORE",
+        env={"ROS_SECURITY_ENABLE": "true", "ROS_SECURITY_KEYSTORE": "/nonexistent"},
+    ),
+    "up_secured_composed": Case(
+        ("up", "--config", "good_composed.yaml"),
+        "one process per node",
+        env={"ROS_SECURITY_ENABLE": "true"},
+    ),
+    "check_bad_enclave": Case(("check-config", "bad_enclave.yaml"), "enclave"),
     "check_not_yaml": Case(("check-config", "not_yaml.yaml"), "not valid YAML"),
     "check_random_bytes": Case(("check-config", "random.yaml"), "random.yaml"),
     "check_directory": Case(("check-config", "."), "not a file"),

@@ -149,6 +149,22 @@ def test_keystore_script_refuses_bad_arguments_in_one_line(keystore: Path, tmp_p
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, args
 
 
+def test_a_secured_stack_starts_each_node_in_its_enclave(keystore: Path, tmp_path: Path) -> None:
+    from memory_nodes.launcher import check_security, load_stack_config
+
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "stack:\n  nodes:\n    - executable: memory_server\n"
+        "    - {executable: perception_node, enclave: /memory_nodes/operator}\n"
+    )
+    config = load_stack_config(stack)
+    check_security(config, {"ROS_SECURITY_ENABLE": "true", "ROS_SECURITY_KEYSTORE": str(keystore)})
+    server, perception = config.nodes
+    assert server.ros_args(secured=True)[-2:] == ["--enclave", "/memory_nodes/memory_server"]
+    assert perception.ros_args(secured=True)[-2:] == ["--enclave", "/memory_nodes/operator"]
+    assert "--enclave" not in server.ros_args()
+
+
 PROBE = """
 import sys, rclpy
 rclpy.init(args=["probe", "--ros-args", "--enclave", "/memory_nodes/memory_server"])
