@@ -274,8 +274,8 @@ class SceneGraph:
         self._room_of: dict[str, str] = {}
         # Objects by grid cell of ``near_radius``, built on first use: refreshing one object's
         # ``near`` edges looks at 27 cells instead of every object (a 300-object frame made
-        # 90,000 edge look-ups). Positions change only in update_node, which keeps it current;
-        # adding or removing a node rebuilds it.
+        # 90,000 edge look-ups). Positions change only in update_node, which keeps it current,
+        # as adding and removing nodes do.
         self._near_grid: dict[tuple[int, int, int], set[str]] | None = None
         self._near_cell_of: dict[str, tuple[int, int, int]] = {}
         # Whether a type can hold things (receptacle or hanger), per type name.
@@ -351,12 +351,15 @@ class SceneGraph:
 
     def _index_node(self, node: SceneNode) -> None:
         self._order = None
-        self._near_grid = None
         self._by_type.setdefault(node.node_type, set()).add(node.node_id)
+        self._move_in_near_grid(node)
 
     def _unindex_node(self, node: SceneNode) -> None:
         self._order = None
-        self._near_grid = None
+        if self._near_grid is not None:
+            cell = self._near_cell_of.pop(node.node_id, None)
+            if cell is not None:
+                self._near_grid.get(cell, set()).discard(node.node_id)
         ids = self._by_type.get(node.node_type)
         if ids is not None:
             ids.discard(node.node_id)

@@ -19,6 +19,7 @@ import math
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -598,6 +599,8 @@ PRUNE_EVERY_MAX_ROWS = 1000
 WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 #: ``PRAGMA auto_vacuum`` value of a file that returns free pages on demand.
 INCREMENTAL_VACUUM = 2
+#: Nodes ``sync`` serialises between two calls of its checkpoint.
+CHECKPOINT_EVERY_NODES = 25
 
 
 class SceneGraphStore:
@@ -641,6 +644,7 @@ class SceneGraphStore:
         self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         self._synced_sequence = 0
         self._rows_since_prune = 0
+        self._checkpoint: Callable[[], None] | None = None
         self.set_change_history(max_change_rows, max_change_age_s)
         self._init_schema()
 
@@ -714,18 +718,19 @@ class SceneGraphStore:
             return 0
         node_ids = {c.node_id for c in changes if not c.edge_type} | touched
         edge_keys = {(c.node_id, c.target_id, c.edge_type) for c in changes if c.edge_type}
+        try:
+            rows = self._node_rows(graph, sorted(node_ids))
+        except BaseException:
+            graph.touch(*touched)
+            raise
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for node_id in sorted(node_ids):
-                node = graph.find_node(node_id)
-                if node is None:
+            for node_id, data in rows:
+                if data is None:
                     db.execute("DELETE FROM nodes WHERE id = ?", (node_id,))
                 else:
-                    db.execute(
-                        "INSERT OR REPLACE INTO nodes VALUES (?, ?)",
-                        (node_id, json.dumps(node_to_dict(node), sort_keys=True)),
-                    )
+                    db.execute("INSERT OR REPLACE INTO nodes VALUES (?, ?)", (node_id, data))
             for source, target, edge_type in sorted(edge_keys):
                 edge = graph.find_edge(source, target, edge_type)
                 if edge is None:
@@ -754,6 +759,25 @@ class SceneGraphStore:
             if self._rows_since_prune >= self._prune_interval:
                 self.prune_changes()
         return len(changes)
+
+    def set_checkpoint(self, checkpoint: Callable[[], None] | None) -> None:
+        """Call ``checkpoint`` every few nodes while :meth:`sync` serialises them.
+
+        Serialising is most of a large sync's cost and happens before its transaction opens,
+        with the graph consistent: a server can let readers in there, as fusion does after
+        each observation.
+        """
+        self._checkpoint = checkpoint
+
+    def _node_rows(self, graph: SceneGraph, node_ids: list[str]) -> list[tuple[str, str | None]]:
+        rows: list[tuple[str, str | None]] = []
+        for count, node_id in enumerate(node_ids, 1):
+            node = graph.find_node(node_id)
+            data = None if node is None else json.dumps(node_to_dict(node), sort_keys=True)
+            rows.append((node_id, data))
+            if self._checkpoint is not None and count % CHECKPOINT_EVERY_NODES == 0:
+                self._checkpoint()
+        return rows
 
     def set_change_history(self, max_rows: int, max_age_s: float = 0.0) -> None:
         """Keep at most ``max_rows`` changes, and (when ``max_age_s`` > 0) none older than
