@@ -58,15 +58,14 @@ def _ament_share_directory() -> Path | None:
 def share_directories() -> list[Path]:
     """Every ``share/memory_nodes`` this package may have been installed with, best first.
 
-    The ament index (colcon, ``ros2 run``), then the prefixes above this module (a
-    ``pip install --target T`` puts the package in ``T/memory_nodes`` and the data in
-    ``T/share``; ``--prefix P`` puts it in ``P/lib/python3.X/site-packages``), then
-    ``sys.prefix`` (a plain install into the venv).
+    First the prefixes above this module, whose share folder was installed with this very code
+    (``pip install --target T`` puts the package in ``T/memory_nodes`` and the data in
+    ``T/share``; ``--prefix P`` and colcon put it in ``P/lib/python3.X/site-packages``); then
+    the ament index (a ``ros2 run`` overlay); then ``sys.prefix`` (a plain install into a venv).
     """
-    candidates = [_ament_share_directory()]
     module_dir = Path(__file__).resolve().parent
-    candidates += [parent / "share" / PACKAGE for parent in module_dir.parents[:5]]
-    candidates.append(Path(sys.prefix) / "share" / PACKAGE)
+    candidates = [parent / "share" / PACKAGE for parent in module_dir.parents[:5]]
+    candidates += [_ament_share_directory(), Path(sys.prefix) / "share" / PACKAGE]
     found: list[Path] = []
     for candidate in candidates:
         if candidate is not None and candidate.is_dir() and candidate not in found:

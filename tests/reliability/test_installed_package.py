@@ -15,9 +15,9 @@ import pytest
 import rclpy
 from memory_interfaces.srv import QueryObjects
 
+from memory_nodes import ros_env
+from memory_nodes.core.errors import NotFoundError, StackConfigError
 from tests.ros.conftest import call_service
-
-pytestmark = pytest.mark.slow  # installs the package and starts a node in its own process
 
 ROOT = Path(__file__).resolve().parents[2]
 # What setup.py packages: the Python packages and the data files it installs to share/.
@@ -85,6 +85,7 @@ def _run(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
     )
 
 
+@pytest.mark.slow  # installs the package (about 5 s, once per module)
 def test_installed_modules_come_from_the_prefix_not_the_work_tree(
     installed_prefix: Path, tmp_path: Path
 ) -> None:
@@ -96,6 +97,7 @@ def test_installed_modules_come_from_the_prefix_not_the_work_tree(
         assert Path(line).is_relative_to(installed_prefix), result.stdout
 
 
+@pytest.mark.slow  # installs the package (about 5 s, once per module)
 def test_installed_memstack_env_prints_the_exported_settings(
     installed_prefix: Path, tmp_path: Path
 ) -> None:
@@ -140,6 +142,7 @@ def installed_memory_server(installed_prefix: Path, tmp_path: Path) -> Iterator[
                 process.wait(timeout=5)
 
 
+@pytest.mark.slow  # installs the package (about 5 s, once per module)
 def test_installed_memory_server_answers_in_the_exported_domain(
     installed_memory_server: tuple[int, Path],
 ) -> None:
@@ -156,3 +159,47 @@ def test_installed_memory_server_answers_in_the_exported_domain(
         rclpy.try_shutdown(context=context)
     text = log.read_text()
     assert "Traceback" not in text and "not found" not in text, text
+
+
+def test_an_exported_profile_is_used_without_looking_for_the_shipped_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def _no_share(name: str) -> Path:
+        raise NotFoundError(f"config file {name!r} not found")
+
+    monkeypatch.setattr(ros_env, "find_config_file", _no_share)
+    profile = _user_profile(tmp_path)
+    env = ros_env.local_dds_environment(
+        base={"FASTDDS_DEFAULT_PROFILES_FILE": str(profile), "ROS_DOMAIN_ID": "17"}
+    )
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(profile) and env["ROS_DOMAIN_ID"] == "17"
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert ros_env.local_dds_environment(base=env, domain_id=18)["ROS_DOMAIN_ID"] == "18"
+    # Nothing exported and nothing shipped: one clear error that says what to export.
+    with pytest.raises(NotFoundError, match="export FASTDDS_DEFAULT_PROFILES_FILE"):
+        ros_env.local_dds_environment(base={})
+
+
+@pytest.mark.parametrize(
+    ("base", "domain_id", "says"),
+    [
+        ({"ROS_DOMAIN_ID": "seven"}, None, "not an integer"),
+        ({"ROS_DOMAIN_ID": "300"}, None, "outside 0..232"),
+        ({}, -1, "outside 0..232"),
+        ({"FASTDDS_DEFAULT_PROFILES_FILE": "/nonexistent.xml"}, None, "file not found"),
+    ],
+)
+def test_bad_dds_settings_are_refused_by_name(base: dict, domain_id: int | None, says: str) -> None:
+    with pytest.raises(StackConfigError, match=says):
+        ros_env.local_dds_environment(base=base, domain_id=domain_id)
+
+
+def test_starting_a_node_sets_no_dds_variable() -> None:
+    """The node entry point leaves the DDS environment to the user (ROS users expect that)."""
+    import inspect
+
+    from memory_nodes.nodes import runtime
+
+    source = inspect.getsource(runtime)
+    assert "ros_env" not in source and "FASTDDS_DEFAULT_PROFILES_FILE" not in source
+    assert "ROS_DOMAIN_ID" not in source and "os.environ" not in source
