@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,15 +35,20 @@ from memory_nodes.core.store import (
     write_graphml,
     write_json,
 )
-from memory_nodes.core.types import Box, ObjectObservation, ObjectRecord, Pose, Vector3
+from memory_nodes.core.types import (
+    Box,
+    ObjectObservation,
+    ObjectRecord,
+    Pose,
+    Vector3,
+    is_type_name,
+)
 
 SAVE_FORMATS = (".json", ".graphml", ".sqlite", ".db")
 #: Stamps further ahead of the clock than this are a broken sensor clock, not a fast robot.
 MAX_FUTURE_S = 5.0
 #: No household object is larger; a bigger box is a perception failure.
 MAX_OBJECT_EXTENT_M = 50.0
-# Type names: AI2-THOR's CamelCase and detector class names such as "cell phone".
-_TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_ \-]{0,63}$")
 #: Observations one frame may carry: association and the store's commit grow with it, and a
 #: camera frame of a home holds a few dozen objects.
 MAX_OBSERVATIONS_PER_FRAME = 1000
@@ -399,7 +403,7 @@ class LongTermMemory:
                 raise InvalidInputError(
                     f"item {index} is a {type(obs).__name__}, not an observation"
                 )
-            if not isinstance(obs.object_type, str) or not _TYPE_NAME.fullmatch(obs.object_type):
+            if not is_type_name(obs.object_type):
                 raise InvalidInputError(
                     f"observation {index}: object type {clip_text(obs.object_type)} is not a type "
                     "name (letters, digits, spaces, '_' or '-', at most 64 characters)"

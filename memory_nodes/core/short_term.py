@@ -31,6 +31,7 @@ from memory_nodes.core.types import (
     Pose,
     Vector3,
     frame_key,
+    is_type_name,
 )
 
 DEFAULT_CAPACITY = 128
@@ -107,6 +108,14 @@ def _check_finite(name: str, value: float) -> None:
     if not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidInputError(
             f"{name} must be a finite number of seconds, got {clip_text(value)}"
+        )
+
+
+def _check_type_name(object_type: str) -> None:
+    if not is_type_name(object_type):
+        raise InvalidInputError(
+            f"object type {clip_text(object_type)} is not a type name (letters, digits, "
+            "spaces, '_' or '-', at most 64 characters)"
         )
 
 
@@ -239,6 +248,7 @@ class ObjectStateCache:
             )
         if not observation.object_id:
             raise InvalidInputError("ObjectObservation.object_id must not be empty to be cached")
+        _check_type_name(observation.object_type)
         _check_finite("ObjectObservation.stamp", observation.stamp)
         now = observation.stamp if now is None else now
         _check_finite("now", now)
@@ -362,6 +372,8 @@ class ObjectStateCache:
                 f"object {clip_text(object_id)} is not in the short-term cache; pass object_type "
                 "and world_T_object to record an action effect on it"
             )
+        if object_type:
+            _check_type_name(object_type)
         if states is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in states.items()
         ):

@@ -10,6 +10,7 @@ expressed in the world frame.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -245,6 +246,15 @@ class ObjectObservation:
             raise InvalidInputError(
                 f"ObjectObservation.confidence must be in [0, 1], got {self.confidence}"
             )
+
+
+# Type names: AI2-THOR's CamelCase and detector class names such as "cell phone".
+_TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_ \-]{0,63}$")
+
+
+def is_type_name(value: object) -> bool:
+    """``value`` is an object type name: letters, digits, spaces, '_' or '-', 1 to 64 long."""
+    return isinstance(value, str) and _TYPE_NAME.fullmatch(value) is not None
 
 
 def frame_key(observation: ObjectObservation) -> str:

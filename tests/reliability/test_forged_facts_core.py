@@ -262,6 +262,9 @@ def test_a_one_megabyte_type_name_gives_a_short_error() -> None:
     assert len(str(refused.value)) < 300 and "1000002 characters" in str(refused.value)
     cache = ObjectStateCache(capacity=4)
     with pytest.raises(InvalidInputError) as refused:
+        cache.put(_obs("Mug|1", (0.0, 0.0, 0.9), 1.0, object_type=huge))
+    assert len(str(refused.value)) < 300 and len(cache) == 0
+    with pytest.raises(InvalidInputError) as refused:
         cache.record_action_effect(huge, now=1.0)
     assert len(str(refused.value)) < 300
 
