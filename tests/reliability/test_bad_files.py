@@ -173,3 +173,24 @@ def test_a_valid_but_empty_memory_file_loads_and_empties_memory(
         fresh = LongTermMemory(start)
         assert fresh.graph.num_nodes() == 0
         fresh.close()
+
+
+def test_a_file_that_cannot_be_read_is_refused_in_one_line(
+    tmp_path: Path, live: LongTermMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unreadable-file case, also as root: reading fails as it would without permission."""
+    export = tmp_path / "secret.json"
+    live.save(export)
+    store = live.save(tmp_path / "secret.sqlite")
+    before = graph_to_json(live.graph)
+
+    def _denied(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_text", _denied)
+    monkeypatch.setattr(Path, "open", _denied)
+    for path in (export, store):
+        with pytest.raises(InvalidInputError, match="Permission denied") as caught:
+            live.load(path)
+        assert "\n" not in str(caught.value) and path.name in str(caught.value)
+    assert graph_to_json(live.graph) == before
