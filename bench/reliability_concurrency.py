@@ -1,0 +1,270 @@
+"""Many QueryObjects clients at once against a memory server holding 1,000 objects.
+
+The server runs in its own process on the local-only DDS profile (in a loopback-only network
+namespace where permitted). Memory is filled with a generated house (bench/query_latency.py's
+generator) through ``~/load_memory``. Then ``--clients`` clients, spread over
+``--processes`` client processes, each keep one query in flight for ``--seconds``: a request
+not answered within ``--timeout`` seconds counts as unanswered. The idle reference is one
+client alone, measured in the same run just before the load.
+
+``--service-queue-depth 10`` runs the server with ROS's default service queue (the setting
+that dropped requests under twenty clients) for a before/after comparison.
+
+Usage: ``python bench/reliability_concurrency.py [--clients 20] [--seconds 60]``; prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from reliability_nodes import (
+    MemoryServerProcess,
+    RosClient,
+    bench_environment,
+    enter_private_network,
+    percentiles_ms,
+    ratio,
+    service_qos,
+    type_query,
+    wait_for_server,
+)
+
+SERVICE = "/memory_server/query_objects"
+
+
+def _query_types() -> list[str]:
+    from query_latency import OBJECT_TYPES
+
+    return list(OBJECT_TYPES)
+
+
+def run_clients(
+    name: str,
+    clients: int,
+    seconds: float,
+    timeout_s: float,
+    start_at: float,
+    depth: int,
+    rate_hz: float,
+) -> dict[str, Any]:
+    """``clients`` clients in this process, each with one query in flight until the deadline
+    (sent as soon as the previous one is answered, or at ``rate_hz`` when that is > 0).
+
+    Latencies are measured from sending to the answer's arrival; a request left without an
+    answer ``timeout_s`` after it was sent is counted unanswered and abandoned.
+    """
+    from memory_interfaces.srv import QueryObjects
+
+    ros = RosClient(name)
+    types = _query_types()
+    rng = random.Random(name)
+    try:
+        qos = service_qos(depth)
+        handles = [
+            ros.node.create_client(QueryObjects, SERVICE, qos_profile=qos) for _ in range(clients)
+        ]
+        ready = ros.spin_until(lambda: all(h.service_is_ready() for h in handles), 60.0)
+        if not ready:
+            return {"error": "service not ready", "sent": 0, "answered": 0, "unanswered": 0}
+        while time.time() < start_at:
+            ros.executor.spin_once(timeout_sec=0.01)
+        deadline = time.monotonic() + seconds
+        in_flight: list[tuple[Any, float] | None] = [None] * clients
+        period = 1.0 / rate_hz if rate_hz > 0 else 0.0
+        # Paced clients start spread over one period, as independent robots would.
+        next_send = [time.perf_counter() + period * rng.random() for _ in range(clients)]
+        latencies: list[float] = []
+        sent = unanswered = failed = 0
+
+        def _send(index: int) -> None:
+            nonlocal sent
+            request = type_query(rng.choice(types))
+            started = time.perf_counter()
+            in_flight[index] = (handles[index].call_async(request), started)
+            next_send[index] = max(next_send[index] + period, started)
+            sent += 1
+
+        while True:
+            now_mono = time.monotonic()
+            ros.executor.spin_once(timeout_sec=0.002)
+            now = time.perf_counter()
+            for index, entry in enumerate(in_flight):
+                if entry is None:
+                    pass
+                elif entry[0].done():
+                    future, started = entry
+                    latencies.append(now - started)
+                    if not future.result().success:
+                        failed += 1
+                    in_flight[index] = None
+                elif now - entry[1] > timeout_s:
+                    handles[index].remove_pending_request(entry[0])
+                    unanswered += 1
+                    in_flight[index] = None
+                if in_flight[index] is None and now_mono < deadline and now >= next_send[index]:
+                    _send(index)
+            if now_mono >= deadline and all(e is None for e in in_flight):
+                break
+        return {
+            "sent": sent,
+            "answered": len(latencies),
+            "unanswered": unanswered,
+            "failed": failed,
+            "latencies_s": latencies,
+        }
+    finally:
+        ros.close()
+
+
+def idle_reference(calls: int) -> dict[str, Any]:
+    """One client alone, one query at a time: the same query mix without load."""
+    from memory_interfaces.srv import QueryObjects
+
+    ros = RosClient("concurrency_reference")
+    types = _query_types()
+    rng = random.Random(0)
+    try:
+        client = ros.node.create_client(QueryObjects, SERVICE)
+        wait_for_server(ros, client)
+        latencies, unanswered = [], 0
+        for _ in range(calls):
+            answer, seconds = ros.call(client, type_query(rng.choice(types)))
+            if answer is None:
+                unanswered += 1
+            else:
+                latencies.append(seconds)
+        return {"calls": calls, "unanswered": unanswered, **percentiles_ms(latencies)}
+    finally:
+        ros.close()
+
+
+def fill_memory(server_folder: Path, objects: int) -> int:
+    from memory_interfaces.srv import LoadMemory, QueryObjects
+    from query_latency import generate_graph
+
+    from memory_nodes.core.store import write_json
+
+    graph, _ = generate_graph(objects)
+    path = server_folder / "house.json"
+    write_json(graph, path)
+    ros = RosClient("concurrency_loader")
+    try:
+        wait_for_server(ros, ros.node.create_client(QueryObjects, SERVICE))
+        load = ros.node.create_client(LoadMemory, "/memory_server/load_memory")
+        answer, _ = ros.call(load, LoadMemory.Request(path=str(path)), timeout_s=120.0)
+        if answer is None or not answer.success:
+            raise RuntimeError(f"load failed: {answer.message if answer else 'no answer'}")
+        return int(answer.num_objects)
+    finally:
+        ros.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--processes", type=int, default=4, help="client processes")
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--timeout", type=float, default=5.0, help="s before unanswered")
+    parser.add_argument("--reference-calls", type=int, default=300)
+    parser.add_argument("--service-queue-depth", type=int, default=1000)
+    parser.add_argument("--client-queue-depth", type=int, default=1000)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="queries/s per client (0: closed loop)"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        out = run_clients(
+            args.worker,
+            args.clients,
+            args.seconds,
+            args.timeout,
+            args.start_at,
+            args.client_queue_depth,
+            args.rate,
+        )
+        print(json.dumps(out))
+        return 0
+
+    enter_private_network([__file__, *(sys.argv[1:] if argv is None else argv)])
+    env = bench_environment()
+    with tempfile.TemporaryDirectory(prefix="memstack_concurrency_") as tmp:
+        folder = Path(tmp)
+        server = MemoryServerProcess(
+            folder, env, marker_period_s=60.0, service_queue_depth=args.service_queue_depth
+        )
+        workers: list[subprocess.Popen] = []
+        try:
+            objects = fill_memory(folder, args.objects)
+            reference = idle_reference(args.reference_calls)
+            processes = max(1, min(args.processes, args.clients))
+            shares = [
+                args.clients // processes + (i < args.clients % processes) for i in range(processes)
+            ]
+            start_at = time.time() + 10.0  # time for every client to discover the server
+            for index, share in enumerate(shares):
+                workers.append(
+                    subprocess.Popen(
+                        [sys.executable, __file__, "--worker", f"concurrency_client_{index}",
+                         "--clients", str(share), "--seconds", str(args.seconds),
+                         "--timeout", str(args.timeout), "--start-at", str(start_at),
+                         "--client-queue-depth", str(args.client_queue_depth),
+                         "--rate", str(args.rate)],
+                        env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
+                    )
+                )  # fmt: skip
+            results = []
+            for worker in workers:
+                out, _ = worker.communicate(timeout=args.seconds + args.timeout + 120.0)
+                results.append(json.loads(out.strip().splitlines()[-1]))
+            latencies = [s for r in results for s in r.get("latencies_s", [])]
+            load = percentiles_ms(latencies)
+            sent = sum(r["sent"] for r in results)
+            unanswered = sum(r["unanswered"] for r in results)
+            report = {
+                "benchmark": "reliability_concurrency",
+                "objects": objects,
+                "clients": args.clients,
+                "client_processes": processes,
+                "seconds": args.seconds,
+                "service_queue_depth": args.service_queue_depth,
+                "client_queue_depth": args.client_queue_depth,
+                "rate_per_client_hz": args.rate or "closed loop",
+                "sent": sent,
+                "answered": sum(r["answered"] for r in results),
+                "unanswered": unanswered,
+                "unanswered_fraction": round(unanswered / sent, 5) if sent else None,
+                "failed_answers": sum(r.get("failed", 0) for r in results),
+                "throughput_per_s": round(len(latencies) / args.seconds, 1),
+                "load": load,
+                "idle_reference": reference,
+                "p50_vs_idle": ratio(load["p50_ms"], reference["p50_ms"]),
+                "p99_vs_idle": ratio(load["p99_ms"], reference["p99_ms"]),
+                "target": "0 unanswered, p99 <= 50 ms",
+                "target_met": unanswered == 0 and load["p99_ms"] <= 50.0,
+            }
+            print(json.dumps(report, indent=1))
+            return 0
+        except BaseException:
+            print(f"[bench] server log:\n{server.log_text()[-3000:]}", file=sys.stderr)
+            raise
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait(timeout=5.0)
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
