@@ -218,6 +218,8 @@ def node_declarations(executable: str) -> NodeDeclarations:
             first = call.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 node_name = first.value
+        if called == "declare_parameters":  # a table of declarations: names not read here
+            complete = False
         if called not in ("declare", "declare_parameter") or not call.args:
             continue
         name_expr = call.args[0]
@@ -230,7 +232,8 @@ def node_declarations(executable: str) -> NodeDeclarations:
         if low is None and high is None:
             low, high = _range_from_name(name, kind)
         declared[name] = DeclaredParameter(name, kind, item_kind, low, high)
-    return NodeDeclarations(node_name, declared, complete)
+    # No declaration found at all: the node declares in a way not read here; check nothing.
+    return NodeDeclarations(node_name, declared, complete and bool(declared))
 
 
 def _describe(value: Any) -> str:
