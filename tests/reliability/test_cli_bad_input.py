@@ -224,3 +224,45 @@ def test_task_report_that_cannot_be_read_is_refused_in_one_line(
     assert plot_main([str(report), "--out", str(tmp_path)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and says in lines[0]
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize(
+    "executable",
+    ["short_term_memory_node", pytest.param("octree_node", marks=pytest.mark.slow)],  # JIT: 5 s
+)
+def test_launcher_reads_the_parameters_a_running_node_declares(
+    executable: str, tmp_path: Path
+) -> None:
+    """The stack-file checks read each node's declarations from its source; a node built in
+    this process declares the same names with the same types."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from memory_nodes.launcher import node_declarations
+    from memory_nodes.nodes.registry import node_class
+
+    kinds = {
+        Parameter.Type.BOOL: bool, Parameter.Type.INTEGER: int, Parameter.Type.DOUBLE: float,
+        Parameter.Type.STRING: str, Parameter.Type.STRING_ARRAY: list,
+        Parameter.Type.DOUBLE_ARRAY: list, Parameter.Type.INTEGER_ARRAY: list,
+    }  # fmt: skip
+    declared = node_declarations(executable)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    overrides = ["--ros-args", "-p", f"map_path:={tmp_path / 'map.mnoct'}"]
+    node = node_class(executable)(context=context, cli_args=overrides)
+    try:
+        live = {name: node.get_parameter(name).type_ for name in node._parameters}
+        name = node.get_name()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    assert declared.complete and declared.node_name == name
+    assert set(declared.parameters) == set(live) - {
+        "use_sim_time",
+        "start_type_description_service",
+    }
+    for name, parameter in declared.parameters.items():
+        if parameter.kind is not None:
+            assert kinds[live[name]] is parameter.kind, name
