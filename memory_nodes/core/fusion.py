@@ -604,12 +604,22 @@ class ObjectFusion:
             self._candidates.values(),
             key=lambda c: (default_layer(c.object_type) != Layer.FURNITURE, c.key),
         )
+        # Missing nodes by type, listed once per frame (not once per candidate: a frame of a
+        # thousand new mugs must not scan the graph a thousand times).
+        missing_by_type: dict[str, list[SceneNode]] = {}
         for candidate in order:
             key = candidate.key
             if len(candidate.frames) < self.config.confirm_frames:
                 continue
             del self._candidates[key]
-            missing = self._find_missing_match(candidate)
+            object_type = candidate.object_type
+            if object_type not in missing_by_type:
+                missing_by_type[object_type] = [
+                    n
+                    for n in self.graph.nodes(default_layer(object_type))
+                    if n.node_type == object_type and n.status == NodeStatus.MISSING
+                ]
+            missing = self._find_missing_match(candidate, missing_by_type[object_type])
             if missing is None:
                 node_id = self._add_node(
                     candidate.object_type,
@@ -621,19 +631,22 @@ class ObjectFusion:
                 result.created.append(node_id)
             else:
                 node_id = missing.node_id
+                missing_by_type[object_type] = [
+                    n for n in missing_by_type[object_type] if n.node_id != node_id
+                ]
                 self._reidentify(missing, candidate)
                 result.moved.append(node_id)
             result.observed[node_id] = candidate.observations[-1][0]
             if checkpoint is not None:
                 checkpoint()
 
-    def _find_missing_match(self, candidate: _Candidate) -> SceneNode | None:
-        """The missing node of the same type this candidate most likely is (moved), if any."""
-        layer = default_layer(candidate.object_type)
+    def _find_missing_match(
+        self, candidate: _Candidate, missing: list[SceneNode]
+    ) -> SceneNode | None:
+        """The node of ``missing`` (missing nodes of the candidate's type) this candidate most
+        likely is (moved), if any."""
         best: tuple[float, str] | None = None
-        for node in self.graph.nodes(layer):
-            if node.node_type != candidate.object_type or node.status != NodeStatus.MISSING:
-                continue
+        for node in missing:
             ids = (candidate.external_id, node.external_id)
             if all(ids) and ids[0] != ids[1] and self.config.id_mismatch_blocks:
                 continue
