@@ -13,7 +13,8 @@ frame):
 
 * a new object stays a tentative candidate until seen in ``confirm_frames`` distinct frames;
 * a state change (``isOpen`` true -> false), a jump in position and a change of receptacle each
-  need ``change_confirmations`` consistent observations;
+  need ``change_confirmations`` consistent observations from distinct frames (sensor frame id
+  and stamp, :func:`~memory_nodes.core.types.frame_key`: a frame sent again counts once);
 * a frame the caller trusts (the robot's own manipulation, which reaches memory on its own
   path) applies at once. Trust is the caller's decision: nothing an observation says about
   itself (its ``source``) makes it trusted.
