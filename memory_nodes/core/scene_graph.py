@@ -350,12 +350,23 @@ class SceneGraph:
         return self._order[layer]
 
     def _index_node(self, node: SceneNode) -> None:
-        self._order = None
+        if self._order is not None:
+            # Kept sorted in place: re-sorting after each of a frame's 1,000 new objects (every
+            # new node derives its room through nodes()) took most of a minute.
+            parse = NodeSymbol.parse
+            for ids in (self._order[None], self._order[node.layer]):
+                if not ids or parse(ids[-1]) < parse(node.node_id):
+                    ids.append(node.node_id)
+                else:
+                    bisect.insort(ids, node.node_id, key=parse)
         self._by_type.setdefault(node.node_type, set()).add(node.node_id)
         self._move_in_near_grid(node)
 
     def _unindex_node(self, node: SceneNode) -> None:
-        self._order = None
+        if self._order is not None:
+            for ids in (self._order[None], self._order[node.layer]):
+                if node.node_id in ids:
+                    ids.remove(node.node_id)
         if self._near_grid is not None:
             cell = self._near_cell_of.pop(node.node_id, None)
             if cell is not None:
