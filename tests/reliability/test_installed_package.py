@@ -41,7 +41,11 @@ def _copy_sources(destination: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def installed_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``pip install --target`` of this package (not editable), without dependencies."""
+    """``pip install --target`` of this package (not editable), without dependencies.
+
+    ``--target``, not ``--prefix``: pip's ``--prefix`` uninstalls the venv's own (editable)
+    copy of the package it finds on the path.
+    """
     scratch = tmp_path_factory.mktemp("installed")
     sources = _copy_sources(scratch / "sources")
     prefix = scratch / "prefix"
