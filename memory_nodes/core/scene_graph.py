@@ -498,7 +498,8 @@ class SceneGraph:
         node = self.get_node(node_id)
         details: list[str] = []
         moved = False
-        before = self._logged_pose.get(node.node_id) or (node.world_T_object, node.box)
+        # Measured from the pose last logged (or first seen here): small steps add up.
+        before = self._logged_pose.setdefault(node.node_id, (node.world_T_object, node.box))
         pose_changed = False
         if world_T_object is not None:
             moved = node.position.distance_to(world_T_object.position) >= self.history_min_distance
