@@ -159,6 +159,9 @@ def fill_memory(server_folder: Path, objects: int) -> int:
     try:
         wait_for_server(ros, ros.node.create_client(QueryObjects, SERVICE))
         load = ros.node.create_client(LoadMemory, "/memory_server/load_memory")
+        wait_for_server(ros, load)
+        # The answer's path may match a moment after the request's: give discovery a breath.
+        ros.spin_until(lambda: False, 1.0)
         answer, _ = ros.call(load, LoadMemory.Request(path=str(path)), timeout_s=120.0)
         if answer is None or not answer.success:
             raise RuntimeError(f"load failed: {answer.message if answer else 'no answer'}")
