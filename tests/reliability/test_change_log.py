@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,47 @@ def test_node_history_is_bounded() -> None:
     history = graph.get_node(node_id).history
     assert len(history) == 10 and history[-1].stamp == 49.0  # the newest are kept
     assert json.dumps([h.stamp for h in history])  # still serialisable in order
+
+
+@pytest.mark.slow
+def test_memory_server_keeps_the_history_its_parameters_set(tmp_path: Path) -> None:
+    """The node's parameters reach the store and the graph (a real server, a real file)."""
+    from memory_interfaces.msg import ObjectObservationArray
+
+    from tests.ros import conftest as ros_fixtures
+
+    database = tmp_path / "memory.sqlite"
+    (tmp_path / "memory_server.yaml").write_text(
+        "memory_server:\n  ros__parameters:\n"
+        f"    database_path: {database}\n    change_detection: false\n"
+        "    change_history_max_rows: 40\n    pose_change_min_distance_m: 0.02\n"
+    )
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "stack:\n  nodes:\n    - executable: memory_server\n      parameters: memory_server.yaml\n"
+    )
+    server = ros_fixtures.StackProcess(stack)
+    context = ros_fixtures.rclpy.Context()
+    ros_fixtures.rclpy.init(context=context)
+    node = ros_fixtures.rclpy.create_node("change_log_client", context=context)
+    try:
+        publisher = node.create_publisher(ObjectObservationArray, "observations", 10)
+        assert ros_fixtures.spin_until(node, lambda: publisher.get_subscription_count() > 0, 30.0)
+        rng = random.Random(5)
+        start = time.time()
+        for frame in range(60):  # 10 objects jumping 0.5 m every other frame, 1 cm jitter
+            dx = 0.5 * ((frame // 2) % 2)
+            items = [
+                (f"Mug|{i}", "Mug", (i + dx + rng.gauss(0, 0.01), 0.0, 0.5), (0.1, 0.1, 0.1))
+                for i in range(10)
+            ]
+            publisher.publish(ros_fixtures.observation_array(start + 0.1 * frame, items))
+            ros_fixtures.spin_until(node, lambda: False, 0.05)
+        ros_fixtures.spin_until(node, lambda: False, 2.0)
+    finally:
+        node.destroy_node()
+        ros_fixtures.rclpy.try_shutdown(context=context)
+        code, _ = server.stop()
+    assert code == 0, server.output[-2000:]
+    rows = _rows(database)
+    assert 0 < rows <= 40 + 4 + 40, rows  # limit, prune interval, one frame's changes
