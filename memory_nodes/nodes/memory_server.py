@@ -55,10 +55,6 @@ from rcl_interfaces.msg import (
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
     qos_profile_sensor_data,
 )
 from rclpy.serialization import deserialize_message
@@ -90,12 +86,12 @@ from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
 from memory_nodes.nodes.markers import scene_graph_markers
 from memory_nodes.nodes.runtime import run_node
+from memory_nodes.nodes.service_qos import SERVICE_QUEUE_DEPTH, service_qos
 from memory_nodes.perception.frames import depth_to_metres
 from memory_nodes.perception.sync import StampSynchronizer
 
 DELTA_FORMAT = "memory_nodes.scene_graph_delta"
 #: Requests each service keeps queued (ROS's default of 10 dropped requests of 20 clients).
-DEFAULT_SERVICE_QUEUE_DEPTH = 1000
 #: Characters of message-supplied text quoted in a log line.
 LOG_TEXT_CHARS = 120
 #: Python's thread switch interval in this process (default 5 ms): a query thread waiting for
@@ -366,7 +362,7 @@ class MemoryServer(Node):
         )
         declare(
             "service_queue_depth",
-            DEFAULT_SERVICE_QUEUE_DEPTH,
+            SERVICE_QUEUE_DEPTH,
             _int_parameter("Requests each service keeps queued (reliable)", 1, 100_000),
         )
         param = self.get_parameter
@@ -435,12 +431,7 @@ class MemoryServer(Node):
             callback_group=ingestion,
             raw=True,
         )
-        service_qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=int(param("service_queue_depth").value),
-            reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.VOLATILE,
-        )
+        queue_qos = service_qos(int(param("service_queue_depth").value))
         for srv_type, name, callback in (
             (QueryObjects, "~/query_objects", self._on_query),
             (GetSceneGraph, "~/get_scene_graph", self._on_get_graph),
@@ -451,7 +442,7 @@ class MemoryServer(Node):
             (ObjectHistory, "~/object_history", self._on_object_history),
         ):
             self.create_service(
-                srv_type, name, callback, qos_profile=service_qos, callback_group=services
+                srv_type, name, callback, qos_profile=queue_qos, callback_group=services
             )
         self.create_timer(
             max(float(param("marker_period_s").value), 0.1),

@@ -56,6 +56,7 @@ from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
 from memory_nodes.nodes.pointcloud import cloud_from_msg, cloud_to_msg
 from memory_nodes.nodes.runtime import run_node
+from memory_nodes.nodes.service_qos import service_qos
 from memory_nodes.perception.frames import RGBDFrame, depth_to_metres
 from memory_nodes.perception.observations import backproject
 from memory_nodes.perception.sync import StampSynchronizer
@@ -271,11 +272,11 @@ class OctreeNode(Node):
         self.marker_pub = self.create_publisher(MarkerArray, "octree/occupied", latched)
         self.projection_pub = self.create_publisher(OccupancyGrid, "octree/projection", latched)
         self.changes_pub = self.create_publisher(PointCloud2, "octree/changes", 10)
-        self.create_service(QuerySpace, "~/query_space", self._on_query)
-        self.create_service(ClearBox, "~/clear_box", self._on_clear_box)
-        self.create_service(Trigger, "~/reset", self._on_reset)
-        self.create_service(SaveMemory, "~/save", self._on_save)
-        self.create_service(LoadMemory, "~/load", self._on_load)
+        self.create_service(QuerySpace, "~/query_space", self._on_query, qos_profile=service_qos())
+        self.create_service(ClearBox, "~/clear_box", self._on_clear_box, qos_profile=service_qos())
+        self.create_service(Trigger, "~/reset", self._on_reset, qos_profile=service_qos())
+        self.create_service(SaveMemory, "~/save", self._on_save, qos_profile=service_qos())
+        self.create_service(LoadMemory, "~/load", self._on_load, qos_profile=service_qos())
         self.create_timer(max(float(param("marker_period_s").value), 0.05), self._publish_markers)
         self.create_timer(
             max(float(param("projection_period_s").value), 0.05), self._publish_projection

@@ -50,6 +50,7 @@ from memory_nodes.core.errors import BridgeError, TaskCanceledError
 from memory_nodes.core.types import ObjectObservation, ObjectRecord
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
+from memory_nodes.nodes.service_qos import service_qos
 from memory_nodes.perception.frames import color_to_rgb, depth_to_metres
 from memory_nodes.planning.executor import TaskExecutor
 from memory_nodes.planning.memory_interface import ActionEffect
@@ -480,11 +481,16 @@ class RosMemory:
         if self.mode in (MemoryMode.FULL, MemoryMode.LONG_TERM):
             services.append(long_term_service)
         for service in services:
-            self.clients.append(node.create_client(QueryObjects, service, callback_group=group))
+            self.clients.append(
+                node.create_client(
+                    QueryObjects, service, qos_profile=service_qos(), callback_group=group
+                )
+            )
             self.report_clients.append(
                 node.create_client(
                     ReportMissing,
                     sibling_service(service, "report_missing"),
+                    qos_profile=service_qos(),
                     callback_group=group,
                 )
             )
@@ -493,6 +499,7 @@ class RosMemory:
             self.history_client = node.create_client(
                 ObjectHistory,
                 sibling_service(long_term_service, "object_history"),
+                qos_profile=service_qos(),
                 callback_group=group,
             )
         self.effects_pub = node.create_publisher(ObjectObservationArray, effects_topic, 10)
