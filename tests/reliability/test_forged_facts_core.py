@@ -242,6 +242,10 @@ def test_absurd_coordinates_are_refused_before_anything_changes() -> None:
     with pytest.raises(InvalidInputError, match="map extent"):
         memory.apply_action_effects([_obs("Mug|1", (1e308, 0.0, 0.9), 5.0)])
     assert [(n.node_id, n.position) for n in _mugs(memory)] == before
+    cache = ObjectStateCache(capacity=4)  # short-term memory refuses them too
+    with pytest.raises(InvalidInputError, match="map extent"):
+        cache.put(_obs("Mug|1", (1e308, 0.0, 0.9), 5.0))
+    assert len(cache) == 0
 
 
 def test_an_oversized_frame_is_refused_whole_in_well_under_a_second() -> None:
