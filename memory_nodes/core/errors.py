@@ -25,6 +25,11 @@ class SchemaVersionError(MemoryStackError):
     """The store was written by a newer version of memory_nodes than this one."""
 
 
+class StoreWriteError(MemoryStackError, OSError):
+    """The memory file could not be written (disk full, locked, read-only); the transaction
+    was rolled back and memory is as it was."""
+
+
 class StackConfigError(MemoryStackError, ValueError):
     """A stack or parameters file is invalid; the message names the file and the key."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,12 @@ from memory_nodes.core.change_detection import (
     ChangeDetector,
     ChangeReport,
 )
-from memory_nodes.core.errors import InvalidInputError, NotFoundError, clip_text
+from memory_nodes.core.errors import (
+    InvalidInputError,
+    NotFoundError,
+    StoreWriteError,
+    clip_text,
+)
 from memory_nodes.core.fusion import FusionConfig, FusionResult, ObjectFusion
 from memory_nodes.core.scene_graph import GraphChange, Layer, NodeStatus, SceneGraph
 from memory_nodes.core.store import (
@@ -551,7 +557,12 @@ class LongTermMemory:
             )
         else:
             raise InvalidInputError(f"cannot load {path.name}: use .json or .sqlite")
-        self.store.rewrite(graph)
+        try:
+            self.store.rewrite(graph)  # one transaction: rolled back whole if it fails
+        except sqlite3.Error as error:
+            raise StoreWriteError(
+                f"could not write {path.name} into {self.store.path.name}: {error}"
+            ) from error
         self._attach(graph)
         return len(self._all_objects(include_missing=True))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from memory_nodes.core.errors import InvalidInputError, SchemaVersionError
+from memory_nodes.core.errors import InvalidInputError, SchemaVersionError, StoreWriteError
 from memory_nodes.core.long_term import LongTermMemory
 from memory_nodes.core.octree import SparseOctree
 from memory_nodes.core.policies import TypeKnowledge, read_type_knowledge
@@ -194,3 +194,21 @@ def test_a_file_that_cannot_be_read_is_refused_in_one_line(
             live.load(path)
         assert "\n" not in str(caught.value) and path.name in str(caught.value)
     assert graph_to_json(live.graph) == before
+
+
+def test_a_load_that_cannot_be_written_is_refused_and_memory_stays_as_it_was(
+    live: LongTermMemory, tmp_path: Path
+) -> None:
+    """A full disk during load: SQLite's page limit makes the rewrite fail for real."""
+    bigger = LongTermMemory(None)
+    for frame in range(2):
+        bigger.integrate_frame(kitchen_observations(NOW + frame, 200))
+    source = bigger.save(tmp_path / "bigger.json")
+    before_graph = graph_to_json(live.graph)
+    pages = live.store._db.execute("PRAGMA page_count").fetchone()[0]
+    live.store._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StoreWriteError, match=r"bigger\.json"):
+        live.load(source)
+    assert graph_to_json(live.graph) == before_graph
+    live.close()  # what the file holds after the failed load: what it held before
+    assert graph_to_json(LongTermMemory(live.database).graph) == before_graph
