@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -648,6 +649,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=_count(1), default=None, help="first N tasks only")
     parser.add_argument("--scenes", nargs="+", default=None, help="only these scenes' tasks")
     parser.add_argument("--max-steps", type=_count(1), default=400)
+    parser.add_argument(
+        "--deadline-s", type=float, default=120.0,
+        help="wall-clock limit per task (a safety net; raise it on a busy machine)",
+    )  # fmt: skip
     parser.add_argument("--width", type=_count(1), default=160)
     parser.add_argument("--height", type=_count(1), default=120)
     parser.add_argument("--num-changes", type=_count(0), default=5)
@@ -658,6 +663,9 @@ def main(argv: list[str] | None = None) -> int:
         help="persistent: the home persists across tasks and sessions; reset: the older one",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    if not math.isfinite(args.deadline_s) or args.deadline_s <= 0:
+        print(f"error: --deadline-s must be > 0, got {args.deadline_s}", file=sys.stderr)
+        return 2
     os.environ.setdefault("MUJOCO_GL", "egl")
     from sim.karma_tasks import load_tasks
 
@@ -674,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
         width=args.width,
         height=args.height, max_steps=args.max_steps, num_changes=args.num_changes,
         workdir=args.workdir, progress=not args.no_progress, protocol=args.protocol,
+        deadline_s=args.deadline_s,
     )  # fmt: skip
     text = json.dumps(report, indent=2, sort_keys=True)
     if args.json is not None:

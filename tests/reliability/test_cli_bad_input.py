@@ -123,6 +123,9 @@ SLOW_CASES = {  # these import the simulator or the evaluation (2-5 s each)
     "tasks_megabyte_type_name": Case(
         ("eval", "tasks", "--tasks", "tasks_huge_name.json"), "unknown object name"
     ),
+    "tasks_negative_deadline": Case(
+        ("eval", "tasks", "--tasks", "tasks_type.json", "--deadline-s", "-1"), "--deadline-s"
+    ),
     "fidelity_unknown_scene": Case(("eval", "fidelity", "--scenes", "Kitchen9"), "Kitchen9"),
     "plot_rows_not_objects": Case(("eval", "plot", "report_rows.json"), "must be an object"),
     "demo_unknown_scene": Case(("demo", "--scene", "FloorPlan9999"), "FloorPlan9999"),
