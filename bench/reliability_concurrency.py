@@ -32,7 +32,6 @@ from reliability_nodes import (
     enter_private_network,
     percentiles_ms,
     ratio,
-    service_qos,
     type_query,
     wait_for_server,
 )
@@ -62,6 +61,8 @@ def run_clients(
     answer ``timeout_s`` after it was sent is counted unanswered and abandoned.
     """
     from memory_interfaces.srv import QueryObjects
+
+    from memory_nodes.nodes.service_qos import service_qos  # the stack's own service QoS
 
     ros = RosClient(name)
     types = _query_types()

@@ -183,15 +183,6 @@ def wait_for_server(client: RosClient, query_client, timeout_s: float = 60.0) ->
         raise TimeoutError(f"{query_client.srv_name} not available within {timeout_s} s")
 
 
-def service_qos(depth: int):
-    """Reliable service QoS keeping ``depth`` messages (requests, or a client's answers)."""
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE
-    )
-
-
 def type_query(object_type: str, max_results: int = 10):
     from memory_interfaces.srv import QueryObjects
 
