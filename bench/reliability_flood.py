@@ -39,6 +39,7 @@ from reliability_nodes import (
     ratio,
     restamp,
     scene_objects,
+    stop_child,
     type_query,
     wait_for_server,
 )
@@ -234,9 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] server log:\n{server.log_text()[-3000:]}", file=sys.stderr)
             raise
         finally:
-            if stream is not None and stream.poll() is None:
-                stream.kill()
-                stream.wait(timeout=5.0)
+            stop_child(stream)
             if client is not None:
                 client.close()
             server.stop()

@@ -183,6 +183,13 @@ def wait_for_server(client: RosClient, query_client, timeout_s: float = 60.0) ->
         raise TimeoutError(f"{query_client.srv_name} not available within {timeout_s} s")
 
 
+def stop_child(process) -> None:
+    """Kill a helper process this benchmark started (by its own handle) if it still runs."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(timeout=5.0)
+
+
 def type_query(object_type: str, max_results: int = 10):
     from memory_interfaces.srv import QueryObjects
 
