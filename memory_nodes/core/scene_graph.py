@@ -23,14 +23,12 @@ state, so :meth:`SceneGraph.find_state_at` can say where the mug was at 10:00.
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import networkx as nx
 import numpy as np
 
 from memory_nodes.core.errors import InvalidInputError, NotFoundError
@@ -40,6 +38,7 @@ from memory_nodes.core.object_taxonomy import (
     is_furniture,
     receptacle_kind,
 )
+from memory_nodes.core.spatial_index import FootprintIndex, PointIndex
 from memory_nodes.core.types import Box, ObjectRecord, Pose, Vector3
 
 
@@ -253,7 +252,13 @@ class SceneGraph:
         self.max_provenance = max_provenance
         self.max_history = max_history
         self.change_log_limit = change_log_limit
-        self._graph = nx.MultiDiGraph()
+        # Nodes and edges in plain dicts: networkx's MultiDiGraph spent about 500 bytes on each
+        # edge (a key dict and a data dict per pair), 10 KB an object once ``near`` edges were
+        # counted. ``_succ[u][v]`` (and ``_pred[v][u]``) hold the edge u -> v, or a dict by edge
+        # type when one pair has several; both iterate in insertion order as networkx did.
+        self._nodes: dict[str, SceneNode] = {}
+        self._succ: dict[str, dict[str, SceneEdge | dict[EdgeType, SceneEdge]]] = {}
+        self._pred: dict[str, dict[str, SceneEdge | dict[EdgeType, SceneEdge]]] = {}
         self._next_index: dict[str, int] = {layer.value: 0 for layer in Layer}
         self._by_external_id: dict[str, str] = {}
         self._sequence = 0
@@ -272,12 +277,18 @@ class SceneGraph:
         # answer converts looks both up, and networkx's adjacency views cost about 3 us a call.
         self._location_of: dict[str, tuple[str, EdgeType]] = {}
         self._room_of: dict[str, str] = {}
-        # Objects by grid cell of ``near_radius``, built on first use: refreshing one object's
-        # ``near`` edges looks at 27 cells instead of every object (a 300-object frame made
-        # 90,000 edge look-ups). Positions change only in update_node, which keeps it current,
-        # as adding and removing nodes do.
-        self._near_grid: dict[tuple[int, int, int], set[str]] | None = None
-        self._near_cell_of: dict[str, tuple[int, int, int]] = {}
+        # Spatial indexes, kept current by add, update and remove, so that the work of one
+        # observation depends on what is near it, not on the size of the map: furniture and
+        # object centres (near edges, nodes_within), the same per type (association), holders
+        # by footprint (derive_location) and rooms by footprint (derive_room).
+        self._positions = PointIndex(cell_size=0.5)
+        self._positions_by_type: dict[str, PointIndex] = {}
+        self._holders = FootprintIndex(cell_size=1.0, margin=_HOLDER_MARGIN_M)
+        self._hangers: set[str] = set()
+        self._rooms = FootprintIndex(cell_size=2.0, margin=1e-6)
+        # Largest box extent ever seen per type (an upper bound: it never shrinks), for gates.
+        self._extent_of_type: dict[str, float] = {}
+        self._missing_by_type: dict[str, set[str]] = {}
         # Whether a type can hold things (receptacle or hanger), per type name.
         self._holds_things: dict[str, bool] = {}
 
@@ -307,7 +318,7 @@ class SceneGraph:
     # ------------------------------------------------------------------ nodes
 
     def has_node(self, node_id: str | NodeSymbol) -> bool:
-        return str(node_id) in self._graph
+        return str(node_id) in self._nodes
 
     def get_node(self, node_id: str | NodeSymbol) -> SceneNode:
         node = self.find_node(node_id)
@@ -316,34 +327,76 @@ class SceneGraph:
         return node
 
     def find_node(self, node_id: str | NodeSymbol) -> SceneNode | None:
-        data = self._graph.nodes.get(str(node_id))
-        return None if data is None else data["node"]
+        return self._nodes.get(str(node_id))
 
     def num_nodes(self, layer: Layer | None = None) -> int:
         if layer is None:
-            return self._graph.number_of_nodes()
-        return sum(1 for _ in self.nodes(layer))
+            return len(self._nodes)
+        return len(self._ordered_ids(Layer(layer)))
 
     def nodes(self, layer: Layer | None = None) -> Iterator[SceneNode]:
         """Nodes in id order (layer letter, then number) so iteration is deterministic."""
         ids = self._ordered_ids() if layer is None else self._ordered_ids(Layer(layer))
-        nodes = self._graph.nodes
+        nodes = self._nodes
         for node_id in ids:
-            yield nodes[node_id]["node"]
+            yield nodes[node_id]
 
     def nodes_of_type(self, node_type: str) -> list[SceneNode]:
         """Nodes of one type in id order, from an index (queries by type stay O(answer))."""
         ids = self._by_type.get(node_type)
         if not ids:
             return []
-        nodes = self._graph.nodes
-        return [nodes[i]["node"] for i in sorted(ids, key=NodeSymbol.parse)]
+        nodes = self._nodes
+        return [nodes[i] for i in sorted(ids, key=_id_order)]
+
+    def node_types(self) -> set[str]:
+        """Types that have at least one node."""
+        return {node_type for node_type, ids in self._by_type.items() if ids}
+
+    def nodes_within(self, point: Vector3, radius: float) -> list[SceneNode]:
+        """Furniture and objects of any status whose centre is within ``radius`` of ``point``.
+
+        Inclusive, in no particular order; the cost is the grid cells the ball covers plus
+        the hits, whatever the size of the map.
+        """
+        if not radius >= 0:
+            raise InvalidInputError(f"radius must be >= 0, got {radius}")
+        nodes = self._nodes
+        found = self._positions.ids_within((point.x, point.y, point.z), radius)
+        return [nodes[i] for i in found]  # type: ignore[index]
+
+    def nodes_of_type_within(
+        self, node_type: str, point: Vector3, radius: float
+    ) -> list[SceneNode]:
+        """Furniture and objects of ``node_type`` within ``radius`` of ``point``, in id order."""
+        index = self._positions_by_type.get(node_type)
+        if index is None or not radius >= 0:
+            return []
+        nodes = self._nodes
+        found = index.ids_within((point.x, point.y, point.z), radius)
+        return [nodes[i] for i in sorted(found, key=_id_order)]  # type: ignore[arg-type]
+
+    def max_extent_of_type(self, node_type: str) -> float:
+        """An upper bound of the largest box extent of any node of the type (0 if none)."""
+        return self._extent_of_type.get(node_type, 0.0)
+
+    def max_extent(self) -> float:
+        """An upper bound of the largest box extent of any furniture or object node."""
+        return max(self._extent_of_type.values(), default=0.0)
+
+    def missing_of_type(self, node_type: str) -> list[SceneNode]:
+        """Nodes of the type marked missing, in id order."""
+        ids = self._missing_by_type.get(node_type)
+        if not ids:
+            return []
+        nodes = self._nodes
+        return [nodes[i] for i in sorted(ids, key=_id_order)]
 
     def _ordered_ids(self, layer: Layer | None = None) -> list[str]:
         # Sorting every call cost 30 ms at 10,000 nodes; the order only changes when nodes
         # are added or removed, which invalidates this cache.
         if self._order is None:
-            ordered = sorted(self._graph.nodes, key=NodeSymbol.parse)
+            ordered = sorted(self._nodes, key=_id_order)
             self._order = {None: ordered}
             for member in Layer:
                 self._order[member] = [i for i in ordered if i[0] == member.value]
@@ -353,27 +406,66 @@ class SceneGraph:
         if self._order is not None:
             # Kept sorted in place: re-sorting after each of a frame's 1,000 new objects (every
             # new node derives its room through nodes()) took most of a minute.
-            parse = NodeSymbol.parse
+            key = _id_order(node.node_id)
             for ids in (self._order[None], self._order[node.layer]):
-                if not ids or parse(ids[-1]) < parse(node.node_id):
+                if not ids or _id_order(ids[-1]) < key:
                     ids.append(node.node_id)
                 else:
-                    bisect.insort(ids, node.node_id, key=parse)
+                    bisect.insort(ids, node.node_id, key=_id_order)
         self._by_type.setdefault(node.node_type, set()).add(node.node_id)
-        self._move_in_near_grid(node)
+        if node.status == NodeStatus.MISSING:
+            self._missing_by_type.setdefault(node.node_type, set()).add(node.node_id)
+        self._index_geometry(node)
+
+    def _index_geometry(self, node: SceneNode) -> None:
+        """Enter the node's current pose and box in the spatial indexes."""
+        layer = node.layer
+        if layer == Layer.ROOM:
+            lo, hi = _footprint(node.box)
+            self._rooms.insert(node.node_id, lo, hi)
+            return
+        if layer not in (Layer.FURNITURE, Layer.OBJECT):
+            return
+        position = node.world_T_object.position
+        point = (position.x, position.y, position.z)
+        self._positions.insert(node.node_id, point)
+        by_type = self._positions_by_type.get(node.node_type)
+        if by_type is None:
+            by_type = self._positions_by_type[node.node_type] = PointIndex(cell_size=1.0)
+        by_type.insert(node.node_id, point)
+        size = node.box.size
+        extent = max(size.x, size.y, size.z)
+        if not extent <= self._extent_of_type.get(node.node_type, 0.0):
+            self._extent_of_type[node.node_type] = extent
+        if self._holds(node.node_type):
+            if node.node_type in HANGING_RECEPTACLES:
+                self._hangers.add(node.node_id)
+            else:
+                lo, hi = _footprint(node.box)
+                self._holders.insert(node.node_id, lo, hi)
 
     def _unindex_node(self, node: SceneNode) -> None:
         if self._order is not None:
+            key = _id_order(node.node_id)
             for ids in (self._order[None], self._order[node.layer]):
-                if node.node_id in ids:
-                    ids.remove(node.node_id)
-        if self._near_grid is not None:
-            cell = self._near_cell_of.pop(node.node_id, None)
-            if cell is not None:
-                self._near_grid.get(cell, set()).discard(node.node_id)
+                index = bisect.bisect_left(ids, key, key=_id_order)
+                if index < len(ids) and ids[index] == node.node_id:
+                    del ids[index]
+        self._positions.remove(node.node_id)
+        by_type = self._positions_by_type.get(node.node_type)
+        if by_type is not None:
+            by_type.remove(node.node_id)
+            if not len(by_type):
+                del self._positions_by_type[node.node_type]
+        self._holders.remove(node.node_id)
+        self._hangers.discard(node.node_id)
+        self._rooms.remove(node.node_id)
+        self._missing_by_type.get(node.node_type, set()).discard(node.node_id)
         ids = self._by_type.get(node.node_type)
         if ids is not None:
             ids.discard(node.node_id)
+            if not ids:
+                del self._by_type[node.node_type]
 
     def find_object_by_external_id(self, external_id: str) -> SceneNode | None:
         node_id = self._by_external_id.get(external_id) if external_id else None
@@ -428,7 +520,7 @@ class SceneGraph:
             num_observations=1 if provenance else 0,
             provenance=[provenance] if provenance else [],
         )
-        self._graph.add_node(node_id, node=node)
+        self._nodes[node_id] = node
         self._index_node(node)
         if external_id:
             self._by_external_id[external_id] = node_id
@@ -473,7 +565,7 @@ class SceneGraph:
         node = self.get_node(node_id)
         for edge in list(self.edges_of(node.node_id)):
             self.remove_edge(edge.source, edge.target, edge.edge_type, stamp)
-        self._graph.remove_node(node.node_id)
+        del self._nodes[node.node_id]
         self._unindex_node(node)
         self._logged_pose.pop(node.node_id, None)
         if node.external_id:
@@ -506,11 +598,11 @@ class SceneGraph:
             if world_T_object != node.world_T_object:
                 node.world_T_object = world_T_object
                 pose_changed = True
-                self._move_in_near_grid(node)
         if box is not None and box != node.box:
             node.box = box
             pose_changed = True
         if pose_changed:
+            self._index_geometry(node)
             if moved or self._beyond_jitter(before, node.world_T_object, node.box):
                 details.append("moved" if moved else "pose")
                 self._logged_pose[node.node_id] = (node.world_T_object, node.box)
@@ -557,6 +649,7 @@ class SceneGraph:
             del node.provenance[: -self.max_provenance]
         if node.status == NodeStatus.MISSING:
             node.status = NodeStatus.PRESENT
+            self._missing_by_type.get(node.node_type, set()).discard(node.node_id)
             self._record(stamp, ChangeKind.NODE_UPDATED, node.node_id, detail="reappeared")
             self.refresh_relations(node.node_id, stamp)
             self._snapshot(node, stamp, "reappeared")
@@ -587,6 +680,7 @@ class SceneGraph:
     def mark_missing(self, node_id: str | NodeSymbol, stamp: float) -> None:
         node = self.get_node(node_id)
         node.status = NodeStatus.MISSING
+        self._missing_by_type.setdefault(node.node_type, set()).add(node.node_id)
         for edge in list(self.edges_of(node.node_id)):
             if edge.source == node.node_id or edge.edge_type == EdgeType.NEAR:
                 self.remove_edge(edge.source, edge.target, edge.edge_type, stamp)
@@ -612,8 +706,49 @@ class SceneGraph:
         self, source: str | NodeSymbol, target: str | NodeSymbol, edge_type: EdgeType | str
     ) -> SceneEdge | None:
         source, target, edge_type = _edge_key(source, target, edge_type)
-        data = self._graph.get_edge_data(source, target, key=edge_type.value)
-        return None if data is None else data["edge"]
+        return self._find_edge(source, target, edge_type)
+
+    def _find_edge(self, source: str, target: str, edge_type: EdgeType) -> SceneEdge | None:
+        """The edge by its stored key (a ``near`` edge from the lower id), or None."""
+        found = self._succ.get(source, _NO_EDGES).get(target)
+        if found is None or isinstance(found, SceneEdge):
+            return found if found is not None and found.edge_type == edge_type else None
+        return found.get(edge_type)
+
+    def _insert_edge(self, edge: SceneEdge) -> None:
+        for table, one, other in (
+            (self._succ, edge.source, edge.target),
+            (self._pred, edge.target, edge.source),
+        ):
+            row = table.get(one)
+            if row is None:
+                table[one] = {other: edge}
+                continue
+            found = row.get(other)
+            if found is None:
+                row[other] = edge
+            elif isinstance(found, SceneEdge):
+                row[other] = {found.edge_type: found, edge.edge_type: edge}
+            else:
+                found[edge.edge_type] = edge
+        self._index_edge(edge)
+
+    def _delete_edge(self, edge: SceneEdge) -> None:
+        for table, one, other in (
+            (self._succ, edge.source, edge.target),
+            (self._pred, edge.target, edge.source),
+        ):
+            row = table[one]
+            found = row[other]
+            if isinstance(found, SceneEdge):
+                del row[other]
+            else:
+                del found[edge.edge_type]
+                if len(found) == 1:
+                    row[other] = next(iter(found.values()))
+            if not row:
+                del table[one]
+        self._unindex_edge(edge)
 
     def add_edge(
         self,
@@ -632,8 +767,7 @@ class SceneGraph:
         if existing is not None:
             return existing
         edge = SceneEdge(source, target, edge_type, stamp, origin)
-        self._graph.add_edge(source, target, key=edge_type.value, edge=edge)
-        self._index_edge(edge)
+        self._insert_edge(edge)
         self._record(stamp, ChangeKind.EDGE_ADDED, source, target, edge_type.value, origin)
         return edge
 
@@ -645,36 +779,62 @@ class SceneGraph:
         stamp: float,
     ) -> None:
         edge = self.get_edge(source, target, edge_type)
-        self._graph.remove_edge(edge.source, edge.target, key=edge.edge_type.value)
-        self._unindex_edge(edge)
+        self._delete_edge(edge)
         self._record(stamp, ChangeKind.EDGE_REMOVED, edge.source, edge.target, edge.edge_type)
 
     def num_edges(self, edge_type: EdgeType | str | None = None) -> int:
-        return sum(1 for _ in self.edges(edge_type))
+        wanted = None if edge_type is None else EdgeType(edge_type)
+        return sum(1 for edge in self._all_edges() if wanted is None or edge.edge_type == wanted)
+
+    def _all_edges(self) -> Iterator[SceneEdge]:
+        for row in self._succ.values():
+            for found in row.values():
+                if isinstance(found, SceneEdge):
+                    yield found
+                else:
+                    yield from found.values()
 
     def edges(self, edge_type: EdgeType | str | None = None) -> Iterator[SceneEdge]:
         """Edges sorted by (source, target, type) so iteration is deterministic."""
         wanted = None if edge_type is None else EdgeType(edge_type)
-        found = [d["edge"] for _, _, d in self._graph.edges(data=True)]
-        for edge in sorted(found, key=_edge_sort_key):
-            if wanted is None or edge.edge_type == wanted:
-                yield edge
+        found = [e for e in self._all_edges() if wanted is None or e.edge_type == wanted]
+        yield from sorted(found, key=_edge_sort_key)
 
     def edges_of(self, node_id: str | NodeSymbol) -> Iterator[SceneEdge]:
+        """The node's outgoing edges, then its incoming ones, each in the order added."""
         node_id = str(node_id)
-        for _, _, data in self._graph.out_edges(node_id, data=True):
-            yield data["edge"]
-        for _, _, data in self._graph.in_edges(node_id, data=True):
-            yield data["edge"]
+        for table in (self._succ, self._pred):
+            for found in list(table.get(node_id, _NO_EDGES).values()):
+                if isinstance(found, SceneEdge):
+                    yield found
+                else:
+                    yield from list(found.values())
+
+    def neighbours(self, node_id: str | NodeSymbol, edge_type: EdgeType | str) -> list[str]:
+        """Ids joined to the node by an ``edge_type`` edge in either direction, in no order."""
+        edge_type, node_id = EdgeType(edge_type), str(node_id)
+        found: list[str] = []
+        for table in (self._succ, self._pred):
+            for other, edge in table.get(node_id, _NO_EDGES).items():
+                if isinstance(edge, SceneEdge):
+                    if edge.edge_type == edge_type:
+                        found.append(other)
+                elif edge_type in edge:
+                    found.append(other)
+        return found
 
     def children(self, node_id: str | NodeSymbol, edge_type: EdgeType | str) -> list[str]:
         """Ids of nodes with an ``edge_type`` edge into ``node_id`` (what is in the fridge)."""
         edge_type = EdgeType(edge_type)
         node_id = str(node_id)
-        return sorted(
-            (s for s, _, k in self._graph.in_edges(node_id, keys=True) if k == edge_type.value),
-            key=NodeSymbol.parse,
-        )
+        found = []
+        for source, edge in self._pred.get(node_id, _NO_EDGES).items():
+            if isinstance(edge, SceneEdge):
+                if edge.edge_type == edge_type:
+                    found.append(source)
+            elif edge_type in edge:
+                found.append(source)
+        return sorted(found, key=_id_order)
 
     def find_location(self, node_id: str | NodeSymbol) -> tuple[str, EdgeType] | None:
         """The receptacle the node is ``on`` or ``inside``; None if on nothing (or unknown).
@@ -707,7 +867,11 @@ class SceneGraph:
         else:
             return
         # A second edge of the kind (only add_edge makes one) takes over; rare, so a scan.
-        remaining = [e for _, _, e in self._graph.out_edges(source, data="edge")]
+        remaining = [
+            e
+            for found in self._succ.get(source, _NO_EDGES).values()
+            for e in ((found,) if isinstance(found, SceneEdge) else found.values())
+        ]
         for other in sorted(remaining, key=lambda e: e.stamp):
             self._index_edge(other)
 
@@ -735,7 +899,7 @@ class SceneGraph:
         volume = box.volume()
         cx, cy = box.center.x, box.center.y
         best: tuple[int, float, float, str, EdgeType] | None = None
-        for node in self._possible_holders():
+        for node in self._possible_holders(cx, cy):
             if node.node_id == exclude or node.layer not in (Layer.FURNITURE, Layer.OBJECT):
                 continue
             if node.node_type not in HANGING_RECEPTACLES:
@@ -789,26 +953,33 @@ class SceneGraph:
                     best = candidate
         return None if best is None else (best[3], best[4])
 
-    def _possible_holders(self) -> Iterator[SceneNode]:
-        """Nodes of every type that can hold things (receptacles and hangers)."""
-        nodes = self._graph.nodes
-        for node_type, ids in self._by_type.items():
-            holds = self._holds_things.get(node_type)
-            if holds is None:
-                holds = (
-                    receptacle_kind(node_type) != ReceptacleKind.NONE
-                    or node_type in HANGING_RECEPTACLES
-                )
-                self._holds_things[node_type] = holds
-            if holds:
-                for node_id in ids:
-                    yield nodes[node_id]["node"]
+    def _holds(self, node_type: str) -> bool:
+        """Whether nodes of the type can hold things (receptacles and hangers)."""
+        holds = self._holds_things.get(node_type)
+        if holds is None:
+            holds = (
+                receptacle_kind(node_type) != ReceptacleKind.NONE
+                or node_type in HANGING_RECEPTACLES
+            )
+            self._holds_things[node_type] = holds
+        return holds
+
+    def _possible_holders(self, x: float, y: float) -> Iterator[SceneNode]:
+        """Holders whose footprint (grown by the margin of derive_location's footprint test)
+        may contain (x, y), and every hanger (they hold by touch, not by footprint)."""
+        nodes = self._nodes
+        for node_id in self._holders.ids_at(x, y):
+            yield nodes[node_id]  # type: ignore[index]
+        for node_id in self._hangers:
+            yield nodes[node_id]
 
     def derive_room(self, point: Vector3) -> str | None:
         """The smallest room whose footprint (x-y) contains the point."""
         best: tuple[float, str] | None = None
         p = point.as_array()
-        for node in self.nodes(Layer.ROOM):
+        nodes = self._nodes
+        for room_id in self._rooms.ids_at(point.x, point.y):
+            node = nodes[room_id]  # type: ignore[index]
             lo, hi = node.box.min_corner, node.box.max_corner
             if np.all(p[:2] >= lo[:2]) and np.all(p[:2] <= hi[:2]):
                 area = node.box.size.x * node.box.size.y
@@ -861,41 +1032,27 @@ class SceneGraph:
         if node.layer == Layer.OBJECT:
             self._refresh_near(node, stamp)
 
-    def _near_cell(self, point: Vector3) -> tuple[int, int, int]:
-        size = self.near_radius
-        return math.floor(point.x / size), math.floor(point.y / size), math.floor(point.z / size)
-
-    def _move_in_near_grid(self, node: SceneNode) -> None:
-        if self._near_grid is None or node.layer != Layer.OBJECT:
-            return
-        cell = self._near_cell(node.position)
-        old = self._near_cell_of.get(node.node_id)
-        if old == cell:
-            return
-        if old is not None:
-            self._near_grid.get(old, set()).discard(node.node_id)
-        self._near_grid.setdefault(cell, set()).add(node.node_id)
-        self._near_cell_of[node.node_id] = cell
-
     def _near_candidates(self, node: SceneNode) -> list[SceneNode]:
-        """Objects that may be or may have been ``near`` the node, in id order."""
-        if self.near_radius <= 0 or not math.isfinite(self.near_radius):
+        """Objects that may be or may have been ``near`` the node, in id order.
+
+        Objects within the radius come from the position index (a little wider, so rounding
+        cannot lose one; the caller makes the exact test), and current neighbours are added
+        as they may have moved away.
+        """
+        radius = self.near_radius
+        if radius <= 0 or not math.isfinite(radius):
             return list(self.nodes(Layer.OBJECT))
-        if self._near_grid is None:
-            self._near_grid, self._near_cell_of = {}, {}
-            for other in self.nodes(Layer.OBJECT):
-                cell = self._near_cell(other.position)
-                self._near_grid.setdefault(cell, set()).add(other.node_id)
-                self._near_cell_of[other.node_id] = cell
-        x, y, z = self._near_cell(node.position)
-        ids: set[str] = set()
-        for dx, dy, dz in itertools.product((-1, 0, 1), repeat=3):
-            ids.update(self._near_grid.get((x + dx, y + dy, z + dz), ()))
-        for edge in self.edges_of(node.node_id):  # neighbours that have since moved away
-            if edge.edge_type == EdgeType.NEAR:
-                ids.add(edge.target if edge.source == node.node_id else edge.source)
-        nodes = self._graph.nodes
-        return [nodes[i]["node"] for i in sorted(ids, key=NodeSymbol.parse) if i in nodes]
+        nodes = self._nodes
+        position = node.position
+        ids = {
+            i
+            for i in self._positions.ids_within(
+                (position.x, position.y, position.z), radius * (1.0 + 1e-9) + 1e-9
+            )
+            if nodes[i].layer == Layer.OBJECT  # type: ignore[index]
+        }
+        ids.update(self.neighbours(node.node_id, EdgeType.NEAR))
+        return [nodes[i] for i in sorted(ids, key=_id_order)]  # type: ignore[arg-type]
 
     def _refresh_near(self, node: SceneNode, stamp: float) -> None:
         for other in self._near_candidates(node):
@@ -905,7 +1062,12 @@ class SceneGraph:
                 other.status == NodeStatus.PRESENT
                 and node.position.distance_to(other.position) <= self.near_radius
             )
-            present = self.has_edge(node.node_id, other.node_id, EdgeType.NEAR)
+            key = (
+                (node.node_id, other.node_id)
+                if _id_order(node.node_id) < _id_order(other.node_id)
+                else (other.node_id, node.node_id)
+            )
+            present = self._find_edge(*key, EdgeType.NEAR) is not None
             if close and not present:
                 self.add_edge(node.node_id, other.node_id, EdgeType.NEAR, stamp)
             elif present and not close:
@@ -1053,7 +1215,7 @@ class SceneGraph:
         _check_parts(nodes, edges, next_index, sequence, changes or [])
         graph = cls(**options)  # type: ignore[arg-type]
         for node in nodes:
-            graph._graph.add_node(node.node_id, node=node)
+            graph._nodes[node.node_id] = node
             graph._index_node(node)
             if node.external_id:
                 graph._by_external_id[node.external_id] = node.node_id
@@ -1062,8 +1224,7 @@ class SceneGraph:
                 graph._next_index[symbol.category], symbol.category_id + 1
             )
         for edge in edges:
-            graph._graph.add_edge(edge.source, edge.target, key=edge.edge_type.value, edge=edge)
-            graph._index_edge(edge)
+            graph._insert_edge(edge)
         for layer, index in (next_index or {}).items():
             graph._next_index[layer] = max(graph._next_index[layer], index)
         graph._change_log = list(changes or [])[-graph.change_log_limit :]
@@ -1153,8 +1314,28 @@ def _edge_key(
     return source, target, edge_type
 
 
-def _edge_sort_key(edge: SceneEdge) -> tuple[NodeSymbol, NodeSymbol, str]:
-    return NodeSymbol.parse(edge.source), NodeSymbol.parse(edge.target), edge.edge_type.value
+def _edge_sort_key(edge: SceneEdge) -> tuple[tuple[str, int], tuple[str, int], str]:
+    return _id_order(edge.source), _id_order(edge.target), edge.edge_type.value
+
+
+def _id_order(node_id: str) -> tuple[str, int]:
+    """Sort key of a stored node id: the order of its :class:`NodeSymbol`, without the regex."""
+    return node_id[0], int(node_id[1:])
+
+
+def _footprint(box: Box) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The x-y corners of a box, as the footprint tests compute them."""
+    center, size = box.center, box.size
+    return (
+        (center.x - size.x / 2.0, center.y - size.y / 2.0),
+        (center.x + size.x / 2.0, center.y + size.y / 2.0),
+    )
+
+
+_NO_EDGES: dict[str, SceneEdge | dict[EdgeType, SceneEdge]] = {}
+# Holders are indexed by their footprint grown by a little more than derive_location's
+# widest footprint test (2.1 cm), so rounding never hides one.
+_HOLDER_MARGIN_M = 0.021 + 1e-6
 
 
 def default_layer(object_type: str) -> Layer:
