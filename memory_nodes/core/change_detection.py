@@ -19,6 +19,7 @@ z forward, as ROS ``*_optical_frame``), and ``depth`` holds metres along the opt
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -104,6 +105,7 @@ class ChangeReport:
     """What negative evidence one frame produced."""
 
     visibility: dict[str, Visibility] = field(default_factory=dict)
+    """Present nodes within reach of the camera; every node not listed is out of view."""
     missed: list[str] = field(default_factory=list)
     """Expected, not observed: confidence lowered."""
     marked_missing: list[str] = field(default_factory=list)
@@ -125,6 +127,48 @@ def expected_visibility(
         for n in graph.nodes(layer)
         if n.status == NodeStatus.PRESENT
     ]
+    return _visibility_of(graph, nodes, view, config)
+
+
+def visibility_in_range(
+    graph: SceneGraph, view: CameraView, config: ChangeDetectionConfig | None = None
+) -> dict[str, Visibility]:
+    """:func:`expected_visibility` of the present nodes the view could reach, found in the
+    graph's spatial index; every node left out is out of view.
+
+    A sample point in view lies in the frustum no deeper than ``max_range``, so within
+    ``max_range`` times the frustum's corner-ray length of the camera; a box's centre lies
+    within half its diagonal of its sample points. The cost is the nodes near the camera,
+    not the size of the map.
+    """
+    config = config or ChangeDetectionConfig()
+    k = view.intrinsics
+    origin = view.world_T_camera.position
+    if k.fx > 0 and k.fy > 0:
+        spread_x = max(abs(k.cx), abs(k.width - k.cx)) / k.fx
+        spread_y = max(abs(k.cy), abs(k.height - k.cy)) / k.fy
+        reach = config.max_range * math.sqrt(1.0 + spread_x**2 + spread_y**2)
+        half_diagonal = graph.max_extent() * math.sqrt(3.0) / 2.0
+        radius = (reach + half_diagonal + graph.max_centre_offset()) * (1.0 + 1e-9) + 1e-6
+    else:
+        radius = math.inf
+    if not (math.isfinite(radius) and math.isfinite(origin.x + origin.y + origin.z)):
+        return expected_visibility(graph, view, config)
+    nodes = [
+        n
+        for n in sorted(graph.nodes_within(origin, radius), key=lambda n: _id_order(n.node_id))
+        if n.status == NodeStatus.PRESENT
+    ]
+    return _visibility_of(graph, nodes, view, config)
+
+
+def _id_order(node_id: str) -> tuple[str, int]:
+    return node_id[0], int(node_id[1:])
+
+
+def _visibility_of(
+    graph: SceneGraph, nodes: list[SceneNode], view: CameraView, config: ChangeDetectionConfig
+) -> dict[str, Visibility]:
     result: dict[str, Visibility] = {}
     if not nodes:
         return result
@@ -228,7 +272,7 @@ class ChangeDetector:
 
     def process_frame(self, view: CameraView, observed: Iterable[str]) -> ChangeReport:
         observed_ids = set(observed)
-        report = ChangeReport(visibility=expected_visibility(self.graph, view, self.config))
+        report = ChangeReport(visibility=visibility_in_range(self.graph, view, self.config))
         for node_id, visibility in sorted(report.visibility.items()):
             if visibility != Visibility.VISIBLE or node_id in observed_ids:
                 continue

@@ -283,12 +283,7 @@ class ObjectFusion:
         result: FusionResult,
         checkpoint: Callable[[], None] | None = None,
     ) -> None:
-        layer = default_layer(object_type)
-        nodes = [
-            n
-            for n in self.graph.nodes(layer)
-            if n.node_type == object_type and n.node_id not in result.observed
-        ]
+        nodes = self._gated_nodes(object_type, [obs for _, obs in entries], result.observed)
         candidates = [c for c in self._candidates.values() if c.object_type == object_type]
         targets: list[SceneNode | _Candidate] = [*nodes, *candidates]
         matched: dict[int, SceneNode | _Candidate] = {}
@@ -308,6 +303,48 @@ class ObjectFusion:
                 self._new_candidate(obs_id, obs)
             if checkpoint is not None:
                 checkpoint()
+
+    def _gate_radius(self, obs: ObjectObservation, object_type: str) -> float:
+        """Centre distance beyond which no node of the type can be a feasible match for
+        ``obs`` (unless their ids match).
+
+        A pair is feasible when the distance is within the gate, max(gate_distance,
+        gate_size_factor * larger extent), or when the boxes overlap, which needs a distance
+        below sqrt(3) * the larger extent. The type's largest extent bounds the node's.
+        """
+        size = obs.box.size
+        extent = max(size.x, size.y, size.z, self.graph.max_extent_of_type(object_type))
+        radius = max(
+            self.config.gate_distance, max(self.config.gate_size_factor, math.sqrt(3.0)) * extent
+        )
+        return radius * (1.0 + 1e-9) + 1e-9  # rounding must not lose a pair on the edge
+
+    def _gated_nodes(
+        self,
+        object_type: str,
+        observations: Sequence[ObjectObservation],
+        excluded: dict[str, str] | set[str],
+    ) -> list[SceneNode]:
+        """Nodes of the type (in its default layer, not in ``excluded``) that may be a
+        feasible match for any of ``observations``, in id order.
+
+        Every other node costs at least ``_INFEASIBLE`` against all of them, so leaving it out
+        of the cost matrix leaves the assignment as it was, and the work of a frame depends on
+        what is near it instead of on how many nodes of the type memory holds.
+        """
+        layer = default_layer(object_type)
+        found: dict[str, SceneNode] = {}
+        for obs in observations:
+            radius = self._gate_radius(obs, object_type)
+            for node in self.graph.nodes_of_type_within(object_type, obs.box.center, radius):
+                found[node.node_id] = node
+            if obs.object_id:  # a matching id wins however far away the node is
+                node = self.graph.find_object_by_external_id(obs.object_id)
+                if node is not None and node.node_type == object_type:
+                    found[node.node_id] = node
+        nodes = [n for n in found.values() if n.layer == layer and n.node_id not in excluded]
+        nodes.sort(key=lambda n: _node_order(n.node_id))
+        return nodes
 
     def _cost_matrix(
         self, observations: Sequence[ObjectObservation], targets: Sequence[SceneNode | _Candidate]
@@ -470,11 +507,9 @@ class ObjectFusion:
         on; without this it would stay unplaced until it is observed again.
         """
         lo, hi = holder.box.min_corner - 0.02, holder.box.max_corner + 0.02
-        for other in self.graph.nodes(Layer.OBJECT):
+        over = self.graph.objects_over((float(lo[0]), float(lo[1])), (float(hi[0]), float(hi[1])))
+        for other in over:
             if other.status != NodeStatus.PRESENT or other.node_id == holder.node_id:
-                continue
-            centre = other.position.as_array()
-            if not (np.all(centre[:2] >= lo[:2]) and np.all(centre[:2] <= hi[:2])):
                 continue
             if self.graph.find_location(other.node_id) is not None:
                 continue
@@ -546,8 +581,7 @@ class ObjectFusion:
     def _apply_trusted(self, obs_id: str, obs: ObjectObservation, result: FusionResult) -> None:
         node = self.graph.find_object_by_external_id(obs.object_id) if obs.object_id else None
         if node is None:
-            layer = default_layer(obs.object_type)
-            same_type = [n for n in self.graph.nodes(layer) if n.node_type == obs.object_type]
+            same_type = self._gated_nodes(obs.object_type, [obs], set())
             costs = [(self._cost(obs, n), n.node_id) for n in same_type]
             feasible = [c for c in costs if c[0] < 1e5]
             node = self.graph.get_node(min(feasible)[1]) if feasible else None
@@ -615,10 +649,9 @@ class ObjectFusion:
             del self._candidates[key]
             object_type = candidate.object_type
             if object_type not in missing_by_type:
+                layer = default_layer(object_type)
                 missing_by_type[object_type] = [
-                    n
-                    for n in self.graph.nodes(default_layer(object_type))
-                    if n.node_type == object_type and n.status == NodeStatus.MISSING
+                    n for n in self.graph.missing_of_type(object_type) if n.layer == layer
                 ]
             missing = self._find_missing_match(candidate, missing_by_type[object_type])
             if missing is None:
@@ -711,6 +744,11 @@ class ObjectFusion:
             )
         self._tracks[node_id] = _Track(estimate or _Estimate.of(box, 1.0))
         return node_id
+
+
+def _node_order(node_id: str) -> tuple[str, int]:
+    """Id order of node ids (layer letter, then number), as the graph iterates them."""
+    return node_id[0], int(node_id[1:])
 
 
 def _xyz(vector: Vector3) -> tuple[float, float, float]:

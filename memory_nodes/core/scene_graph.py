@@ -282,12 +282,14 @@ class SceneGraph:
         # object centres (near edges, nodes_within), the same per type (association), holders
         # by footprint (derive_location) and rooms by footprint (derive_room).
         self._positions = PointIndex(cell_size=0.5)
-        self._positions_by_type: dict[str, PointIndex] = {}
+        self._box_centres_by_type: dict[str, PointIndex] = {}
         self._holders = FootprintIndex(cell_size=1.0, margin=_HOLDER_MARGIN_M)
         self._hangers: set[str] = set()
         self._rooms = FootprintIndex(cell_size=2.0, margin=1e-6)
         # Largest box extent ever seen per type (an upper bound: it never shrinks), for gates.
         self._extent_of_type: dict[str, float] = {}
+        # Largest distance ever seen between a node's position and its box centre (a bound).
+        self._max_centre_offset = 0.0
         self._missing_by_type: dict[str, set[str]] = {}
         # Whether a type can hold things (receptacle or hanger), per type name.
         self._holds_things: dict[str, bool] = {}
@@ -368,13 +370,24 @@ class SceneGraph:
     def nodes_of_type_within(
         self, node_type: str, point: Vector3, radius: float
     ) -> list[SceneNode]:
-        """Furniture and objects of ``node_type`` within ``radius`` of ``point``, in id order."""
-        index = self._positions_by_type.get(node_type)
+        """Furniture and objects of ``node_type`` whose box centre is within ``radius`` of
+        ``point``, in id order (association compares box centres)."""
+        index = self._box_centres_by_type.get(node_type)
         if index is None or not radius >= 0:
             return []
         nodes = self._nodes
         found = index.ids_within((point.x, point.y, point.z), radius)
         return [nodes[i] for i in sorted(found, key=_id_order)]  # type: ignore[arg-type]
+
+    def objects_over(self, lo: tuple[float, float], hi: tuple[float, float]) -> list[SceneNode]:
+        """Objects (any status) whose centre lies over the x-y rectangle [lo, hi], in id order."""
+        nodes = self._nodes
+        found = self._positions.ids_in_box((lo[0], lo[1], -math.inf), (hi[0], hi[1], math.inf))
+        return [
+            nodes[i]  # type: ignore[index]
+            for i in sorted(found, key=_id_order)  # type: ignore[arg-type]
+            if nodes[i].layer == Layer.OBJECT  # type: ignore[index]
+        ]
 
     def max_extent_of_type(self, node_type: str) -> float:
         """An upper bound of the largest box extent of any node of the type (0 if none)."""
@@ -383,6 +396,10 @@ class SceneGraph:
     def max_extent(self) -> float:
         """An upper bound of the largest box extent of any furniture or object node."""
         return max(self._extent_of_type.values(), default=0.0)
+
+    def max_centre_offset(self) -> float:
+        """An upper bound of the distance between any node's position and its box centre."""
+        return self._max_centre_offset
 
     def missing_of_type(self, node_type: str) -> list[SceneNode]:
         """Nodes of the type marked missing, in id order."""
@@ -429,10 +446,16 @@ class SceneGraph:
         position = node.world_T_object.position
         point = (position.x, position.y, position.z)
         self._positions.insert(node.node_id, point)
-        by_type = self._positions_by_type.get(node.node_type)
+        by_type = self._box_centres_by_type.get(node.node_type)
         if by_type is None:
-            by_type = self._positions_by_type[node.node_type] = PointIndex(cell_size=1.0)
-        by_type.insert(node.node_id, point)
+            by_type = self._box_centres_by_type[node.node_type] = PointIndex(cell_size=1.0)
+        centre = node.box.center
+        by_type.insert(
+            node.node_id, point if centre == position else (centre.x, centre.y, centre.z)
+        )
+        offset = math.dist(point, (centre.x, centre.y, centre.z))
+        if not offset <= self._max_centre_offset:
+            self._max_centre_offset = offset
         size = node.box.size
         extent = max(size.x, size.y, size.z)
         if not extent <= self._extent_of_type.get(node.node_type, 0.0):
@@ -452,11 +475,11 @@ class SceneGraph:
                 if index < len(ids) and ids[index] == node.node_id:
                     del ids[index]
         self._positions.remove(node.node_id)
-        by_type = self._positions_by_type.get(node.node_type)
+        by_type = self._box_centres_by_type.get(node.node_type)
         if by_type is not None:
             by_type.remove(node.node_id)
             if not len(by_type):
-                del self._positions_by_type[node.node_type]
+                del self._box_centres_by_type[node.node_type]
         self._holders.remove(node.node_id)
         self._hangers.discard(node.node_id)
         self._rooms.remove(node.node_id)
