@@ -33,7 +33,7 @@ from memory_nodes.core.errors import (
     clip_text,
 )
 from memory_nodes.core.fusion import FusionConfig, FusionResult, ObjectFusion
-from memory_nodes.core.scene_graph import GraphChange, Layer, NodeStatus, SceneGraph
+from memory_nodes.core.scene_graph import GraphChange, Layer, NodeStatus, SceneGraph, SceneNode
 from memory_nodes.core.store import (
     SceneGraphStore,
     read_database,
@@ -467,45 +467,63 @@ class LongTermMemory:
 
     # ------------------------------------------------------------------------------ reading
     def query(self, query: ObjectQuery, now: float) -> list[ObjectRecord]:
-        """Records matching every filter, most confident first (text: most similar first)."""
+        """Records matching every filter, most confident first (text: most similar first).
+
+        The filters are tested on nodes, starting from the one expected to match least (see
+        :class:`queries.NodeFilter`), and only the answer kept (``max_results``) becomes
+        records. A near query's ties keep the nearest first. Free text keeps its own order and
+        its best ``max(max_results, 5)`` before the other filters apply.
+        """
         query.validate()
-        missing = query.include_missing
-        candidates: list[ObjectRecord] | None = None
-
-        def _narrow(records: list[ObjectRecord]) -> None:
-            nonlocal candidates
-            if candidates is None:
-                candidates = records
-            else:
-                keep = {r.object_id for r in records}
-                candidates = [r for r in candidates if r.object_id in keep]
-
+        graph, missing = self.graph, query.include_missing
+        limit = query.max_results or None
+        by_text: list[SceneNode] | None = None
         if query.text:
-            matches = queries.objects_by_text(
-                self.graph, query.text, top_k=max(query.max_results, 5), include_missing=missing
+            matches = queries.text_matches(
+                graph, query.text, top_k=max(query.max_results, 5), include_missing=missing
             )
-            _narrow([m.record for m in matches])
+            by_text = [node for node, _ in matches]
+        filters: list[queries.NodeFilter] = []
         if query.object_type:
-            _narrow(queries.objects_by_type(self.graph, query.object_type, include_missing=missing))
+            filters.append(queries.type_filter(graph, query.object_type))
         if query.receptacle:
-            _narrow(
-                queries.objects_in_receptacle(self.graph, query.receptacle, include_missing=missing)
-            )
+            filters.append(queries.receptacle_filter(graph, query.receptacle))
         if query.room:
-            _narrow(queries.objects_in_room(self.graph, query.room, include_missing=missing))
+            filters.append(queries.room_filter(graph, query.room))
         if query.near is not None:
-            _narrow(
-                queries.objects_near(self.graph, query.near, query.radius, include_missing=missing)
-            )
-        if candidates is None:
-            candidates = self._all_objects(missing)
+            filters.append(queries.near_filter(graph, query.near, query.radius))
+        fresh: Callable[[SceneNode], bool] | None = None
         if query.max_age_s > 0:
-            candidates = [r for r in candidates if r.age(now) <= query.max_age_s]
-        if not query.text:
-            # Most confident first, the newest among equals, as every query function answers
-            # (a stable sort: a near query keeps its nearest-first order within a tie).
-            candidates = sorted(candidates, key=lambda r: (-r.confidence, -r.last_seen))
-        return candidates[: query.max_results] if query.max_results else candidates
+            max_age_s = query.max_age_s
+
+            def fresh(node: SceneNode) -> bool:  # ObjectRecord.age of the node's record
+                return max(0.0, now - max(node.last_seen, node.first_seen)) <= max_age_s
+
+        if by_text is not None:
+            tests = [f.holds for f in filters] + ([fresh] if fresh is not None else [])
+            kept = [node for node in by_text if all(test(node) for test in tests)][:limit]
+        else:
+            found = queries.matching_nodes(graph, filters, include_missing=missing, extra=fresh)
+            if len(filters) == 1 and query.near is not None:
+                tie: Callable[[SceneNode], tuple] = queries.nearest_order(query.near)
+            else:
+                tie = queries.answer_order
+
+            def order(node: SceneNode) -> tuple:
+                # The record's confidence and last_seen, then the order of the first filter.
+                return -node.confidence, -max(node.last_seen, node.first_seen), tie(node)
+
+            kept = queries.best(found, order, limit)
+        return [graph.to_record(node.node_id) for node in kept]
+
+    def warm_up(self) -> bool:
+        """Load the free-text model and embed the types in memory now (several seconds).
+
+        A server calls this when it starts, so no query pays for the load. Returns False when
+        the model package is not installed: free-text queries then raise
+        DependencyNotInstalledError and every other query works.
+        """
+        return queries.warm_up_text(self.graph)
 
     def earlier_places(
         self, object_id: str, min_distance: float = EARLIER_PLACE_MIN_DISTANCE_M

@@ -4,23 +4,29 @@ Every answer is a list of :class:`ObjectRecord` (confidence and ``last_seen`` sa
 trust it and how old it is), best first: higher confidence, then more recently seen, then id.
 Objects marked missing are left out unless ``include_missing`` is set: memory should not send
 the robot to where the mug used to be.
+
+Answers are chosen on the nodes and only the kept ones become records: ``limit`` keeps the best
+``limit`` (a top 10 of 100,000 objects converts 10), and a query with several conditions starts
+from the one expected to match least (:class:`NodeFilter`) and tests the others on its
+candidates, so no condition lists the whole map for another to intersect.
 """
 
 from __future__ import annotations
 
-import weakref
+import heapq
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from memory_nodes.core.errors import InvalidInputError, NotFoundError
+from memory_nodes.core.errors import DependencyNotInstalledError, InvalidInputError, NotFoundError
 from memory_nodes.core.scene_graph import (
     EdgeType,
     GraphChange,
     Layer,
     NodeSnapshot,
     NodeStatus,
+    NodeSymbol,
     SceneGraph,
     SceneNode,
 )
@@ -29,6 +35,11 @@ from memory_nodes.core.types import ObjectRecord, Vector3
 
 _THINGS = (Layer.FURNITURE, Layer.OBJECT)
 
+#: Conditions in the order a query starts from them when it has several: a receptacle holds a
+#: few dozen things, a 1 m ball a few dozen at any map size, a type about 1 % of the map, a room
+#: a whole floor. (The ball of a huge radius walks only the occupied cells of the grid.)
+RECEPTACLE_RANK, NEAR_RANK, TYPE_RANK, ROOM_RANK = 0, 1, 2, 3
+
 
 @dataclass(frozen=True, slots=True)
 class TextMatch:
@@ -36,6 +47,42 @@ class TextMatch:
 
     record: ObjectRecord
     similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFilter:
+    """One condition of a query: where its nodes can be found, and a test for any node.
+
+    ``candidates`` lists every node that meets the condition (other nodes may be listed too:
+    the test decides); ``holds`` tests one node in constant time. ``rank`` orders conditions
+    by how few nodes they are expected to list (lowest first).
+    """
+
+    candidates: Callable[[], Iterable[SceneNode]]
+    holds: Callable[[SceneNode], bool]
+    rank: int
+
+
+def answer_order(node: SceneNode) -> tuple[float, float, str]:
+    """Sort key of every answer: most confident first, then most recently seen, then id."""
+    return -node.confidence, -node.last_seen, node.node_id
+
+
+def best(items: Iterable, key: Callable, limit: int | None) -> list:
+    """``sorted(items, key=key)[:limit]``, keeping only ``limit`` items while it looks."""
+    if limit is None:
+        return sorted(items, key=key)
+    return heapq.nsmallest(limit, items, key=key)
+
+
+def check_limit(limit: int | None) -> int | None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidInputError(f"limit must be None or an int >= 1, got {limit!r:.40}")
+    return limit
+
+
+def _kept(node: SceneNode, include_missing: bool) -> bool:
+    return node.layer in _THINGS and (include_missing or node.status == NodeStatus.PRESENT)
 
 
 def _things(graph: SceneGraph, include_missing: bool) -> list[SceneNode]:
@@ -47,28 +94,148 @@ def _things(graph: SceneGraph, include_missing: bool) -> list[SceneNode]:
     ]
 
 
-def _answer(graph: SceneGraph, nodes: list[SceneNode]) -> list[ObjectRecord]:
-    nodes = sorted(nodes, key=lambda n: (-n.confidence, -n.last_seen, n.node_id))
+def _records(graph: SceneGraph, nodes: Iterable[SceneNode]) -> list[ObjectRecord]:
     return [graph.to_record(n.node_id) for n in nodes]
 
 
-def all_objects(graph: SceneGraph, *, include_missing: bool = False) -> list[ObjectRecord]:
+def _answer(
+    graph: SceneGraph, nodes: Iterable[SceneNode], limit: int | None = None
+) -> list[ObjectRecord]:
+    return _records(graph, best(nodes, answer_order, limit))
+
+
+def matching_nodes(
+    graph: SceneGraph,
+    filters: Sequence[NodeFilter],
+    *,
+    include_missing: bool = False,
+    extra: Callable[[SceneNode], bool] | None = None,
+) -> list[SceneNode]:
+    """Furniture and objects meeting every filter (and ``extra``), each once, in no set order.
+
+    The filter of the lowest rank lists candidates and the others test them; without filters
+    every furniture and object node is a candidate.
+    """
+    if filters:
+        start = min(filters, key=lambda f: f.rank)
+        candidates = start.candidates()
+        tests = [f.holds for f in filters if f is not start]
+    else:
+        candidates = (n for layer in _THINGS for n in graph.nodes(layer))
+        tests = []
+    if extra is not None:
+        tests.append(extra)
+    found: dict[str, SceneNode] = {}
+    for node in candidates:
+        if _kept(node, include_missing) and all(test(node) for test in tests):
+            found[node.node_id] = node
+    return list(found.values())
+
+
+# ------------------------------------------------------------------------------ conditions
+def type_filter(graph: SceneGraph, object_type: str) -> NodeFilter:
+    """Nodes of one type (exact AI2-THOR type name, e.g. ``"Mug"``)."""
+    if not object_type:
+        raise InvalidInputError("object_type must not be empty")
+    return NodeFilter(
+        lambda: graph.nodes_of_type(object_type),
+        lambda node: node.node_type == object_type,
+        TYPE_RANK,
+    )
+
+
+def receptacle_filter(
+    graph: SceneGraph, receptacle: str, relation: EdgeType | str | None = None
+) -> NodeFilter:
+    """Nodes on or inside a receptacle (node id, external id, or every one of a type)."""
+    if not receptacle:
+        raise InvalidInputError("receptacle must not be empty")
+    relations = (
+        (EdgeType.ON, EdgeType.INSIDE) if relation is None else (_location_relation(relation),)
+    )
+    held = {
+        child
+        for holder in _resolve_many(graph, receptacle)
+        for rel in relations
+        for child in graph.children(holder.node_id, rel)
+    }
+    return NodeFilter(
+        lambda: (graph.get_node(child) for child in held),
+        lambda node: node.node_id in held,
+        RECEPTACLE_RANK,
+    )
+
+
+def room_filter(graph: SceneGraph, room: str) -> NodeFilter:
+    """Nodes in a room named by node id, external id or room name."""
+    if not room:
+        raise InvalidInputError("room must not be empty")
+    room_ids = {
+        n.node_id for n in graph.nodes(Layer.ROOM) if room in (n.node_id, n.external_id, n.name)
+    }
+    if not room_ids:
+        raise NotFoundError(f"no room named {room!r}")
+
+    def candidates() -> Iterable[SceneNode]:
+        for room_id in sorted(room_ids):
+            for child in graph.children(room_id, EdgeType.IN_ROOM):
+                yield graph.get_node(child)
+
+    return NodeFilter(candidates, lambda node: graph.find_room(node.node_id) in room_ids, ROOM_RANK)
+
+
+def near_filter(
+    graph: SceneGraph, point: Vector3, radius: float, object_type: str | None = None
+) -> NodeFilter:
+    """Nodes whose centre is within ``radius`` metres of ``point`` (inclusive)."""
+    _check_radius(radius)
+    px, py, pz = point.x, point.y, point.z
+    limit = radius * radius
+
+    def holds(node: SceneNode) -> bool:
+        p = node.world_T_object.position
+        return (p.x - px) ** 2 + (p.y - py) ** 2 + (p.z - pz) ** 2 <= limit
+
+    if object_type:
+        return NodeFilter(
+            lambda: graph.nodes_of_type_within(object_type, point, radius), holds, NEAR_RANK
+        )
+    return NodeFilter(lambda: graph.nodes_within(point, radius), holds, NEAR_RANK)
+
+
+def nearest_order(point: Vector3) -> Callable[[SceneNode], tuple[float, NodeSymbol]]:
+    """Sort key of a near answer: nearest first, then by node id (furniture before objects)."""
+    px, py, pz = point.x, point.y, point.z
+
+    def key(node: SceneNode) -> tuple[float, NodeSymbol]:
+        p = node.world_T_object.position
+        return (p.x - px) ** 2 + (p.y - py) ** 2 + (p.z - pz) ** 2, NodeSymbol.parse(node.node_id)
+
+    return key
+
+
+# ------------------------------------------------------------------------------ questions
+def all_objects(
+    graph: SceneGraph, *, include_missing: bool = False, limit: int | None = None
+) -> list[ObjectRecord]:
     """Every remembered object and piece of furniture, most confident first."""
-    return _answer(graph, _things(graph, include_missing))
+    check_limit(limit)
+    return _answer(graph, matching_nodes(graph, (), include_missing=include_missing), limit)
 
 
 def objects_by_type(
-    graph: SceneGraph, object_type: str, *, include_missing: bool = False
+    graph: SceneGraph,
+    object_type: str,
+    *,
+    include_missing: bool = False,
+    limit: int | None = None,
 ) -> list[ObjectRecord]:
     """All remembered objects of a type (exact AI2-THOR type name, e.g. ``"Mug"``)."""
-    if not object_type:
-        raise InvalidInputError("object_type must not be empty")
-    nodes = [
-        n
-        for n in graph.nodes_of_type(object_type)
-        if n.layer in _THINGS and (include_missing or n.status == NodeStatus.PRESENT)
-    ]
-    return _answer(graph, nodes)
+    check_limit(limit)
+    found = matching_nodes(
+        graph, [type_filter(graph, object_type)], include_missing=include_missing
+    )
+    return _answer(graph, found, limit)
 
 
 def objects_in_receptacle(
@@ -77,43 +244,26 @@ def objects_in_receptacle(
     *,
     relation: EdgeType | str | None = None,
     include_missing: bool = False,
+    limit: int | None = None,
 ) -> list[ObjectRecord]:
     """What is on or inside a receptacle ("what is in the fridge").
 
     ``receptacle`` is a node id, an external id, or a type name (then every receptacle of
     that type counts: "Cabinet" means all cabinets).
     """
-    if not receptacle:
-        raise InvalidInputError("receptacle must not be empty")
-    relations = (
-        (EdgeType.ON, EdgeType.INSIDE) if relation is None else (_location_relation(relation),)
-    )
-    holders = _resolve_many(graph, receptacle)
-    found: dict[str, SceneNode] = {}
-    for holder in holders:
-        for rel in relations:
-            for child in graph.children(holder.node_id, rel):
-                node = graph.get_node(child)
-                if include_missing or node.status == NodeStatus.PRESENT:
-                    found[child] = node
-    return _answer(graph, list(found.values()))
+    check_limit(limit)
+    condition = receptacle_filter(graph, receptacle, relation)
+    found = matching_nodes(graph, [condition], include_missing=include_missing)
+    return _answer(graph, found, limit)
 
 
 def objects_in_room(
-    graph: SceneGraph, room: str, *, include_missing: bool = False
+    graph: SceneGraph, room: str, *, include_missing: bool = False, limit: int | None = None
 ) -> list[ObjectRecord]:
     """Objects and furniture in a room, named by node id, external id or room name."""
-    if not room:
-        raise InvalidInputError("room must not be empty")
-    rooms = [n for n in graph.nodes(Layer.ROOM) if room in (n.node_id, n.external_id, n.name)]
-    if not rooms:
-        raise NotFoundError(f"no room named {room!r}")
-    found = [
-        graph.get_node(child)
-        for r in rooms
-        for child in graph.children(r.node_id, EdgeType.IN_ROOM)
-    ]
-    return _answer(graph, [n for n in found if include_missing or n.status == NodeStatus.PRESENT])
+    check_limit(limit)
+    found = matching_nodes(graph, [room_filter(graph, room)], include_missing=include_missing)
+    return _answer(graph, found, limit)
 
 
 def objects_near(
@@ -123,46 +273,17 @@ def objects_near(
     *,
     object_type: str | None = None,
     include_missing: bool = False,
+    limit: int | None = None,
 ) -> list[ObjectRecord]:
-    """Objects whose centre is within ``radius`` metres of ``point``, nearest first."""
-    if not np.isfinite(radius) or radius < 0:
-        raise InvalidInputError(f"radius must be finite and >= 0, got {radius}")
-    nodes, tree = _position_index(graph, include_missing, object_type)
-    if not nodes:
-        return []
-    target = point.as_array()
-    hits = tree.query_ball_point(target, r=radius)
-    hits = sorted(hits, key=lambda i: (float(np.linalg.norm(tree.data[i] - target)), i))
-    return [graph.to_record(nodes[i].node_id) for i in hits]
+    """Objects whose centre is within ``radius`` metres of ``point``, nearest first.
 
-
-_POSITION_INDEX: weakref.WeakKeyDictionary[SceneGraph, dict] = weakref.WeakKeyDictionary()
-
-
-def _position_index(
-    graph: SceneGraph, include_missing: bool, object_type: str | None
-) -> tuple[list[SceneNode], cKDTree | None]:
-    """A KD-tree of node centres, rebuilt only when the graph changed since the last query.
-
-    Every move, addition, removal and status change bumps ``graph.sequence``; a hit does
-    not move anything. Rebuilding per query cost 200 ms at 10,000 objects.
+    The scene graph's spatial grid is current after every change, so the first query after a
+    move costs what any other does (a KD-tree rebuilt per change cost 250 ms at 100k objects).
     """
-    cache = _POSITION_INDEX.setdefault(graph, {})
-    key = (include_missing, object_type)
-    entry = cache.get(key)
-    if entry is not None and entry[0] == graph.sequence:
-        return entry[1], entry[2]
-    nodes = [
-        n
-        for n in _things(graph, include_missing)
-        if object_type is None or n.node_type == object_type
-    ]
-    points = [(n.position.x, n.position.y, n.position.z) for n in nodes]
-    tree = cKDTree(np.array(points, dtype=np.float64)) if nodes else None
-    if len(cache) > 16:
-        cache.clear()
-    cache[key] = (graph.sequence, nodes, tree)
-    return nodes, tree
+    check_limit(limit)
+    condition = near_filter(graph, point, radius, object_type)
+    found = matching_nodes(graph, [condition], include_missing=include_missing)
+    return _records(graph, best(found, nearest_order(point), limit))
 
 
 def changed_since(graph: SceneGraph, stamp: float) -> list[GraphChange]:
@@ -173,13 +294,18 @@ def changed_since(graph: SceneGraph, stamp: float) -> list[GraphChange]:
 
 
 def objects_changed_since(
-    graph: SceneGraph, stamp: float, *, include_missing: bool = True
+    graph: SceneGraph, stamp: float, *, include_missing: bool = True, limit: int | None = None
 ) -> list[ObjectRecord]:
     """Objects with any recorded change at or after ``stamp`` (missing ones included)."""
-    ids = {c.node_id for c in changed_since(graph, stamp)}
-    ids |= {c.target_id for c in changed_since(graph, stamp) if c.target_id}
-    nodes = [n for n in _things(graph, include_missing) if n.node_id in ids]
-    return _answer(graph, nodes)
+    check_limit(limit)
+    ids: set[str] = set()
+    for change in changed_since(graph, stamp):
+        ids.add(change.node_id)
+        if change.target_id:
+            ids.add(change.target_id)
+    nodes = (graph.find_node(node_id) for node_id in ids)
+    found = [n for n in nodes if n is not None and _kept(n, include_missing)]
+    return _answer(graph, found, limit)
 
 
 def state_at(graph: SceneGraph, ref: str, stamp: float) -> NodeSnapshot | None:
@@ -187,6 +313,36 @@ def state_at(graph: SceneGraph, ref: str, stamp: float) -> NodeSnapshot | None:
     if not np.isfinite(stamp):
         raise InvalidInputError(f"stamp must be finite, got {stamp}")
     return graph.find_state_at(graph.resolve(ref).node_id, stamp)
+
+
+def text_matches(
+    graph: SceneGraph,
+    text: str,
+    *,
+    top_k: int = 5,
+    min_similarity: float = 0.2,
+    type_index: TypeIndex | None = None,
+    include_missing: bool = False,
+) -> list[tuple[SceneNode, float]]:
+    """The nodes :func:`objects_by_text` answers, with their type's similarity to ``text``."""
+    if not text or not text.strip():
+        raise InvalidInputError("query text must not be empty")
+    if top_k < 1:
+        raise InvalidInputError(f"top_k must be >= 1, got {top_k}")
+    if not _any_thing(graph, include_missing):
+        return []
+    index = type_index or default_type_index()
+    # Every type in memory is ranked (its vector is computed once); a type whose nodes are all
+    # rooms, or all missing, then simply adds no node.
+    ranked = index.rank_types(text, graph.node_types())
+    matches: list[tuple[SceneNode, float]] = []
+    for object_type, similarity in ranked:
+        if similarity < min_similarity or len(matches) >= top_k:
+            break
+        found = [n for n in graph.nodes_of_type(object_type) if _kept(n, include_missing)]
+        for node in best(found, answer_order, top_k - len(matches)):
+            matches.append((node, similarity))
+    return matches
 
 
 def objects_by_text(
@@ -204,22 +360,42 @@ def objects_by_text(
     type's description; the objects of the best types are returned, up to ``top_k``.
     Raises :class:`DependencyNotInstalledError` when the embedding model is not installed.
     """
-    if not text or not text.strip():
-        raise InvalidInputError("query text must not be empty")
-    if top_k < 1:
-        raise InvalidInputError(f"top_k must be >= 1, got {top_k}")
-    nodes = _things(graph, include_missing)
-    if not nodes:
-        return []
+    matches = text_matches(
+        graph,
+        text,
+        top_k=top_k,
+        min_similarity=min_similarity,
+        type_index=type_index,
+        include_missing=include_missing,
+    )
+    return [TextMatch(graph.to_record(node.node_id), similarity) for node, similarity in matches]
+
+
+def warm_up_text(graph: SceneGraph, type_index: TypeIndex | None = None) -> bool:
+    """Load the text model and embed the types in memory now, not at the first text query.
+
+    Returns False when the model package is not installed (free-text queries then raise
+    :class:`DependencyNotInstalledError`; every other query works).
+    """
     index = type_index or default_type_index()
-    ranked = index.rank_types(text, {n.node_type for n in nodes})
-    matches: list[TextMatch] = []
-    for object_type, similarity in ranked:
-        if similarity < min_similarity or len(matches) >= top_k:
-            break
-        for record in _answer(graph, [n for n in nodes if n.node_type == object_type]):
-            matches.append(TextMatch(record, similarity))
-    return matches[:top_k]
+    try:
+        index.warm_up(graph.node_types())
+    except DependencyNotInstalledError:
+        return False
+    return True
+
+
+def _any_thing(graph: SceneGraph, include_missing: bool) -> bool:
+    return any(
+        include_missing or n.status == NodeStatus.PRESENT
+        for layer in _THINGS
+        for n in graph.nodes(layer)
+    )
+
+
+def _check_radius(radius: float) -> None:
+    if not np.isfinite(radius) or radius < 0:
+        raise InvalidInputError(f"radius must be finite and >= 0, got {radius}")
 
 
 def _location_relation(relation: EdgeType | str) -> EdgeType:
@@ -237,7 +413,7 @@ def _resolve_many(graph: SceneGraph, ref: str) -> list[SceneNode]:
         return [graph.resolve(ref)]
     except (NotFoundError, InvalidInputError):
         pass
-    by_type = [n for n in _things(graph, True) if n.node_type == ref]
+    by_type = [n for n in graph.nodes_of_type(ref) if n.layer in _THINGS]
     if not by_type:
         raise NotFoundError(f"no receptacle with id, external id or type {ref!r}")
     return by_type
