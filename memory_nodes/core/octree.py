@@ -51,7 +51,7 @@ FREE = 0
 OCCUPIED = 1
 
 FORMAT_MAGIC = b"MNOCTREE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _MAX_DEPTH = 21  # 3 * 21 = 63 bits keep Morton keys positive in int64
 
 
@@ -264,88 +264,172 @@ class SparseOctree:
         self._allocate(0)
 
     # ------------------------------------------------------------------ storage
+    # Bricks: ``_bkeys`` (brick key = leaf key >> 6), ``_blo`` (64 float32 log-odds per brick,
+    # NaN = unknown), ``_brep`` (state last given to pop_changes), ``_bver`` (version of the
+    # brick's last change: pop_changes and the 2D projection revisit only newer bricks),
+    # ``_bside`` (side entries in the brick, so free bricks skip the side lookup).
+    _BRICK_ARRAYS = ("_bkeys", "_blo", "_brep", "_bver", "_bside")
+    # Side table, one row per cell holding occupied evidence or semantics.
+    _SIDE_ARRAYS = ("_skeys", "_stamp", "_label", "_object_id", "_label_conf", "_object_conf")
+
     def _allocate(self, capacity: int) -> None:
-        cap = max(1024, capacity)
+        bricks = max(64, capacity // 32)
         self._n = 0
-        self._keys = np.empty(cap, np.int64)
-        self._logodds = np.empty(cap, np.float32)
-        self._label = np.empty(cap, np.int16)
-        self._object_id = np.empty(cap, np.int32)
-        self._label_conf = np.empty(cap, np.float32)
-        self._object_conf = np.empty(cap, np.float32)
-        self._stamp = np.empty(cap, np.float64)
-        self._reported = np.empty(cap, np.int8)
-        self._table = _k.table_build(self._keys, 0, _next_pow2(2 * cap))
-        self._sorted_keys = np.empty(0, np.int64)
+        self._nb = 0
+        self._bkeys = np.empty(bricks, np.int64)
+        self._blo = np.empty((bricks, _k.BRICK_CELLS), np.float32)
+        self._brep = np.empty((bricks, _k.BRICK_CELLS), np.int8)
+        self._bver = np.zeros(bricks, np.uint32)
+        self._bside = np.zeros(bricks, np.uint8)
+        self._btable = _k.table_build(self._bkeys, 0, _next_pow2(2 * bricks))
+        self._allocate_side(max(64, capacity // 8))
+        self._sorted_keys = np.empty(0, np.int64)  # sorted brick keys and their slots
         self._sorted_slots = np.empty(0, np.int32)
         self._n_sorted = 0
         self._removed_keys: list[NDArray[np.int64]] = []
+        self._version = 1
+        self._popped_version = 0
+        self._projection: _ProjectionCache | None = None
         self._last_decay: float | None = None
 
-    _SLOT_ARRAYS = (
-        "_keys",
-        "_logodds",
-        "_label",
-        "_object_id",
-        "_label_conf",
-        "_object_conf",
-        "_stamp",
-        "_reported",
-    )
+    def _allocate_side(self, capacity: int) -> None:
+        self._ns = 0
+        self._skeys = np.empty(capacity, np.int64)
+        self._stamp = np.empty(capacity, np.float64)
+        self._label = np.empty(capacity, np.int16)
+        self._object_id = np.empty(capacity, np.int32)
+        self._label_conf = np.empty(capacity, np.float32)
+        self._object_conf = np.empty(capacity, np.float32)
+        self._stable = _k.table_build(self._skeys, 0, _next_pow2(2 * capacity))
 
-    def _reserve(self, extra: int) -> None:
-        """Make room for ``extra`` new cells in the slot arrays and keep the table half empty."""
-        need = self._n + extra
-        if need > self._keys.shape[0]:
-            cap = max(need, 2 * self._keys.shape[0])
-            for name in self._SLOT_ARRAYS:
-                old = getattr(self, name)
-                new = np.empty(cap, old.dtype)
-                new[: self._n] = old[: self._n]
-                setattr(self, name, new)
-        if 2 * need > self._table.shape[0]:
-            self._table = _k.table_build(self._keys, self._n, _next_pow2(2 * need))
+    def _grow(self, names: tuple[str, ...], used: int, capacity: int) -> None:
+        for name in names:
+            old = getattr(self, name)
+            new = np.zeros((capacity, *old.shape[1:]), old.dtype)
+            new[:used] = old[:used]
+            setattr(self, name, new)
 
-    def _sorted(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Morton-sorted keys and their slots, merging cells added since the last query."""
-        if self._n_sorted < self._n:
-            new_slots = np.arange(self._n_sorted, self._n, dtype=np.int32)
-            new_keys = self._keys[self._n_sorted : self._n]
+    def _grow_bricks(self) -> None:
+        cap = 2 * self._bkeys.shape[0]
+        self._grow(self._BRICK_ARRAYS, self._nb, cap)
+        self._btable = _k.table_build(self._bkeys, self._nb, _next_pow2(2 * cap))
+
+    def _grow_side(self, extra: int = 0) -> None:
+        cap = max(2 * self._skeys.shape[0], self._ns + extra)
+        self._grow(self._SIDE_ARRAYS, self._ns, cap)
+        self._stable = _k.table_build(self._skeys, self._ns, _next_pow2(2 * cap))
+
+    def _sorted(self) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+        """Morton-sorted brick keys and their slots, merging bricks added since the last query."""
+        if self._n_sorted < self._nb:
+            new_slots = np.arange(self._n_sorted, self._nb, dtype=np.int32)
+            new_keys = self._bkeys[self._n_sorted : self._nb]
             order = np.argsort(new_keys, kind="stable")
-            new_keys = new_keys[order]
-            new_slots = new_slots[order]
-            pos = np.searchsorted(self._sorted_keys, new_keys)
-            self._sorted_keys = np.insert(self._sorted_keys, pos, new_keys)
-            self._sorted_slots = np.insert(self._sorted_slots, pos, new_slots)
-            self._n_sorted = self._n
+            pos = np.searchsorted(self._sorted_keys, new_keys[order])
+            self._sorted_keys = np.insert(self._sorted_keys, pos, new_keys[order])
+            self._sorted_slots = np.insert(self._sorted_slots, pos, new_slots[order])
+            self._n_sorted = self._nb
         return self._sorted_keys, self._sorted_slots
 
-    def _remove_slots(self, slots: NDArray[np.int64]) -> None:
-        """Forget cells (they become unknown), remembering reported ones for pop_changes."""
-        if slots.size == 0:
-            return
-        keep = np.ones(self._n, bool)
-        keep[slots] = False
-        gone = ~keep
-        reported_known = gone & (self._reported[: self._n] != UNKNOWN)
-        if reported_known.any():
-            self._removed_keys.append(self._keys[: self._n][reported_known].copy())
-        n_new = int(keep.sum())
-        for name in self._SLOT_ARRAYS:
-            arr = getattr(self, name)
-            arr[:n_new] = arr[: self._n][keep]
-        self._n = n_new
-        self._table = _k.table_build(self._keys, self._n, _next_pow2(2 * max(self._n, 512)))
-        order = np.argsort(self._keys[: self._n], kind="stable")
-        self._sorted_keys = self._keys[: self._n][order]
-        self._sorted_slots = order.astype(np.int32)
-        self._n_sorted = self._n
+    def _leaves(self, bslots: NDArray) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Known leaf keys and log-odds of the given bricks, in the bricks' order."""
+        values = self._blo[bslots]
+        known = ~np.isnan(values)
+        keys = (self._bkeys[bslots][:, None] << _k.BRICK_SHIFT) | np.arange(
+            _k.BRICK_CELLS, dtype=np.int64
+        )
+        return keys[known], values[known]
 
-    def _states_of(self, slots: NDArray[np.int64]) -> NDArray[np.int8]:
-        out = np.full(slots.shape[0], UNKNOWN, np.int8)
-        known = slots >= 0
-        out[known] = np.where(self._logodds[slots[known]] >= self._l_occ, OCCUPIED, FREE)
+    def _all_leaves(self) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Every known leaf in Morton order with its log-odds."""
+        return self._leaves(self._sorted()[1])
+
+    def _values_of(self, keys: NDArray[np.int64]) -> NDArray[np.float32]:
+        return _k.brick_values(self._btable, self._bkeys, self._blo, keys)
+
+    def _side_slots(self, keys: NDArray[np.int64]) -> NDArray[np.int64]:
+        return _k.table_find_array(self._stable, self._skeys, keys)
+
+    def _states_from(self, values: NDArray[np.float32]) -> NDArray[np.int8]:
+        out = np.where(values >= self._l_occ, OCCUPIED, FREE).astype(np.int8)
+        out[np.isnan(values)] = UNKNOWN
         return out
+
+    def _semantics_of(self, keys: NDArray[np.int64]) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+        slots = self._side_slots(keys)
+        known = slots >= 0
+        s = slots[known]
+        labels = np.full(slots.shape[0], -1, np.int16)
+        objects = np.full(slots.shape[0], -1, np.int32)
+        lconf = np.zeros(slots.shape[0], np.float32)
+        oconf = np.zeros(slots.shape[0], np.float32)
+        labels[known] = self._label[s]
+        objects[known] = self._object_id[s]
+        lconf[known] = self._label_conf[s]
+        oconf[known] = self._object_conf[s]
+        return labels, lconf, objects, oconf
+
+    def _forget(self, keys: NDArray[np.int64]) -> None:
+        """Forget known cells (they become unknown); empty bricks are dropped."""
+        if keys.size == 0:
+            return
+        self._version += 1
+        touched = _k.brick_write(
+            self._btable,
+            self._bkeys,
+            self._blo,
+            self._bver,
+            keys,
+            np.full(keys.size, np.nan, np.float32),
+            self._version,
+        )
+        self._n -= int(keys.size)
+        side = self._side_slots(keys)
+        side = side[side >= 0]
+        if side.size:
+            np.subtract.at(
+                self._bside,
+                _k.table_find_array(self._btable, self._bkeys, self._skeys[side] >> _k.BRICK_SHIFT),
+                1,
+            )
+            keep = np.ones(self._ns, bool)
+            keep[side] = False
+            n_keep = int(keep.sum())
+            for name in self._SIDE_ARRAYS:
+                arr = getattr(self, name)
+                arr[:n_keep] = arr[: self._ns][keep]
+            self._ns = n_keep
+            self._stable = _k.table_build(
+                self._skeys, self._ns, _next_pow2(2 * self._skeys.shape[0])
+            )
+        touched = np.unique(touched)
+        empty = touched[np.all(np.isnan(self._blo[touched]), axis=1)]
+        if empty.size:
+            self._drop_bricks(empty)
+
+    def _drop_bricks(self, bslots: NDArray[np.int64]) -> None:
+        """Remove empty bricks, remembering what they last reported and where they stood."""
+        rep = self._brep[bslots]
+        reported = rep != UNKNOWN
+        if reported.any():
+            keys = (self._bkeys[bslots][:, None] << _k.BRICK_SHIFT) | np.arange(
+                _k.BRICK_CELLS, dtype=np.int64
+            )
+            self._removed_keys.append(keys[reported])
+        if self._projection is not None:
+            self._projection.removed.append(self._bkeys[bslots].copy())
+        keep = np.ones(self._nb, bool)
+        keep[bslots] = False
+        n_keep = int(keep.sum())
+        for name in self._BRICK_ARRAYS:
+            arr = getattr(self, name)
+            arr[:n_keep] = arr[: self._nb][keep]
+        self._nb = n_keep
+        self._btable = _k.table_build(self._bkeys, self._nb, _next_pow2(2 * self._bkeys.shape[0]))
+        order = np.argsort(self._bkeys[: self._nb], kind="stable")
+        self._sorted_keys = self._bkeys[: self._nb][order]
+        self._sorted_slots = order.astype(np.int32)
+        self._n_sorted = self._nb
 
     # ------------------------------------------------------------------ keys and geometry
     @property
@@ -400,10 +484,11 @@ class SparseOctree:
         the extent are dropped and counted. When ``stamp`` is given and decay is enabled, decay
         is applied up to ``stamp`` first.
 
-        ``labels`` (int, -1 = none) and ``object_ids`` (int, -1 = none, or strings mapped to
-        ints, see :meth:`object_id_of`) update the endpoint cells: the first labelled point of
-        the scan in a cell is its observation; agreeing observations raise the confidence,
-        disagreeing ones lower it and replace the value once it falls below ``label_rate``.
+        ``labels`` (int, -1 = none) and ``object_ids`` (int, -1 = none; strings are accepted
+        and mapped with :meth:`object_ids_of`) update the endpoint cells: the first labelled
+        point of the scan in a cell is its observation; agreeing observations raise the
+        confidence, disagreeing ones lower it and replace the value once it falls below
+        ``label_rate``.
         """
         pts = _as_points(points)
         o = _as_vec3(origin, "origin")
@@ -429,15 +514,13 @@ class SparseOctree:
             self.dense_scan_limit,
         )
         counts = np.bincount(status, minlength=4)
-        free_keys = _k.codes_to_keys(free, n_free, use_grid, lo, dims)
-        occ_keys = _k.codes_to_keys(occ, n_occ, use_grid, lo, dims)
-        self._reserve(n_free + n_occ)
+        self._version += 1
         if n_free:
-            self._update(free_keys, self._l_miss, now)
+            self._update(_k.codes_to_keys(free, n_free, use_grid, lo, dims), self._l_miss, now)
         if n_occ:
-            self._update(occ_keys, self._l_hit, now)
+            self._update(_k.codes_to_keys(occ, n_occ, use_grid, lo, dims), self._l_hit, now)
             if label_arr is not None or object_arr is not None:
-                self._update_semantics(pts, status, label_arr, object_arr)
+                self._update_semantics(pts, status, label_arr, object_arr, now)
         return InsertStats(
             points_in=int(pts.shape[0]),
             dropped_nonfinite=int(counts[2]),
@@ -465,25 +548,39 @@ class SparseOctree:
             points, origin, max_range, labels, object_ids, stamp, endpoints_only=True
         )
 
-    def _update(self, cell_keys: NDArray[np.int64], delta: np.float32, now: float):
-        self._n, slots = _k.apply_logodds(
-            self._table,
-            self._keys,
-            self._n,
-            self._logodds,
-            self._label,
-            self._object_id,
-            self._label_conf,
-            self._object_conf,
-            self._stamp,
-            self._reported,
-            cell_keys,
-            np.float32(delta),
-            self._l_min,
-            self._l_max,
-            now,
-        )
-        return slots
+    def _update(self, cell_keys: NDArray[np.int64], delta: np.float32, now: float) -> None:
+        row = 0
+        while row < cell_keys.shape[0]:
+            self._nb, self._ns, new_cells, row = _k.brick_apply(
+                self._btable,
+                self._bkeys,
+                self._nb,
+                self._blo,
+                self._brep,
+                self._bver,
+                self._bside,
+                self._stable,
+                self._skeys,
+                self._ns,
+                self._stamp,
+                self._label,
+                self._object_id,
+                self._label_conf,
+                self._object_conf,
+                cell_keys,
+                row,
+                np.float32(delta),
+                self._l_min,
+                self._l_max,
+                now,
+                self._version,
+            )
+            self._n += int(new_cells)
+            if row < cell_keys.shape[0]:  # arrays full: grow and resume
+                if self._nb == self._bkeys.shape[0]:
+                    self._grow_bricks()
+                else:
+                    self._grow_side()
 
     def _point_values(self, values: ArrayLike | None, n: int, name: str) -> NDArray | None:
         if values is None:
@@ -505,9 +602,26 @@ class SparseOctree:
             return arr.astype(np.int64)
         if arr.dtype.kind not in "UO":
             raise ValueError(f"object_ids must be integers or strings, got dtype {arr.dtype}")
-        names, inverse = np.unique(np.where(arr == None, "", arr).astype(str), return_inverse=True)  # noqa: E711
-        ids = np.array([self.object_id_of(s) if s else -1 for s in names.tolist()], np.int64)
-        return ids[inverse.reshape(-1)]
+        # Compatibility path: each distinct string is mapped once (a hash pass, no sort).
+        names = arr.tolist()
+        table = dict(
+            zip(
+                distinct := list(dict.fromkeys(names)),
+                self.object_ids_of(distinct).tolist(),
+                strict=True,
+            )
+        )
+        return np.fromiter(map(table.__getitem__, names), np.int64, count=n)
+
+    def object_ids_of(self, names: Sequence[str | None]) -> NDArray[np.int64]:
+        """Integer ids of string object ids (-1 for None or ""), assigned on first use.
+
+        A node passes a frame's small name table here once and indexes the result with the
+        per-point numbers, instead of sending a string per point.
+        """
+        return np.array([self.object_id_of(str(s)) if s else -1 for s in names], np.int64).reshape(
+            -1
+        )
 
     def object_id_of(self, name: str) -> int:
         """Integer id of a string object id, assigned on first use and kept in saved maps."""
@@ -522,21 +636,50 @@ class SparseOctree:
                 return name
         return None
 
-    def _update_semantics(self, pts, status, label_arr, object_arr) -> None:
+    def _update_semantics(self, pts, status, label_arr, object_arr, now: float) -> None:
         hit = np.flatnonzero(status == 0)
         keys = self.keys_of(pts[hit])
         rate = np.float32(self.label_rate)
         for values, cur, conf in (
-            (label_arr, self._label, self._label_conf),
-            (object_arr, self._object_id, self._object_conf),
+            (label_arr, "_label", "_label_conf"),
+            (object_arr, "_object_id", "_object_conf"),
         ):
             if values is None:
                 continue
             v = values[hit]
             labelled = v >= 0
             ukeys, first = np.unique(keys[labelled], return_index=True)
-            slots = _k.table_find_array(self._table, self._keys, ukeys)
-            _k.apply_semantics(slots, v[labelled][first], cur, conf, rate)
+            slots = self._side_entries(ukeys, now)
+            _k.apply_semantics(
+                slots, v[labelled][first], getattr(self, cur), getattr(self, conf), rate
+            )
+
+    def _side_entries(self, keys: NDArray[np.int64], now: float) -> NDArray[np.int64]:
+        """Side-table slots of known cells, creating entries for those without one."""
+        row = 0
+        slots = np.full(keys.shape[0], -1, np.int64)
+        while row < keys.shape[0]:
+            self._ns, part, next_row = _k.side_entries(
+                self._btable,
+                self._bkeys,
+                self._bside,
+                self._stable,
+                self._skeys,
+                self._ns,
+                self._stamp,
+                self._label,
+                self._object_id,
+                self._label_conf,
+                self._object_conf,
+                keys,
+                row,
+                now,
+            )
+            slots[row:next_row] = part[row:next_row]
+            row = next_row
+            if row < keys.shape[0]:
+                self._grow_side(keys.shape[0] - row)
+        return slots
 
     # ------------------------------------------------------------------ time
     def decay(self, now: float) -> int:
@@ -556,11 +699,13 @@ class SparseOctree:
             self.movable_decay_rate == 0.0 or not self.movable_labels
         ):
             return 0
-        n = self._n
-        lo = self._logodds[:n]
-        rate = np.full(n, self.static_decay_rate, np.float64)
+        # only cells with positive log-odds decay, and every one of them has a side entry
+        ns = self._ns
+        keys = self._skeys[:ns]
+        lo = self._values_of(keys)
+        rate = np.full(ns, self.static_decay_rate, np.float64)
         if self.movable_labels:
-            movable = np.isin(self._label[:n], np.fromiter(self.movable_labels, np.int64))
+            movable = np.isin(self._label[:ns], np.fromiter(self.movable_labels, np.int64))
             rate[movable] = self.movable_decay_rate
         cand = np.flatnonzero((lo > 0) & (rate > 0))
         if cand.size == 0:
@@ -569,8 +714,17 @@ class SparseOctree:
         dt = np.maximum(dt, 0.0)
         new = lo[cand] - (rate[cand] * dt).astype(np.float32)
         gone = new <= 0
-        lo[cand[~gone]] = new[~gone]
-        self._remove_slots(cand[gone])
+        self._version += 1
+        _k.brick_write(
+            self._btable,
+            self._bkeys,
+            self._blo,
+            self._bver,
+            keys[cand[~gone]],
+            new[~gone],
+            self._version,
+        )
+        self._forget(keys[cand[gone]].copy())
         return int(gone.sum())
 
     # ------------------------------------------------------------------ point queries
@@ -580,14 +734,7 @@ class SparseOctree:
         At ``level > 0`` the state of the coarse node containing the point is returned, using
         OctoMap's rule that a node is as occupied as its most occupied child.
         """
-        if level == 0:
-            slots = _k.table_find_array(self._table, self._keys, self.keys_of(points))
-            return self._states_of(slots)
-        values = self.logodds(points, level)
-        out = np.full(values.shape[0], UNKNOWN, np.int8)
-        known = np.isfinite(values)
-        out[known] = np.where(values[known] >= self._l_occ, OCCUPIED, FREE)
-        return out
+        return self._states_from(self.logodds(points, level))
 
     def logodds(self, points: ArrayLike, level: int = 0) -> NDArray[np.float32]:
         """Log-odds per point (NaN where unknown); at ``level > 0`` the max over the node."""
@@ -595,13 +742,10 @@ class SparseOctree:
             raise ValueError(f"level must be in [0, {self.depth}], got {level}")
         keys = self.keys_of(points)
         if level == 0:
-            slots = _k.table_find_array(self._table, self._keys, keys)
-            out = np.full(slots.shape[0], np.nan, np.float32)
-            out[slots >= 0] = self._logodds[slots[slots >= 0]]
-            return out
-        skeys, sslots = self._sorted()
+            return self._values_of(keys)
+        skeys, values = self._all_leaves()
         q = np.where(keys >= 0, keys >> (3 * level), -1)
-        values = _k.coarse_max(skeys, self._logodds[sslots], q, level)
+        values = _k.coarse_max(skeys, values, q, level)
         values[~np.isfinite(values)] = np.nan
         return values
 
@@ -617,22 +761,15 @@ class SparseOctree:
 
     def semantics(self, points: ArrayLike) -> tuple[NDArray, NDArray, NDArray, NDArray]:
         """``(labels, label_conf, object_ids, object_conf)`` per point; -1 / 0 where unknown."""
-        slots = _k.table_find_array(self._table, self._keys, self.keys_of(points))
-        known = slots >= 0
-        s = slots[known]
-        labels = np.full(slots.shape[0], -1, np.int16)
-        objects = np.full(slots.shape[0], -1, np.int32)
-        lconf = np.zeros(slots.shape[0], np.float32)
-        oconf = np.zeros(slots.shape[0], np.float32)
-        labels[known] = self._label[s]
-        objects[known] = self._object_id[s]
-        lconf[known] = self._label_conf[s]
-        oconf[known] = self._object_conf[s]
-        return labels, lconf, objects, oconf
+        return self._semantics_of(self.keys_of(points))
 
     def stamps(self, points: ArrayLike) -> NDArray[np.float64]:
-        """Last observation time per point (NaN where unknown)."""
-        slots = _k.table_find_array(self._table, self._keys, self.keys_of(points))
+        """Last observation time of cells that hold occupied evidence (NaN elsewhere).
+
+        Only those cells decay, so only they keep a time: free space stores none. A cell keeps
+        its time once it has one (for example after turning free again).
+        """
+        slots = self._side_slots(self.keys_of(points))
         out = np.full(slots.shape[0], np.nan)
         out[slots >= 0] = self._stamp[slots[slots >= 0]]
         return out
@@ -652,30 +789,40 @@ class SparseOctree:
             return None
         return c_lo, c_hi
 
-    def _box_slots(self, lo: ArrayLike, hi: ArrayLike) -> NDArray[np.int64]:
+    def _box_leaves(
+        self, lo: ArrayLike, hi: ArrayLike
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Known leaves (Morton order) whose centres lie in the box, with their log-odds."""
         cells = self._box_cells(lo, hi)
         if cells is None or self._n == 0:
-            return np.empty(0, np.int64)
+            return np.empty(0, np.int64), np.empty(0, np.float32)
         skeys, sslots = self._sorted()
-        starts, ends = _k.box_ranges(skeys, cells[0], cells[1], self.depth)
-        return sslots[_k.expand_ranges(starts, ends)]
+        shift = _k.BRICK_SHIFT // 3
+        starts, ends = _k.box_ranges(
+            skeys, cells[0] >> shift, cells[1] >> shift, max(0, self.depth - shift)
+        )
+        keys, values = self._leaves(sslots[_k.expand_ranges(starts, ends)])
+        ijk = morton_decode(keys)
+        inside = np.all((ijk >= cells[0]) & (ijk <= cells[1]), axis=1)
+        return keys[inside], values[inside]
 
-    def _voxel_set(self, slots: NDArray[np.int64]) -> VoxelSet:
-        keys = self._keys[slots]
+    def _voxel_set(self, keys: NDArray[np.int64], values: NDArray[np.float32]) -> VoxelSet:
+        labels, _, objects, _ = self._semantics_of(keys)
         return VoxelSet(
             keys=keys,
             centers=self.centers_of(keys),
-            states=self._states_of(slots),
-            labels=self._label[slots],
-            object_ids=self._object_id[slots],
+            states=self._states_from(values),
+            labels=labels,
+            object_ids=objects,
         )
 
     def query_box(self, lo: ArrayLike, hi: ArrayLike, occupied_only: bool = False) -> VoxelSet:
         """Known cells whose centres lie in the axis-aligned box ``[lo, hi]``, in Morton order."""
-        slots = self._box_slots(lo, hi)
+        keys, values = self._box_leaves(lo, hi)
         if occupied_only:
-            slots = slots[self._logodds[slots] >= self._l_occ]
-        return self._voxel_set(slots)
+            occ = values >= self._l_occ
+            keys, values = keys[occ], values[occ]
+        return self._voxel_set(keys, values)
 
     def query_radius(
         self, center: ArrayLike, radius: float, occupied_only: bool = False
@@ -684,13 +831,15 @@ class SparseOctree:
         c = _as_vec3(center, "center")
         if not radius >= 0.0:
             raise ValueError(f"radius must be non-negative, got {radius}")
-        slots = self._box_slots(c - radius, c + radius)
-        if slots.size:
-            d2 = np.sum((self.centers_of(self._keys[slots]) - c) ** 2, axis=1)
-            slots = slots[d2 <= radius * radius]
+        keys, values = self._box_leaves(c - radius, c + radius)
+        if keys.size:
+            d2 = np.sum((self.centers_of(keys) - c) ** 2, axis=1)
+            inside = d2 <= radius * radius
+            keys, values = keys[inside], values[inside]
         if occupied_only:
-            slots = slots[self._logodds[slots] >= self._l_occ]
-        return self._voxel_set(slots)
+            occ = values >= self._l_occ
+            keys, values = keys[occ], values[occ]
+        return self._voxel_set(keys, values)
 
     def objects_in_box(self, lo: ArrayLike, hi: ArrayLike) -> NDArray[np.int32]:
         """Sorted object ids present in occupied cells inside the box."""
@@ -709,24 +858,23 @@ class SparseOctree:
         """
         if not 0 <= level <= self.depth:
             raise ValueError(f"level must be in [0, {self.depth}], got {level}")
-        skeys, sslots = self._sorted()
+        skeys, values = self._all_leaves()
         coarse = skeys >> (3 * level)
         if coarse.size == 0:
-            empty = np.empty(0, np.int64)
-            return self._voxel_set(empty)
+            return self._voxel_set(np.empty(0, np.int64), np.empty(0, np.float32))
         starts = np.flatnonzero(np.r_[True, coarse[1:] != coarse[:-1]])
-        values = self._logodds[sslots]
         best = np.maximum.reduceat(values, starts)
         # the child holding the maximum gives the node its semantics
         group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, coarse.size]))
-        best_slots = sslots[np.lexsort((-values, group))[starts]]
+        best_keys = skeys[np.lexsort((-values, group))[starts]]
+        labels, _, objects, _ = self._semantics_of(best_keys)
         keys = coarse[starts]
         return VoxelSet(
             keys=keys,
             centers=self.centers_of(keys, level),
             states=np.where(best >= self._l_occ, OCCUPIED, FREE).astype(np.int8),
-            labels=self._label[best_slots],
-            object_ids=self._object_id[best_slots],
+            labels=labels,
+            object_ids=objects,
         )
 
     def cast_ray(
@@ -746,10 +894,10 @@ class SparseOctree:
         norm = float(np.linalg.norm(d))
         if norm == 0.0:
             raise ValueError("direction must be non-zero")
-        code, i, j, k, dist = _k.cast_ray(
-            self._table,
-            self._keys,
-            self._logodds,
+        code, i, j, k, dist = _k.cast_ray_bricks(
+            self._btable,
+            self._bkeys,
+            self._blo,
             o,
             d / norm,
             float(max_range),
@@ -784,13 +932,14 @@ class SparseOctree:
         from scipy.sparse.csgraph import connected_components
 
         if lo is None or hi is None:
-            slots = np.arange(self._n, dtype=np.int64)
+            keys, values = self._all_leaves()
         else:
-            slots = self._box_slots(lo, hi)
-        slots = slots[self._logodds[slots] < self._l_occ]
-        keys = self._keys[slots]
+            keys, values = self._box_leaves(lo, hi)
+        keys = keys[values < self._l_occ]
         ijk = morton_decode(keys)
-        frontier = _k.unknown_face_neighbour(self._table, self._keys, ijk, self._n_axis)
+        frontier = _k.unknown_face_neighbour_bricks(
+            self._btable, self._bkeys, self._blo, ijk, self._n_axis
+        )
         keys = np.ascontiguousarray(keys[frontier])
         ijk = np.ascontiguousarray(ijk[frontier])
         m = keys.shape[0]
@@ -825,12 +974,17 @@ class SparseOctree:
         z_max: float,
         xy_min: ArrayLike | None = None,
         xy_max: ArrayLike | None = None,
+        incremental: bool = True,
     ) -> OccupancyGrid2D:
         """Project the height band a robot occupies onto a 2D navigation grid.
 
         A column is occupied if any cell of the band is occupied, free if the band holds free
         cells only, unknown otherwise. Without ``xy_min``/``xy_max`` the grid spans the known
         cells of the band.
+
+        The map keeps the projection of the last band asked for and recomputes only the 4 x 4
+        cell columns of bricks changed since (``incremental``); ``incremental=False`` computes
+        it from all cells of the band, the reference the cache is tested against.
         """
         if not z_min <= z_max:
             raise ValueError(f"z_min {z_min} exceeds z_max {z_max}")
@@ -846,10 +1000,67 @@ class SparseOctree:
                 raise ValueError("xy_min and xy_max must be 2-vectors")
             lo = np.array([a[0], a[1], z_min])
             hi = np.array([b[0], b[1], z_max])
-        slots = self._box_slots(lo, hi)
-        ijk = morton_decode(self._keys[slots])
+        if not incremental:
+            return self._project_2d_full(lo, hi, xy_min is None or xy_max is None)
+        band = self._box_cells(
+            np.array([o[0], o[1], z_min]), np.array([o[0] + big, o[1] + big, z_max])
+        )
+        cells = self._box_cells(lo, hi)
+        empty = OccupancyGrid2D(np.empty((0, 0), np.int8), (0.0, 0.0), self.resolution)
+        if band is None or cells is None:
+            return empty
+        columns = self._projected_columns(int(band[0][2]), int(band[1][2]))
         if xy_min is None or xy_max is None:
-            if slots.size == 0:
+            bounds = columns.known_bounds()
+            if bounds is None:
+                return empty
+            c_lo, c_hi = bounds
+        else:
+            c_lo, c_hi = cells[0][:2], cells[1][:2]
+        grid = columns.window(c_lo, c_hi)
+        origin_xy = (np.asarray(c_lo) + self._key_offset).astype(np.float64) * self.resolution
+        return OccupancyGrid2D(grid, (float(origin_xy[0]), float(origin_xy[1])), self.resolution)
+
+    def _projected_columns(self, k_lo: int, k_hi: int) -> _ProjectionCache:
+        """The cached column states of band ``k_lo..k_hi``, brought up to date."""
+        cache = self._projection
+        if cache is None or (cache.k_lo, cache.k_hi) != (k_lo, k_hi):
+            cache = self._projection = _ProjectionCache(k_lo, k_hi)
+        nb = self._nb
+        dirty = np.flatnonzero(self._bver[:nb] > cache.version)
+        bkeys = [self._bkeys[dirty], *cache.removed]
+        cache.removed = []
+        cache.version = self._version
+        changed = np.concatenate(bkeys)
+        if changed.size == 0:
+            return cache
+        bijk = morton_decode(changed)
+        in_band = (bijk[:, 2] >= k_lo >> 2) & (bijk[:, 2] <= k_hi >> 2)
+        cols = np.unique(bijk[in_band, 0] << 32 | bijk[in_band, 1])
+        if cols.size == 0:
+            return cache
+        col_i = np.ascontiguousarray(cols >> 32)
+        col_j = np.ascontiguousarray(cols & 0xFFFFFFFF)
+        states = _k.project_columns(
+            self._btable,
+            self._bkeys,
+            self._blo,
+            col_i,
+            col_j,
+            k_lo >> 2,
+            k_hi >> 2,
+            k_lo,
+            k_hi,
+            self._l_occ,
+        )
+        cache.paint(col_i, col_j, states)
+        return cache
+
+    def _project_2d_full(self, lo: NDArray, hi: NDArray, auto_extent: bool) -> OccupancyGrid2D:
+        keys, values = self._box_leaves(lo, hi)
+        ijk = morton_decode(keys)
+        if auto_extent:
+            if keys.size == 0:
                 return OccupancyGrid2D(np.empty((0, 0), np.int8), (0.0, 0.0), self.resolution)
             c_lo = ijk[:, :2].min(axis=0)
             c_hi = ijk[:, :2].max(axis=0)
@@ -860,7 +1071,7 @@ class SparseOctree:
             c_lo, c_hi = cells[0][:2], cells[1][:2]
         shape = (int(c_hi[1] - c_lo[1] + 1), int(c_hi[0] - c_lo[0] + 1))
         grid = np.full(shape, UNKNOWN, np.int8)
-        states = self._states_of(slots)
+        states = self._states_from(values)
         rows = ijk[:, 1] - c_lo[1]
         cols = ijk[:, 0] - c_lo[0]
         free = states == FREE
@@ -873,32 +1084,41 @@ class SparseOctree:
     # ------------------------------------------------------------------ editing and changes
     def clear_box(self, lo: ArrayLike, hi: ArrayLike) -> int:
         """Forget every cell whose centre lies in the box (they become unknown)."""
-        slots = self._box_slots(lo, hi)
-        self._remove_slots(slots)
-        return int(slots.size)
+        keys, _ = self._box_leaves(lo, hi)
+        self._forget(keys)
+        return int(keys.size)
 
     def reset(self) -> None:
         """Forget all cells; the next :meth:`pop_changes` reports the previously published ones."""
-        self._remove_slots(np.arange(self._n, dtype=np.int64))
-        self._last_decay = None
+        rep = self._brep[: self._nb]
+        reported = rep != UNKNOWN
+        removed = self._removed_keys
+        if reported.any():
+            keys = (self._bkeys[: self._nb][:, None] << _k.BRICK_SHIFT) | np.arange(
+                _k.BRICK_CELLS, dtype=np.int64
+            )
+            removed.append(keys[reported])
+        self._allocate(0)
+        self._removed_keys = removed
 
     def pop_changes(self) -> ChangeSet:
         """Cells whose state differs from what the previous call reported, with new states.
 
         A node publishes these as deltas. Cells that became unknown (cleared, reset, decayed)
-        are reported with state -1.
+        are reported with state -1. Only bricks changed since the previous call are compared.
         """
-        n = self._n
-        current = self._states_of(np.arange(n, dtype=np.int64))
-        changed = np.flatnonzero(current != self._reported[:n])
-        self._reported[changed] = current[changed]
-        keys = self._keys[changed]
-        states = current[changed]
+        dirty = np.flatnonzero(self._bver[: self._nb] > self._popped_version)
+        self._popped_version = self._version
+        current = self._states_from(self._blo[dirty])
+        rows, cells = np.nonzero(current != self._brep[dirty])
+        self._brep[dirty] = current
+        keys = (self._bkeys[dirty][rows] << _k.BRICK_SHIFT) | cells
+        states = current[rows, cells]
         if self._removed_keys:
             removed = np.unique(np.concatenate(self._removed_keys))
             self._removed_keys = []
             # a removed key may have been re-observed since; it is then reported above
-            removed = removed[_k.table_find_array(self._table, self._keys, removed) < 0]
+            removed = removed[np.isnan(self._values_of(removed))]
             keys = np.concatenate([keys, removed])
             states = np.concatenate([states, np.full(removed.size, UNKNOWN, np.int8)])
         order = np.argsort(keys, kind="stable")
@@ -924,7 +1144,20 @@ class SparseOctree:
             "object_names": self._object_names,
         }
 
-    _ARRAY_LAYOUT = (
+    # version 2: every known cell's key and log-odds, then the side table (cells that hold
+    # occupied evidence or semantics) with stamp, label, object id and both confidences
+    _CELL_LAYOUT = (("_keys", "<i8"), ("_logodds", "<f4"))
+    _SIDE_LAYOUT = (
+        ("_skeys", "<i8"),
+        ("_stamp", "<f8"),
+        ("_label", "<i2"),
+        ("_object_id", "<i4"),
+        ("_label_conf", "<f4"),
+        ("_object_conf", "<f4"),
+    )
+    # version 1: one row per known cell with every attribute
+    _V1_LAYOUT = (
+        ("_keys", "<i8"),
         ("_logodds", "<f4"),
         ("_label", "<i2"),
         ("_object_id", "<i4"),
@@ -940,21 +1173,25 @@ class SparseOctree:
         Change-tracking state is not part of the map.
         """
         meta = json.dumps(self._meta(), sort_keys=True, separators=(",", ":")).encode()
-        skeys, sslots = self._sorted()
+        keys, values = self._all_leaves()
+        order = np.argsort(self._skeys[: self._ns], kind="stable")
         parts = [
             FORMAT_MAGIC,
             struct.pack("<II", FORMAT_VERSION, len(meta)),
             meta,
-            struct.pack("<Q", skeys.size),
-            skeys.astype("<i8").tobytes(),
+            struct.pack("<Q", keys.size),
+            keys.astype("<i8").tobytes(),
+            values.astype("<f4").tobytes(),
+            struct.pack("<Q", order.size),
         ]
-        for name, dtype in self._ARRAY_LAYOUT:
-            parts.append(getattr(self, name)[sslots].astype(dtype).tobytes())
+        for name, dtype in self._SIDE_LAYOUT:
+            parts.append(getattr(self, name)[: self._ns][order].astype(dtype).tobytes())
         return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, data: bytes, clock: Callable[[], float] = time.time) -> SparseOctree:
-        """Rebuild a map from :meth:`to_bytes`; every loaded cell counts as a change.
+        """Rebuild a map from :meth:`to_bytes` (this version or version 1); every loaded cell
+        counts as a change.
 
         The whole snapshot is checked (sizes before any allocation, settings, sorted unique
         keys inside the map, finite values) before the map is built.
@@ -973,12 +1210,34 @@ class SparseOctree:
             reason = f"missing setting {error}" if isinstance(error, KeyError) else str(error)
             raise InvalidInputError(f"not a valid sparse octree snapshot: {reason}") from error
 
+    @staticmethod
+    def _read_arrays(
+        data: bytes, pos: int, n: int, layout: tuple[tuple[str, str], ...], what: str, last: bool
+    ) -> tuple[dict[str, NDArray], int]:
+        """Parallel arrays of ``n`` rows at ``pos``; the size is checked before reading."""
+        row_bytes = sum(np.dtype(dtype).itemsize for _, dtype in layout)
+        room = len(data) - pos - (0 if last else 8)
+        if room < n * row_bytes or (last and room != n * row_bytes):
+            problem = "truncated" if room < n * row_bytes else "trailing bytes in"
+            raise InvalidInputError(
+                f"{problem} sparse octree snapshot: {max(room, 0)} bytes of {what}, "
+                f"{n} {what} need {n * row_bytes}"
+            )
+        arrays = {}
+        for name, dtype in layout:
+            arrays[name] = np.frombuffer(data, dtype=dtype, count=n, offset=pos)
+            pos += np.dtype(dtype).itemsize * n
+        for name, dtype in layout:
+            if dtype.startswith("<f") and not np.all(np.isfinite(arrays[name])):
+                raise InvalidInputError(f"octree cell values {name.strip('_')} are not all finite")
+        return arrays, pos
+
     @classmethod
     def _from_checked_bytes(cls, data: bytes, clock: Callable[[], float]) -> SparseOctree:
         if len(data) < 16 or data[:8] != FORMAT_MAGIC:
             raise InvalidInputError("not a sparse octree snapshot (bad magic)")
         version, meta_len = struct.unpack_from("<II", data, 8)
-        if version != FORMAT_VERSION:  # a ValueError as before: callers catch ValueError
+        if version not in (1, FORMAT_VERSION):
             newer = (
                 " (newer than this reader: upgrade memory_nodes)"
                 if version > FORMAT_VERSION
@@ -998,14 +1257,21 @@ class SparseOctree:
         pos += meta_len
         (n,) = struct.unpack_from("<Q", data, pos)
         pos += 8
-        layout = (("_keys", "<i8"), *cls._ARRAY_LAYOUT)
-        cell_bytes = sum(np.dtype(dtype).itemsize for _, dtype in layout)
-        if len(data) - pos != n * cell_bytes:  # checked before anything is allocated
-            problem = "truncated" if len(data) - pos < n * cell_bytes else "trailing bytes in"
-            raise InvalidInputError(
-                f"{problem} sparse octree snapshot: {len(data) - pos} bytes of cells, "
-                f"{n} cells need {n * cell_bytes}"
+        if version == 1:
+            cells, pos = cls._read_arrays(data, pos, n, cls._V1_LAYOUT, "cells", last=True)
+            # side entries where version 2 keeps them: occupied evidence or semantics
+            side_rows = np.flatnonzero(
+                (cells["_logodds"] > 0) | (cells["_label"] >= 0) | (cells["_object_id"] >= 0)
             )
+            side = {
+                name: cells[name if name != "_skeys" else "_keys"][side_rows]
+                for name, _ in cls._SIDE_LAYOUT
+            }
+        else:
+            cells, pos = cls._read_arrays(data, pos, n, cls._CELL_LAYOUT, "cells", last=False)
+            (m,) = struct.unpack_from("<Q", data, pos)
+            pos += 8
+            side, pos = cls._read_arrays(data, pos, m, cls._SIDE_LAYOUT, "side rows", last=True)
         settings = {
             name: meta[name]
             for name in (
@@ -1046,31 +1312,50 @@ class SparseOctree:
             isinstance(v, int) and not isinstance(v, bool) for v in names.values()
         ):
             raise InvalidInputError("octree object_names must map names to whole numbers")
-        arrays = {}
-        for name, dtype in layout:
-            arrays[name] = np.frombuffer(data, dtype=dtype, count=n, offset=pos)
-            pos += np.dtype(dtype).itemsize * n
-        keys = arrays["_keys"]
-        if n and (keys[0] < 0 or keys[-1] >= 1 << (3 * tree.depth)):
-            raise InvalidInputError(f"octree keys outside a map of depth {tree.depth}")
-        if n > 1 and not np.all(keys[1:] > keys[:-1]):
-            raise InvalidInputError("octree keys are not sorted and unique")
-        for name, dtype in layout:
-            if dtype.startswith("<f") and not np.all(np.isfinite(arrays[name])):
-                raise InvalidInputError(f"octree cell values {name.strip('_')} are not all finite")
+        keys = cells["_keys"]
+        skeys = side["_skeys"]
+        for what, k in (("", keys), ("side ", skeys)):
+            if k.size and (k[0] < 0 or k[-1] >= 1 << (3 * tree.depth)):
+                raise InvalidInputError(f"octree {what}keys outside a map of depth {tree.depth}")
+            if k.size > 1 and not np.all(k[1:] > k[:-1]):
+                raise InvalidInputError(f"octree {what}keys are not sorted and unique")
+        at = np.searchsorted(keys, skeys)
+        if skeys.size and (at.max() >= keys.size or np.any(keys[at] != skeys)):
+            raise InvalidInputError("octree side rows name cells the snapshot does not hold")
         tree._key_offset = key_offset
         tree._object_names = {str(k): v for k, v in names.items()}
-        tree._allocate(n)
+        tree._build(keys, cells["_logodds"], side)
         tree._last_decay = last_decay
-        for name, _dtype in layout:
-            getattr(tree, name)[:n] = arrays[name]
-        tree._n = n
-        tree._reported[:n] = UNKNOWN
-        tree._table = _k.table_build(tree._keys, n, _next_pow2(2 * max(n, 512)))
-        tree._sorted_keys = tree._keys[:n].copy()
-        tree._sorted_slots = np.arange(n, dtype=np.int32)
-        tree._n_sorted = n
         return tree
+
+    def _build(self, keys: NDArray[np.int64], values: NDArray, side: dict[str, NDArray]) -> None:
+        """Fill an empty map from sorted unique leaf keys, their log-odds and side rows."""
+        n = keys.size
+        bk = keys >> _k.BRICK_SHIFT
+        starts = np.flatnonzero(np.r_[True, bk[1:] != bk[:-1]]) if n else np.empty(0, np.int64)
+        nb = starts.size
+        self._allocate(32 * nb)
+        self._nb = nb
+        self._bkeys[:nb] = bk[starts]
+        brick_of = np.repeat(np.arange(nb), np.diff(np.r_[starts, n]))
+        self._blo[:nb] = np.nan
+        self._blo[brick_of, keys & (_k.BRICK_CELLS - 1)] = values
+        self._brep[:nb] = UNKNOWN
+        self._bver[:nb] = self._version
+        m = side["_skeys"].size
+        self._allocate_side(max(64, m))
+        for name, _dtype in self._SIDE_LAYOUT:
+            getattr(self, name)[:m] = side[name]
+        self._ns = m
+        self._bside[:nb] = np.bincount(
+            np.searchsorted(self._bkeys[:nb], side["_skeys"] >> _k.BRICK_SHIFT), minlength=nb
+        )[:nb]
+        self._n = n
+        self._btable = _k.table_build(self._bkeys, nb, _next_pow2(2 * self._bkeys.shape[0]))
+        self._stable = _k.table_build(self._skeys, m, _next_pow2(2 * self._skeys.shape[0]))
+        self._sorted_keys = self._bkeys[:nb].copy()
+        self._sorted_slots = np.arange(nb, dtype=np.int32)
+        self._n_sorted = nb
 
     def save(self, path: str | Path) -> None:
         """Write :meth:`to_bytes` to a file."""
@@ -1094,12 +1379,89 @@ class SparseOctree:
 
     # ------------------------------------------------------------------ introspection
     def memory_bytes(self) -> int:
-        """Bytes held by the map's arrays (used capacity included)."""
-        arrays = [getattr(self, name) for name in self._SLOT_ARRAYS]
-        arrays += [self._table, self._keys, self._sorted_keys, self._sorted_slots]
+        """Bytes held by the map's arrays, spare capacity included (bricks, side table, hash
+        tables, the sorted brick index, the cached 2D projection and pending removals)."""
+        names = (*self._BRICK_ARRAYS, *self._SIDE_ARRAYS, "_btable", "_stable")
+        arrays = [getattr(self, name) for name in names]
+        arrays += [self._sorted_keys, self._sorted_slots, *self._removed_keys]
+        if self._projection is not None:
+            arrays += [self._projection.grid, *self._projection.removed]
         return int(sum(a.nbytes for a in arrays))
+
+    def memory_by_part(self) -> dict[str, int]:
+        """:meth:`memory_bytes` split by structure, for benchmarks."""
+        parts = {name.strip("_"): getattr(self, name).nbytes for name in self._BRICK_ARRAYS}
+        parts.update({name.strip("_"): getattr(self, name).nbytes for name in self._SIDE_ARRAYS})
+        parts["brick_table"] = self._btable.nbytes
+        parts["side_table"] = self._stable.nbytes
+        parts["sorted_index"] = self._sorted_keys.nbytes + self._sorted_slots.nbytes
+        parts["projection"] = 0 if self._projection is None else self._projection.grid.nbytes
+        parts["pending_removals"] = sum(a.nbytes for a in self._removed_keys)
+        return parts
 
     def known_keys(self) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
         """All known leaf keys (Morton order) and their states."""
-        skeys, sslots = self._sorted()
-        return skeys.copy(), self._states_of(sslots)
+        keys, values = self._all_leaves()
+        return keys, self._states_from(values)
+
+
+class _ProjectionCache:
+    """Column states of one height band over a dense window of the x-y plane.
+
+    ``grid[row, col]`` holds cell column ``(i, j) = (offset[0] + col, offset[1] + row)``; the
+    window grows (with a margin) when changed bricks lie outside it.
+    """
+
+    _MARGIN = 64
+
+    def __init__(self, k_lo: int, k_hi: int) -> None:
+        self.k_lo = k_lo
+        self.k_hi = k_hi
+        self.version = 0  # bricks changed after this version are repainted
+        self.removed: list[NDArray[np.int64]] = []  # keys of bricks dropped since
+        self.offset = np.zeros(2, np.int64)
+        self.grid = np.empty((0, 0), np.int8)
+
+    def paint(self, col_i: NDArray, col_j: NDArray, states: NDArray[np.int8]) -> None:
+        lo = np.array([col_i.min(), col_j.min()]) * 4
+        hi = np.array([col_i.max(), col_j.max()]) * 4 + 3
+        size = np.array(self.grid.shape[::-1])
+        if self.grid.size == 0 or np.any(lo < self.offset) or np.any(hi >= self.offset + size):
+            new_lo = lo - self._MARGIN
+            new_hi = hi + self._MARGIN
+            if self.grid.size:
+                new_lo = np.minimum(new_lo, self.offset)
+                new_hi = np.maximum(new_hi, self.offset + size - 1)
+            grid = np.full((new_hi[1] - new_lo[1] + 1, new_hi[0] - new_lo[0] + 1), UNKNOWN, np.int8)
+            r0, c0 = self.offset[1] - new_lo[1], self.offset[0] - new_lo[0]
+            grid[r0 : r0 + self.grid.shape[0], c0 : c0 + self.grid.shape[1]] = self.grid
+            self.grid, self.offset = grid, new_lo
+        quad = np.arange(4)
+        rows = (col_j * 4 - self.offset[1])[:, None, None] + quad[None, :, None]
+        cols = (col_i * 4 - self.offset[0])[:, None, None] + quad[None, None, :]
+        self.grid[rows, cols] = states
+
+    def known_bounds(self) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+        """Smallest ``(i, j)`` and largest ``(i, j)`` of columns that are not unknown."""
+        known = self.grid != UNKNOWN
+        rows = np.flatnonzero(known.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(known.any(axis=0))
+        lo = self.offset + np.array([cols[0], rows[0]])
+        hi = self.offset + np.array([cols[-1], rows[-1]])
+        return lo, hi
+
+    def window(self, c_lo: NDArray, c_hi: NDArray) -> NDArray[np.int8]:
+        """A copy of columns ``c_lo..c_hi`` (inclusive ``(i, j)``), unknown outside the cache."""
+        out = np.full((int(c_hi[1] - c_lo[1] + 1), int(c_hi[0] - c_lo[0] + 1)), UNKNOWN, np.int8)
+        a = np.maximum(c_lo, self.offset)
+        b = np.minimum(c_hi, self.offset + np.array(self.grid.shape[::-1]) - 1)
+        if np.all(a <= b):
+            out[a[1] - c_lo[1] : b[1] - c_lo[1] + 1, a[0] - c_lo[0] : b[0] - c_lo[0] + 1] = (
+                self.grid[
+                    a[1] - self.offset[1] : b[1] - self.offset[1] + 1,
+                    a[0] - self.offset[0] : b[0] - self.offset[0] + 1,
+                ]
+            )
+        return out

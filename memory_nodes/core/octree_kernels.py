@@ -771,3 +771,316 @@ def neighbour_edges(keys, ijk, n_axis):
                         dst[n_e] = s
                         n_e += 1
     return src[:n_e], dst[:n_e]
+
+
+# --------------------------------------------------------------------------------------------
+# Bricks: 4 x 4 x 4 leaf cells (one level-2 node) stored densely
+# --------------------------------------------------------------------------------------------
+#
+# A leaf key splits into a brick key (``key >> 6``) and a cell index inside the brick
+# (``key & 63``, itself a Morton code), so bricks in Morton order hold their leaves in Morton
+# order. A brick holds 64 float32 log-odds with NaN for unknown cells: free space seen by a
+# camera is dense, so most bricks are mostly full and a known cell costs about 5 bytes instead
+# of a key, a value and a hash slot each. Stamps and semantics live in a side table keyed by
+# leaf key, only for cells that hold occupied evidence or a label (about a tenth of them).
+
+BRICK_SHIFT = 6
+BRICK_CELLS = 64
+
+
+@njit(cache=True, inline="always")
+def _brick_value(btable, bkeys, bmask, blo, key):
+    """Log-odds of a leaf key (NaN when unknown)."""
+    b = _find(btable, bkeys, bmask, key >> 6)
+    if b < 0:
+        return np.float32(np.nan)
+    return blo[b, key & 63]
+
+
+@njit(cache=True)
+def brick_values(btable, bkeys, blo, query):
+    """Log-odds per leaf key, NaN where unknown or the key is -1."""
+    mask = np.int64(btable.shape[0] - 1)
+    out = np.empty(query.shape[0], np.float32)
+    for r in range(query.shape[0]):
+        out[r] = (
+            np.float32(np.nan) if query[r] < 0 else _brick_value(btable, bkeys, mask, blo, query[r])
+        )
+    return out
+
+
+@njit(cache=True)
+def brick_apply(
+    btable,
+    bkeys,
+    nb,
+    blo,
+    brep,
+    bver,
+    bside,
+    stable,
+    skeys,
+    ns,
+    sstamp,
+    slabel,
+    sobject,
+    slconf,
+    soconf,
+    cell_keys,
+    start,
+    delta,
+    clamp_min,
+    clamp_max,
+    now,
+    version,
+):
+    """Add ``delta`` to each cell once (OctoMap's updateNodeLogOdds in float32).
+
+    Unknown cells start at 0; a cell whose value ends up positive gets a side-table entry (its
+    stamp drives decay); cells with an entry get ``now`` as their stamp. Stops early when the
+    brick or side arrays are full and returns ``(nb, ns, new_cells, next_row)`` so the caller
+    can grow them and resume at ``next_row``.
+    """
+    bmask = np.int64(btable.shape[0] - 1)
+    smask = np.int64(stable.shape[0] - 1)
+    bcap = bkeys.shape[0]
+    scap = skeys.shape[0]
+    new_cells = 0
+    for r in range(start, cell_keys.shape[0]):
+        key = cell_keys[r]
+        bk = key >> 6
+        h = _hash(bk, bmask)
+        while True:
+            b = btable[h]
+            if b < 0:
+                if nb == bcap:
+                    return nb, ns, new_cells, r
+                b = nb
+                nb += 1
+                btable[h] = b
+                bkeys[b] = bk
+                for c in range(64):
+                    blo[b, c] = np.float32(np.nan)
+                    brep[b, c] = -1
+                bside[b] = 0
+                break
+            if bkeys[b] == bk:
+                break
+            h = (h + 1) & bmask
+        c = key & 63
+        old = blo[b, c]
+        unknown = np.isnan(old)
+        value = np.float32(0.0) if unknown else old
+        if not ((delta >= 0 and value >= clamp_max) or (delta <= 0 and value <= clamp_min)):
+            value = value + delta
+            if value < clamp_min:
+                value = clamp_min
+            elif value > clamp_max:
+                value = clamp_max
+        s = -1
+        if bside[b] > 0:
+            s = _find(stable, skeys, smask, key)
+        if s < 0 and value > 0:
+            if ns == scap:
+                return nb, ns, new_cells, r
+            h = _hash(key, smask)
+            while stable[h] >= 0:
+                h = (h + 1) & smask
+            s = ns
+            ns += 1
+            stable[h] = s
+            skeys[s] = key
+            slabel[s] = -1
+            sobject[s] = -1
+            slconf[s] = np.float32(0.0)
+            soconf[s] = np.float32(0.0)
+            bside[b] += 1
+        if s >= 0:
+            sstamp[s] = now
+        if unknown:
+            new_cells += 1
+        blo[b, c] = value
+        bver[b] = version
+    return nb, ns, new_cells, cell_keys.shape[0]
+
+
+@njit(cache=True)
+def side_entries(
+    btable,
+    bkeys,
+    bside,
+    stable,
+    skeys,
+    ns,
+    sstamp,
+    slabel,
+    sobject,
+    slconf,
+    soconf,
+    query,
+    start,
+    now,
+):
+    """Side-table slot per known leaf key, adding entries (stamped ``now``) where missing.
+
+    Returns ``(ns, slots, next_row)``; stops early when the side arrays are full.
+    """
+    bmask = np.int64(btable.shape[0] - 1)
+    smask = np.int64(stable.shape[0] - 1)
+    scap = skeys.shape[0]
+    slots = np.full(query.shape[0], -1, np.int64)
+    for r in range(start, query.shape[0]):
+        key = query[r]
+        s = _find(stable, skeys, smask, key)
+        if s < 0:
+            b = _find(btable, bkeys, bmask, key >> 6)
+            if b < 0:
+                continue
+            if ns == scap:
+                return ns, slots, r
+            h = _hash(key, smask)
+            while stable[h] >= 0:
+                h = (h + 1) & smask
+            s = ns
+            ns += 1
+            stable[h] = s
+            skeys[s] = key
+            sstamp[s] = now
+            slabel[s] = -1
+            sobject[s] = -1
+            slconf[s] = np.float32(0.0)
+            soconf[s] = np.float32(0.0)
+            bside[b] += 1
+        slots[r] = s
+    return ns, slots, query.shape[0]
+
+
+@njit(cache=True)
+def brick_write(btable, bkeys, blo, bver, query, values, version):
+    """Set the log-odds of known leaf keys (NaN forgets the cell); returns bricks touched."""
+    mask = np.int64(btable.shape[0] - 1)
+    touched = np.empty(query.shape[0], np.int64)
+    n_t = 0
+    for r in range(query.shape[0]):
+        b = _find(btable, bkeys, mask, query[r] >> 6)
+        if b < 0:
+            continue
+        blo[b, query[r] & 63] = values[r]
+        bver[b] = version
+        touched[n_t] = b
+        n_t += 1
+    return touched[:n_t]
+
+
+@njit(cache=True)
+def project_columns(btable, bkeys, blo, col_i, col_j, kb_lo, kb_hi, k_lo, k_hi, occ_thres):
+    """States (-1, 0, 1) of the 4 x 4 cell columns under each brick column ``(col_i, col_j)``.
+
+    A column is occupied if a cell of rows ``k_lo..k_hi`` is occupied, free if it holds free
+    cells only, unknown otherwise; ``out[r, j, i]`` is indexed like the 2D grid (row = y).
+    """
+    mask = np.int64(btable.shape[0] - 1)
+    out = np.full((col_i.shape[0], 4, 4), -1, np.int8)
+    for r in range(col_i.shape[0]):
+        for kb in range(kb_lo, kb_hi + 1):
+            b = _find(btable, bkeys, mask, morton3(col_i[r], col_j[r], kb))
+            if b < 0:
+                continue
+            for c in range(64):
+                v = blo[b, c]
+                if np.isnan(v):
+                    continue
+                k = kb * 4 + _compact3(np.int64(c) >> 2)
+                if k < k_lo or k > k_hi:
+                    continue
+                i = _compact3(np.int64(c))
+                j = _compact3(np.int64(c) >> 1)
+                if v >= occ_thres:
+                    out[r, j, i] = 1
+                elif out[r, j, i] < 0:
+                    out[r, j, i] = 0
+    return out
+
+
+@njit(cache=True)
+def cast_ray_bricks(
+    btable,
+    bkeys,
+    blo,
+    origin,
+    direction,
+    max_range,
+    res,
+    inv_res,
+    key_offset,
+    n_axis,
+    occ_thres,
+    stop_at_unknown,
+):
+    """:func:`cast_ray` over bricks; same traversal and return values."""
+    mask = np.int64(btable.shape[0] - 1)
+    cur = np.empty(3, np.int64)
+    step = np.empty(3, np.int64)
+    tmax = np.empty(3, np.float64)
+    tdelta = np.empty(3, np.float64)
+    for a in range(3):
+        cur[a] = np.int64(np.floor(origin[a] * inv_res)) - key_offset
+    if cur.min() < 0 or cur.max() >= n_axis:
+        return 0, cur[0], cur[1], cur[2], 0.0
+    for a in range(3):
+        if direction[a] > 0.0:
+            step[a] = 1
+        elif direction[a] < 0.0:
+            step[a] = -1
+        else:
+            step[a] = 0
+        if step[a] != 0:
+            border = (np.float64(cur[a] + key_offset) + 0.5) * res + step[a] * 0.5 * res
+            tmax[a] = (border - origin[a]) / direction[a]
+            tdelta[a] = res / abs(direction[a])
+        else:
+            tmax[a] = np.inf
+            tdelta[a] = np.inf
+    dist = 0.0
+    while True:
+        v = _brick_value(btable, bkeys, mask, blo, morton3(cur[0], cur[1], cur[2]))
+        if not np.isnan(v):
+            if v >= occ_thres:
+                return 1, cur[0], cur[1], cur[2], dist
+        elif stop_at_unknown:
+            return -1, cur[0], cur[1], cur[2], dist
+        if tmax[0] < tmax[1]:
+            dim = 0 if tmax[0] < tmax[2] else 2
+        else:
+            dim = 1 if tmax[1] < tmax[2] else 2
+        dist = tmax[dim]
+        if max_range >= 0.0 and dist > max_range:
+            return 0, cur[0], cur[1], cur[2], max_range
+        cur[dim] += step[dim]
+        tmax[dim] += tdelta[dim]
+        if cur[dim] < 0 or cur[dim] >= n_axis:
+            return 0, cur[0], cur[1], cur[2], dist
+
+
+@njit(cache=True)
+def unknown_face_neighbour_bricks(btable, bkeys, blo, ijk, n_axis):
+    """True where a cell has a 6-neighbour inside the extent that is unknown."""
+    mask = np.int64(btable.shape[0] - 1)
+    out = np.zeros(ijk.shape[0], np.bool_)
+    for r in range(ijk.shape[0]):
+        for a in range(3):
+            for d in (-1, 1):
+                c0 = ijk[r, 0]
+                c1 = ijk[r, 1]
+                c2 = ijk[r, 2]
+                if a == 0:
+                    c0 += d
+                elif a == 1:
+                    c1 += d
+                else:
+                    c2 += d
+                if c0 < 0 or c1 < 0 or c2 < 0 or c0 >= n_axis or c1 >= n_axis or c2 >= n_axis:
+                    continue
+                if np.isnan(_brick_value(btable, bkeys, mask, blo, morton3(c0, c1, c2))):
+                    out[r] = True
+    return out
