@@ -184,10 +184,8 @@ def room_filter(graph: SceneGraph, room: str) -> NodeFilter:
     return NodeFilter(candidates, lambda node: graph.find_room(node.node_id) in room_ids, ROOM_RANK)
 
 
-def near_filter(
-    graph: SceneGraph, point: Vector3, radius: float, object_type: str | None = None
-) -> NodeFilter:
-    """Nodes whose centre is within ``radius`` metres of ``point`` (inclusive)."""
+def near_filter(graph: SceneGraph, point: Vector3, radius: float) -> NodeFilter:
+    """Nodes whose centre (``world_T_object``) is within ``radius`` metres of ``point``."""
     _check_radius(radius)
     px, py, pz = point.x, point.y, point.z
     limit = radius * radius
@@ -196,10 +194,6 @@ def near_filter(
         p = node.world_T_object.position
         return (p.x - px) ** 2 + (p.y - py) ** 2 + (p.z - pz) ** 2 <= limit
 
-    if object_type:
-        return NodeFilter(
-            lambda: graph.nodes_of_type_within(object_type, point, radius), holds, NEAR_RANK
-        )
     return NodeFilter(lambda: graph.nodes_within(point, radius), holds, NEAR_RANK)
 
 
@@ -281,8 +275,10 @@ def objects_near(
     move costs what any other does (a KD-tree rebuilt per change cost 250 ms at 100k objects).
     """
     check_limit(limit)
-    condition = near_filter(graph, point, radius, object_type)
-    found = matching_nodes(graph, [condition], include_missing=include_missing)
+    conditions = [near_filter(graph, point, radius)]
+    if object_type:
+        conditions.append(type_filter(graph, object_type))
+    found = matching_nodes(graph, conditions, include_missing=include_missing)
     return _records(graph, best(found, nearest_order(point), limit))
 
 
