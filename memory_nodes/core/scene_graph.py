@@ -228,7 +228,8 @@ class SceneGraph:
     max_history
         History entries kept per node (the newest win), for the same reason.
     change_log_limit
-        Changes kept in memory for ``changes_since``; the store keeps its own window.
+        Changes kept in memory for ``changes_since`` (the oldest are dropped a tenth of the
+        limit at a time, so up to 10 % more may be held); the store keeps its own window.
     """
 
     def __init__(
@@ -1055,46 +1056,43 @@ class SceneGraph:
         if node.layer == Layer.OBJECT:
             self._refresh_near(node, stamp)
 
-    def _near_candidates(self, node: SceneNode) -> list[SceneNode]:
-        """Objects that may be or may have been ``near`` the node, in id order.
+    def _refresh_near(self, node: SceneNode, stamp: float) -> None:
+        """Add and remove the node's ``near`` edges so they match the distances now.
 
-        Objects within the radius come from the position index (a little wider, so rounding
-        cannot lose one; the caller makes the exact test), and current neighbours are added
-        as they may have moved away.
+        Objects within the radius come from the position index (queried a little wider, so
+        rounding cannot lose one; the exact test is the one it always was) and current
+        neighbours are checked as they may have moved away. Only the pairs whose edge must
+        change are touched, in id order, so the change log reads as it always did.
         """
         radius = self.near_radius
-        if radius <= 0 or not math.isfinite(radius):
-            return list(self.nodes(Layer.OBJECT))
+        node_id = node.node_id
         nodes = self._nodes
         position = node.position
-        ids = {
-            i
-            for i in self._positions.ids_within(
-                (position.x, position.y, position.z), radius * (1.0 + 1e-9) + 1e-9
-            )
-            if nodes[i].layer == Layer.OBJECT  # type: ignore[index]
-        }
-        ids.update(self.neighbours(node.node_id, EdgeType.NEAR))
-        return [nodes[i] for i in sorted(ids, key=_id_order)]  # type: ignore[arg-type]
+        here = (position.x, position.y, position.z)
+        present = NodeStatus.PRESENT
 
-    def _refresh_near(self, node: SceneNode, stamp: float) -> None:
-        for other in self._near_candidates(node):
-            if other.node_id == node.node_id:
-                continue
-            close = (
-                other.status == NodeStatus.PRESENT
-                and node.position.distance_to(other.position) <= self.near_radius
+        def close(other: SceneNode) -> bool:
+            where = other.world_T_object.position
+            return (
+                other.status == present and math.dist(here, (where.x, where.y, where.z)) <= radius
             )
-            key = (
-                (node.node_id, other.node_id)
-                if _id_order(node.node_id) < _id_order(other.node_id)
-                else (other.node_id, node.node_id)
-            )
-            present = self._find_edge(*key, EdgeType.NEAR) is not None
-            if close and not present:
-                self.add_edge(node.node_id, other.node_id, EdgeType.NEAR, stamp)
-            elif present and not close:
-                self.remove_edge(node.node_id, other.node_id, EdgeType.NEAR, stamp)
+
+        if radius <= 0 or not math.isfinite(radius):
+            candidates: list = self._ordered_ids(Layer.OBJECT)
+        else:
+            candidates = self._positions.ids_within(here, radius * (1.0 + 1e-9) + 1e-9)
+        current = set(self.neighbours(node_id, EdgeType.NEAR))
+        wanted = {
+            i
+            for i in candidates
+            if i != node_id and nodes[i].layer == Layer.OBJECT and close(nodes[i])
+        }
+        wanted.update(i for i in current if close(nodes[i]))
+        for other_id in sorted(wanted.symmetric_difference(current), key=_id_order):
+            if other_id in wanted:
+                self.add_edge(node_id, other_id, EdgeType.NEAR, stamp)
+            else:
+                self.remove_edge(node_id, other_id, EdgeType.NEAR, stamp)
 
     # ------------------------------------------------------------ history
 
@@ -1160,9 +1158,12 @@ class SceneGraph:
 
     def changes_after(self, sequence: int) -> list[GraphChange]:
         """Changes with a sequence number above ``sequence``, for exact incremental sync."""
-        if self._change_log and sequence < self._change_log[0].sequence - 1:
+        log = self._change_log
+        if log and sequence < log[0].sequence - 1:
             raise NotFoundError(f"changes after {sequence} were trimmed from the in-memory log")
-        return [c for c in self._change_log if c.sequence > sequence]
+        # Sequence numbers only grow along the log: the store's per-frame sync reads the tail
+        # instead of scanning 100,000 entries.
+        return log[bisect.bisect_right(log, sequence, key=_change_sequence) :]
 
     def _record(
         self,
@@ -1176,8 +1177,11 @@ class SceneGraph:
         self._sequence += 1
         change = GraphChange(self._sequence, stamp, kind, node_id, target_id, edge_type, detail)
         self._change_log.append(change)
-        if len(self._change_log) > self.change_log_limit:
-            del self._change_log[: len(self._change_log) - self.change_log_limit]
+        excess = len(self._change_log) - self.change_log_limit
+        # Trimmed in slices of a tenth of the limit: dropping one entry from the front of a
+        # full log moved 100,000 pointers for every change recorded.
+        if excess > self.change_log_limit // 10:
+            del self._change_log[:excess]
         self._pending.append(change)
         for sink in self._sinks:
             sink(change)
@@ -1339,6 +1343,10 @@ def _edge_key(
 
 def _edge_sort_key(edge: SceneEdge) -> tuple[tuple[str, int], tuple[str, int], str]:
     return _id_order(edge.source), _id_order(edge.target), edge.edge_type.value
+
+
+def _change_sequence(change: GraphChange) -> int:
+    return change.sequence
 
 
 def _id_order(node_id: str) -> tuple[str, int]:

@@ -156,12 +156,33 @@ class PointIndex:
         if not radius >= 0:
             raise InvalidInputError(f"radius must be >= 0, got {radius}")
         px, py, pz = point
-        lo = (px - radius, py - radius, pz - radius)
-        hi = (px + radius, py + radius, pz + radius)
         limit = radius * radius
         points = self._points
         found = []
-        for item_id in self._candidates(lo, hi):
+        size = self.cell_size
+        try:
+            x0, x1 = math.floor((px - radius) / size), math.floor((px + radius) / size)
+            y0, y1 = math.floor((py - radius) / size), math.floor((py + radius) / size)
+            z0, z1 = math.floor((pz - radius) / size), math.floor((pz + radius) / size)
+        except (OverflowError, ValueError):
+            x0 = None
+        if x0 is not None and (x1 - x0 + 1) * (y1 - y0 + 1) * (z1 - z0 + 1) <= 64:
+            # The common case, a ball a few cells wide: no generator, no clamping.
+            cells = self._cells
+            candidates: Iterable[Hashable] = [
+                i
+                for x in range(x0, x1 + 1)
+                for y in range(y0, y1 + 1)
+                for z in range(z0, z1 + 1)
+                for i in cells.get((x, y, z), ())
+            ]
+            if self._unbounded:
+                candidates = [*candidates, *self._unbounded]
+        else:
+            lo = (px - radius, py - radius, pz - radius)
+            hi = (px + radius, py + radius, pz + radius)
+            candidates = self._candidates(lo, hi)
+        for item_id in candidates:
             x, y, z = points[item_id]
             if (x - px) ** 2 + (y - py) ** 2 + (z - pz) ** 2 <= limit:
                 found.append(item_id)
