@@ -7,6 +7,7 @@ YOLO backend runs an ultralytics segmentation model from a local weights file.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass
@@ -21,16 +22,40 @@ from memory_nodes.core.torch_runtime import hide_triton
 from memory_nodes.perception.frames import RGBDFrame
 
 _SLICE_SUFFIX = re.compile(r"_\d+$")
+# Instance ids below this are grouped through a lookup table, larger ones through np.isin.
+_ID_TABLE_LIMIT = 1 << 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Instance:
-    """One object instance in an image: its pixels, type, the source's key for it, a score."""
+    """One object instance in an image: its pixels, type, the source's key for it, a score.
 
-    mask: np.ndarray
+    ``pixels`` are flat indices into the ``image_shape`` image (row-major), ascending: the
+    extractor needs only the instance's pixels, and a list of them costs far less to make than
+    a full-image mask per instance. :attr:`mask` gives the image when one is wanted.
+    """
+
+    pixels: np.ndarray
+    image_shape: tuple[int, int]
     object_type: str
     instance_key: str
     score: float
+
+    @classmethod
+    def from_mask(
+        cls, mask: np.ndarray, object_type: str, instance_key: str, score: float
+    ) -> Instance:
+        """An instance from a boolean image (a detector's mask)."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim != 2:
+            raise InvalidInputError(f"an instance mask must be 2-D, got shape {mask.shape}")
+        return cls(np.flatnonzero(mask), mask.shape, object_type, instance_key, score)
+
+    @property
+    def mask(self) -> np.ndarray:
+        mask = np.zeros(self.image_shape[0] * self.image_shape[1], dtype=bool)
+        mask[self.pixels] = True
+        return mask.reshape(self.image_shape)
 
 
 class InstanceBackend(Protocol):
@@ -69,19 +94,48 @@ class MaskBackend:
     def detect(self, frame: RGBDFrame) -> list[Instance]:
         if frame.instance_ids is None:
             raise InvalidInputError("the mask backend needs a frame with an instance mask")
-        ids, counts = np.unique(frame.instance_ids, return_counts=True)
+        ids = frame.instance_ids.ravel()
+        wanted = self._wanted_ids(frame)
+        if not wanted or ids.size == 0:
+            return []
+        # One pass picks the pixels of every wanted id and one stable sort groups them
+        # (ascending ids, ascending pixels), instead of a full-image comparison per instance.
+        low, high = int(ids.min()), int(ids.max())
+        wanted_array = np.fromiter(wanted, np.int64, len(wanted))
+        if low >= 0 and high < _ID_TABLE_LIMIT:
+            table = np.zeros(high + 1, dtype=bool)
+            table[wanted_array[(wanted_array >= 0) & (wanted_array <= high)]] = True
+            pixels = np.flatnonzero(table[ids])
+        else:
+            pixels = np.flatnonzero(np.isin(ids, wanted_array))
+        pixel_ids = ids[pixels]
+        if low >= 0 and high < 1 << 16:
+            pixel_ids = pixel_ids.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
+        order = np.argsort(pixel_ids, kind="stable")
+        grouped_ids = pixel_ids[order]
+        starts = np.flatnonzero(grouped_ids[1:] != grouped_ids[:-1]) + 1
+        bounds = [0, *starts.tolist(), len(order)]
+        shape = frame.instance_ids.shape
         instances = []
-        for instance_id, count in zip(ids.tolist(), counts.tolist(), strict=True):
-            if instance_id == 0 or count < self.min_pixels:
+        for start, end in itertools.pairwise(bounds):
+            if end - start < self.min_pixels:
                 continue
-            label = frame.instance_labels.get(instance_id)
-            if label is None:
-                continue  # pixels of an id the source did not name: nothing to remember
+            label = frame.instance_labels[int(grouped_ids[start])]
             object_type = object_type_from_label(label)
             if object_type in self.ignore_types:
                 continue
-            instances.append(Instance(frame.instance_ids == instance_id, object_type, label, 1.0))
+            instances.append(Instance(pixels[order[start:end]], shape, object_type, label, 1.0))
         return instances
+
+    def _wanted_ids(self, frame: RGBDFrame) -> set[int]:
+        """Named ids other than 0 whose type memory keeps (structure is left out before the
+        pixels are grouped; an empty label is kept so that it is refused if its pixels count)."""
+        wanted = set()
+        for instance_id, label in frame.instance_labels.items():
+            if instance_id == 0 or (label and object_type_from_label(label) in self.ignore_types):
+                continue
+            wanted.add(int(instance_id))
+        return wanted
 
 
 class YoloBackend:
@@ -129,5 +183,7 @@ class YoloBackend:
             for mask, cls, score in zip(masks, classes, scores, strict=True):
                 if score < self.min_score or mask.shape != frame.depth.shape:
                     continue
-                instances.append(Instance(mask, str(result.names[int(cls)]), "", float(score)))
+                instances.append(
+                    Instance.from_mask(mask, str(result.names[int(cls)]), "", float(score))
+                )
         return instances

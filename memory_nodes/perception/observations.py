@@ -1,33 +1,55 @@
 """RGB-D frame -> one 3D observation per visible object instance, plus a labelled cloud.
 
 Per instance: back-project its valid depth pixels into the world, drop statistical outliers
-(open3d), and summarise the rest as centroid, axis-aligned box and heading (from the oriented
-box). Confidence starts from the backend's score and is halved for instances cut by the image
-border or seen with few points, because their boxes are then only part of the object.
+(open3d's rule, computed with a k-d tree), and summarise the rest as centroid, axis-aligned box
+and heading (from the points' main horizontal axis). Confidence starts from the backend's score
+and is halved for instances cut by the image border or seen with few points, because their boxes
+are then only part of the object.
+
+Cost is bounded by the frame, not by the instances' sizes: only the pixels that are used are
+back-projected (the instances' and the cloud's), and an instance with more valid pixels than
+``max_instance_points`` is summarised from a regular pixel grid over it (a counter top of 50,000
+pixels does not need 50,000 points for a centroid, a box and a heading).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Quaternion, Vector3
-from memory_nodes.perception.backends import InstanceBackend, MaskBackend
+from memory_nodes.perception.backends import Instance, InstanceBackend, MaskBackend
 from memory_nodes.perception.frames import RGBDFrame
+
+#: Default bound on the points of one instance that go through the outlier filter and summary.
+DEFAULT_MAX_INSTANCE_POINTS = 1000
 
 
 @dataclass
 class ExtractionStats:
-    """What happened to one frame's pixels and instances."""
+    """What happened to one frame's pixels and instances, and where its time went (seconds)."""
 
     pixels: int = 0
     invalid_depth: int = 0
     beyond_range: int = 0
     instances: int = 0
     too_few_points: int = 0
+    subsampled: int = 0
     observations: int = 0
+    detect_s: float = 0.0
+    backproject_s: float = 0.0
+    outlier_filter_s: float = 0.0
+    summarise_s: float = 0.0
+
+    @property
+    def total_s(self) -> float:
+        return self.detect_s + self.backproject_s + self.outlier_filter_s + self.summarise_s
 
 
 @dataclass
@@ -35,7 +57,7 @@ class FrameObservations:
     """The result of one frame: observations for memory, a labelled cloud for the octree.
 
     ``cloud_labels`` indexes ``label_names`` (0 = unlabelled structure) and
-    ``cloud_object_ids`` indexes ``object_keys`` (0 = none), per point.
+    ``cloud_object_ids`` indexes ``object_keys`` (0 = none), per point, both int32.
     """
 
     observations: list[ObjectObservation]
@@ -47,32 +69,101 @@ class FrameObservations:
     stats: ExtractionStats = field(default_factory=ExtractionStats)
 
 
-def backproject(frame: RGBDFrame, max_depth: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@lru_cache(maxsize=8)
+def _pixel_offsets(width: int, height: int, cx: float, cy: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per flat pixel index: ``column - cx`` and ``row - cy``, shared by a camera's frames."""
+    rows, cols = np.divmod(np.arange(width * height, dtype=np.int64), width)
+    column_offsets, row_offsets = cols - cx, rows - cy
+    column_offsets.flags.writeable = False
+    row_offsets.flags.writeable = False
+    return column_offsets, row_offsets
+
+
+def valid_depth(frame: RGBDFrame, max_depth: float) -> tuple[np.ndarray, int]:
+    """Per flat pixel: depth finite, positive and at most ``max_depth``; and the count of
+    pixels without a return (0, NaN, inf or negative)."""
+    depth = frame.depth.ravel()
+    finite = np.isfinite(depth) & (depth > 0.0)
+    return finite & (depth <= max_depth), int(depth.size - np.count_nonzero(finite))
+
+
+def backproject_pixels(frame: RGBDFrame, pixels: np.ndarray) -> np.ndarray:
+    """World points (N x 3, float64) of the given flat pixel indices (their depth must be valid)."""
+    k = frame.intrinsics
+    height, width = frame.depth.shape
+    column_offsets, row_offsets = _pixel_offsets(width, height, float(k.cx), float(k.cy))
+    z = frame.depth.ravel()[pixels].astype(np.float64)
+    x = column_offsets[pixels] * z / k.fx
+    y = row_offsets[pixels] * z / k.fy
+    transform = np.asarray(frame.world_T_camera, dtype=np.float64)
+    # Axis by axis: a (N, 3) @ (3, 3) product through a strided view of the 4x4 takes numpy's
+    # slow generic loop, several times the cost of these six passes.
+    world = np.empty((len(z), 3), dtype=np.float64)
+    for axis in range(3):
+        row = transform[axis]
+        world[:, axis] = x * row[0] + y * row[1] + z * row[2] + row[3]
+    return world
+
+
+def backproject(frame: RGBDFrame, max_depth: float) -> tuple[np.ndarray, np.ndarray, int]:
     """World points of every valid pixel, that pixel's flat index, and the count of invalid.
 
     A pixel is valid when its depth is finite, positive and at most ``max_depth``.
     """
-    depth = frame.depth
-    finite = np.isfinite(depth) & (depth > 0.0)
-    valid = finite & (depth <= max_depth)
+    valid, invalid = valid_depth(frame, max_depth)
     flat = np.flatnonzero(valid)
-    rows, cols = np.divmod(flat, depth.shape[1])
-    z = depth.ravel()[flat].astype(np.float64)
-    k = frame.intrinsics
-    camera_points = np.column_stack(((cols - k.cx) * z / k.fx, (rows - k.cy) * z / k.fy, z))
-    transform = np.asarray(frame.world_T_camera, dtype=np.float64)
-    world = camera_points @ transform[:3, :3].T + transform[:3, 3]
-    return world, flat, int(depth.size - finite.sum())
+    return backproject_pixels(frame, flat), flat, invalid
 
 
-def _remove_outliers(points: np.ndarray, neighbours: int, std_ratio: float) -> np.ndarray:
-    if len(points) <= neighbours:
-        return points
-    import open3d as o3d  # heavy import, only when there is work
+def statistical_inliers(points: np.ndarray, neighbours: int, std_ratio: float) -> np.ndarray:
+    """Which points open3d's ``remove_statistical_outlier`` keeps, as a boolean mask.
 
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-    _, kept = cloud.remove_statistical_outlier(nb_neighbors=neighbours, std_ratio=std_ratio)
-    return points[np.asarray(kept, dtype=np.int64)]
+    Each point's score is its mean distance to its ``neighbours`` nearest points (itself
+    included, at distance 0); a point is kept when its score is positive and below the mean
+    score plus ``std_ratio`` sample standard deviations (scores of 0, duplicates only, are left
+    out of the mean and deviation and the point is dropped, as open3d does). Clouds of at most
+    ``neighbours`` points are kept whole. Sums run in point order, as open3d's do.
+    """
+    if neighbours < 1 or std_ratio <= 0:
+        raise InvalidInputError("outlier neighbours must be >= 1 and std_ratio > 0")
+    count = len(points)
+    if count <= neighbours:
+        return np.ones(count, dtype=bool)
+    distances, _ = cKDTree(points).query(points, k=neighbours)
+    scores = distances[:, 0].copy()
+    for column in range(1, neighbours):
+        scores += distances[:, column]  # ascending order, one at a time, as open3d adds them
+    scores /= neighbours
+    positive = scores > 0.0
+    mean = float(np.cumsum(np.where(positive, scores, 0.0))[-1]) / count
+    deviations = np.where(positive, (scores - mean) * (scores - mean), 0.0)
+    std = math.sqrt(float(np.cumsum(deviations)[-1]) / (count - 1))
+    return positive & (scores < mean + std_ratio * std)
+
+
+def subsample_pixels(pixels: np.ndarray, width: int, max_points: int) -> np.ndarray:
+    """At most ``max_points`` of an instance's flat pixel indices, spread over the instance.
+
+    A regular grid (every ``a``-th row, every ``b``-th column, aligned to the instance's top
+    left pixel) keeps the points' spacing even, so their statistics, centroid and extent stay
+    those of the whole; a thin shape the grid would miss falls back to every n-th pixel.
+    """
+    count = len(pixels)
+    if max_points <= 0 or count <= max_points:
+        return pixels
+    ratio = count / max_points
+    row_step = math.ceil(math.sqrt(ratio))
+    column_step = math.ceil(ratio / row_step)
+    rows, columns = np.divmod(pixels, width)
+    on_grid = (rows % row_step == rows[0] % row_step) & (
+        columns % column_step == int(columns.min()) % column_step
+    )
+    sample = pixels[on_grid]
+    if len(sample) < count / (row_step * column_step) / 2:
+        sample = pixels[:: math.ceil(ratio)]
+    if len(sample) > max_points:
+        sample = sample[:: math.ceil(len(sample) / max_points)]
+    return sample
 
 
 def _heading(points: np.ndarray) -> Quaternion:
@@ -106,9 +197,12 @@ class ObservationExtractor:
     min_points
         Instances with fewer valid points are skipped (counted in the stats).
     outlier_neighbours, outlier_std_ratio
-        open3d statistical outlier removal settings.
+        Statistical outlier removal settings (open3d's ``nb_neighbors`` and ``std_ratio``).
     cloud_stride
         Keep every n-th valid pixel in the labelled cloud for the octree (1 keeps all).
+    max_instance_points
+        An instance with more valid pixels is summarised from a grid of at most this many
+        (0 uses every pixel). ``num_points`` then estimates the inliers among all its pixels.
     """
 
     def __init__(
@@ -119,72 +213,120 @@ class ObservationExtractor:
         outlier_neighbours: int = 16,
         outlier_std_ratio: float = 2.0,
         cloud_stride: int = 1,
+        max_instance_points: int = DEFAULT_MAX_INSTANCE_POINTS,
     ) -> None:
         if max_depth <= 0 or min_points < 1 or cloud_stride < 1:
             raise InvalidInputError("max_depth must be > 0, min_points and cloud_stride >= 1")
+        if outlier_neighbours < 1 or outlier_std_ratio <= 0:
+            raise InvalidInputError("outlier_neighbours must be >= 1 and outlier_std_ratio > 0")
+        if max_instance_points < 0 or 0 < max_instance_points <= outlier_neighbours:
+            raise InvalidInputError(
+                f"max_instance_points must be 0 (no bound) or > outlier_neighbours "
+                f"({outlier_neighbours}), got {max_instance_points}"
+            )
         self.backend = backend or MaskBackend()
         self.max_depth = max_depth
         self.min_points = min_points
         self.outlier_neighbours = outlier_neighbours
         self.outlier_std_ratio = outlier_std_ratio
         self.cloud_stride = cloud_stride
+        self.max_instance_points = max_instance_points
 
     def extract(self, frame: RGBDFrame) -> FrameObservations:
+        clock = time.perf_counter
         stats = ExtractionStats(pixels=int(frame.depth.size))
-        world, flat, invalid = backproject(frame, self.max_depth)
-        stats.invalid_depth = invalid
-        stats.beyond_range = stats.pixels - invalid - len(flat)
-        pixel_to_point = np.full(frame.depth.size, -1, dtype=np.int64)
-        pixel_to_point[flat] = np.arange(len(flat))
-        labels = np.zeros(len(flat), dtype=np.int32)
-        object_ids = np.zeros(len(flat), dtype=np.int32)
+        started = clock()
+        instances = self.backend.detect(frame)
+        detected = clock()
+        stats.detect_s = detected - started
+        valid, stats.invalid_depth = valid_depth(frame, self.max_depth)
+        valid_pixels = np.flatnonzero(valid)
+        stats.beyond_range = stats.pixels - stats.invalid_depth - len(valid_pixels)
+        # Per-pixel label and object numbers; the cloud reads them at its own pixels.
+        label_image = np.zeros(frame.depth.size, dtype=np.int32)
+        object_image = np.zeros(frame.depth.size, dtype=np.int32)
         label_names, object_keys = [""], [""]
+        label_numbers = {"": 0}
         observations = []
         height, width = frame.depth.shape
-        for instance in self.backend.detect(frame):
+        stats.backproject_s += clock() - detected
+        for instance in instances:
             stats.instances += 1
-            indices = pixel_to_point[np.flatnonzero(instance.mask)]
-            indices = indices[indices >= 0]
-            if len(indices) < self.min_points:
+            step_start = clock()
+            pixels = instance.pixels[valid[instance.pixels]]
+            if len(pixels) < self.min_points:
                 stats.too_few_points += 1
+                stats.backproject_s += clock() - step_start
                 continue
-            if instance.object_type not in label_names:
+            label_number = label_numbers.setdefault(instance.object_type, len(label_names))
+            if label_number == len(label_names):
                 label_names.append(instance.object_type)
-            labels[indices] = label_names.index(instance.object_type)
+            label_image[pixels] = label_number
             object_keys.append(
                 instance.instance_key or f"{instance.object_type}#{len(object_keys)}"
             )
-            object_ids[indices] = len(object_keys) - 1
-            points = _remove_outliers(
-                world[indices], self.outlier_neighbours, self.outlier_std_ratio
-            )
-            rows, cols = np.nonzero(instance.mask)
-            touches_border = rows.min() == 0 or cols.min() == 0
-            touches_border |= rows.max() == height - 1 or cols.max() == width - 1
-            confidence = instance.score * (0.5 if touches_border else 1.0)
-            confidence *= min(1.0, len(points) / (4.0 * self.min_points))
-            lo, hi = points.min(axis=0), points.max(axis=0)
+            object_image[pixels] = len(object_keys) - 1
+            sample = subsample_pixels(pixels, width, self.max_instance_points)
+            stats.subsampled += int(len(sample) < len(pixels))
+            points = backproject_pixels(frame, sample)
+            filter_start = clock()
+            stats.backproject_s += filter_start - step_start
+            kept = statistical_inliers(points, self.outlier_neighbours, self.outlier_std_ratio)
+            points = points[kept]
+            summary_start = clock()
+            stats.outlier_filter_s += summary_start - filter_start
+            if len(points) == 0:
+                stats.too_few_points += 1  # every point was a duplicate: nothing to place
+                stats.summarise_s += clock() - summary_start
+                continue
+            # The whole instance's inliers, estimated from the sample's share when subsampled.
+            num_points = len(points) * len(pixels) // len(sample)
             observations.append(
-                ObjectObservation(
-                    object_id=instance.instance_key,
-                    object_type=instance.object_type,
-                    world_T_object=Pose(Vector3.from_array(points.mean(axis=0)), _heading(points)),
-                    box=Box.from_corners(lo, hi),
-                    stamp=frame.stamp,
-                    confidence=float(np.clip(confidence, 0.0, 1.0)),
-                    source=self.backend.name,
-                    source_frame_id=frame.frame_id,
-                    num_points=len(points),
-                )
+                self._observation(frame, instance, points, num_points, height, width)
             )
+            stats.summarise_s += clock() - summary_start
+        cloud_start = clock()
+        cloud_pixels = valid_pixels[:: self.cloud_stride]
+        cloud_points = backproject_pixels(frame, cloud_pixels)
+        cloud_labels = label_image[cloud_pixels]
+        cloud_object_ids = object_image[cloud_pixels]
+        stats.backproject_s += clock() - cloud_start
         stats.observations = len(observations)
-        keep = slice(None, None, self.cloud_stride)
         return FrameObservations(
             observations=observations,
-            cloud_points=world[keep],
-            cloud_labels=labels[keep],
-            cloud_object_ids=object_ids[keep],
+            cloud_points=cloud_points,
+            cloud_labels=cloud_labels,
+            cloud_object_ids=cloud_object_ids,
             label_names=label_names,
             object_keys=object_keys,
             stats=stats,
+        )
+
+    def _observation(
+        self,
+        frame: RGBDFrame,
+        instance: Instance,
+        points: np.ndarray,
+        num_points: int,
+        height: int,
+        width: int,
+    ) -> ObjectObservation:
+        """Centroid, box, heading and confidence of one instance's inlier points."""
+        rows = instance.pixels // width
+        columns = instance.pixels - rows * width
+        touches_border = rows.min() == 0 or columns.min() == 0
+        touches_border |= rows.max() == height - 1 or columns.max() == width - 1
+        confidence = instance.score * (0.5 if touches_border else 1.0)
+        confidence *= min(1.0, num_points / (4.0 * self.min_points))
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        return ObjectObservation(
+            object_id=instance.instance_key,
+            object_type=instance.object_type,
+            world_T_object=Pose(Vector3.from_array(points.mean(axis=0)), _heading(points)),
+            box=Box.from_corners(lo, hi),
+            stamp=frame.stamp,
+            confidence=float(np.clip(confidence, 0.0, 1.0)),
+            source=self.backend.name,
+            source_frame_id=frame.frame_id,
+            num_points=num_points,
         )
