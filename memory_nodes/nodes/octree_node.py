@@ -50,7 +50,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from memory_nodes.core.errors import InvalidInputError, MemoryStackError
-from memory_nodes.core.octree import InsertStats, SparseOctree
+from memory_nodes.core.octree import InsertStats, OccupancyGrid2D, SparseOctree
 from memory_nodes.core.types import CameraIntrinsics
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
@@ -90,9 +90,14 @@ class LabelVocabulary:
         return table[index]
 
 
-def frame_object_keys(local: np.ndarray, frame_keys: Sequence[str]) -> np.ndarray:
-    """Frame object numbers -> the object key strings the octree maps to stable ids."""
-    table = np.array([str(k) for k in frame_keys] + [""], dtype=object)
+def frame_object_ids(
+    octree: SparseOctree, local: np.ndarray, frame_keys: Sequence[str]
+) -> np.ndarray:
+    """Frame object numbers -> the octree's stable integer ids (-1 for none or out of range).
+
+    The frame's name table is mapped once, then indexed per point: no string per point.
+    """
+    table = np.r_[octree.object_ids_of([str(k) for k in frame_keys]), -1]
     index = np.where((local >= 0) & (local < len(frame_keys)), local, len(frame_keys))
     return table[index]
 
@@ -142,11 +147,8 @@ def occupied_markers(
     return out
 
 
-def projection_grid(
-    octree: SparseOctree, header: Header, z_min: float, z_max: float
-) -> OccupancyGrid:
+def projection_grid(header: Header, grid: OccupancyGrid2D, z_min: float) -> OccupancyGrid:
     """The octree's 2D projection as a navigation grid: 0 free, 100 occupied, -1 unknown."""
-    grid = octree.project_2d(z_min, z_max)
     msg = OccupancyGrid(header=header)
     msg.info.map_load_time = header.stamp
     msg.info.resolution = float(grid.resolution)
@@ -166,7 +168,7 @@ def warm_up_kernels(resolution: float) -> None:
     cold cache; either way that belongs to start-up, before the services are offered.
     """
     scratch = SparseOctree(resolution=resolution)
-    scratch.insert_point_cloud([[1.0, 0.0, 0.0]], [0.0, 0.0, 0.0], labels=[1], object_ids=["a"])
+    scratch.insert_point_cloud([[1.0, 0.0, 0.0]], [0.0, 0.0, 0.0], labels=[1], object_ids=[0])
     scratch.occupancy([[0.5, 0.0, 0.0]])
     scratch.cast_ray([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], 2.0)
     scratch.project_2d(-1.0, 1.0)
@@ -239,6 +241,7 @@ class OctreeNode(Node):
         warm_up_kernels(self.octree.resolution)
         self.version = 0  # bumped on every map change, so outputs are only rebuilt when needed
         self._published = {"markers": -1, "projection": -1}
+        self._last_grid: tuple[np.ndarray, tuple[float, float]] | None = None
         self.frames_inserted = 0
         self.frames_rejected = 0
         self.insert_seconds = 0.0
@@ -399,7 +402,8 @@ class OctreeNode(Node):
             local = fields["label"].astype(np.int64)
             labels = self.vocabulary.map_frame_labels(local, names["labels"])
         if names is not None and "object_id" in fields:
-            objects = frame_object_keys(fields["object_id"].astype(np.int64), names["objects"])
+            local = fields["object_id"].astype(np.int64)
+            objects = frame_object_ids(self.octree, local, names["objects"])
         return points, labels, objects
 
     def _depth_points(self, msgs: dict[str, Any], world_T_camera: np.ndarray) -> np.ndarray:
@@ -441,7 +445,13 @@ class OctreeNode(Node):
         if self._published["projection"] == self.version:
             return
         self._published["projection"] = self.version
-        self.projection_pub.publish(projection_grid(self.octree, self._header(), *self.z_band))
+        # the map keeps the projection and updates only changed columns; send it if it changed
+        grid = self.octree.project_2d(*self.z_band)
+        last = self._last_grid
+        if last is not None and last[1] == grid.origin and np.array_equal(last[0], grid.data):
+            return
+        self._last_grid = (grid.data, grid.origin)
+        self.projection_pub.publish(projection_grid(self._header(), grid, self.z_band[0]))
 
     def _publish_changes(self, octree: SparseOctree | None = None) -> None:
         tree = octree or self.octree
