@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,7 @@ from memory_nodes.core.scene_graph import (
 from memory_nodes.core.types import Box, ObjectObservation, Pose, Vector3, frame_key
 
 _INFEASIBLE = 1e6
+_NO_FRAMES: frozenset[str] = frozenset()
 # (observation, target) pairs costed at once: bounds the cost matrix's temporaries (~10 MB).
 _PAIRS_PER_BLOCK = 100_000
 
@@ -162,7 +164,8 @@ class _Track:
     # Pending changes count distinct frames (sensor + stamp), so a frame sent again, however
     # often, is one frame of evidence.
     pending_move: _Estimate | None = None
-    pending_move_frames: set[str] = field(default_factory=set)
+    # Shared and empty until a move is pending (an empty set per node cost 216 bytes).
+    pending_move_frames: AbstractSet[str] = _NO_FRAMES
     pending_states: dict[str, tuple[str, set[str]]] = field(default_factory=dict)
     # Stamp of the newest evidence for each held state value: frames older than it arrive
     # late (queued in perception) and must not roll back what the robot just did.
@@ -460,7 +463,7 @@ class ObjectFusion:
             # Furniture is seen in parts (a 3 m counter top never fits one frame): an
             # overlapping box is another part of the same piece, not a move, so the estimate
             # becomes the union of the parts seen.
-            track.pending_move, track.pending_move_frames = None, set()
+            track.pending_move, track.pending_move_frames = None, _NO_FRAMES
             grew = track.estimate.grow(obs.box, cfg.max_fusion_weight)
         elif distance > cfg.move_distance:
             # A jump: believe it after K consistent sightings, or at once if memory already
@@ -471,16 +474,16 @@ class ObjectFusion:
             ):
                 if frame not in track.pending_move_frames:
                     pending.add(obs.box, obs.confidence, cfg.max_fusion_weight)
-                    track.pending_move_frames.add(frame)
+                    track.pending_move_frames = {*track.pending_move_frames, frame}
             else:
                 track.pending_move = _Estimate.of(obs.box, obs.confidence)
                 track.pending_move_frames = {frame}
             if was_missing or len(track.pending_move_frames) >= cfg.change_confirmations:
                 track.estimate = track.pending_move
-                track.pending_move, track.pending_move_frames = None, set()
+                track.pending_move, track.pending_move_frames = None, _NO_FRAMES
                 moved = True
         else:
-            track.pending_move, track.pending_move_frames = None, set()
+            track.pending_move, track.pending_move_frames = None, _NO_FRAMES
             track.estimate.add(obs.box, max(obs.confidence, 1e-3), cfg.max_fusion_weight)
         if track.pending_move is None:
             fused = track.estimate.box()
@@ -592,7 +595,7 @@ class ObjectFusion:
             return
         track = self._track(node)
         track.estimate = _Estimate.of(obs.box, self.config.max_fusion_weight / 2)
-        track.pending_move, track.pending_move_frames = None, set()
+        track.pending_move, track.pending_move_frames = None, _NO_FRAMES
         self.graph.update_node(
             node.node_id, obs.stamp, world_T_object=obs.world_T_object, box=obs.box
         )
