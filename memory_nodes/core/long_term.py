@@ -505,15 +505,16 @@ class LongTermMemory:
         else:
             found = queries.matching_nodes(graph, filters, include_missing=missing, extra=fresh)
             if len(filters) == 1 and query.near is not None:
-                tie: Callable[[SceneNode], tuple] = queries.nearest_order(query.near)
+                nearest = queries.nearest_order(query.near)
+
+                def order(node: SceneNode) -> tuple:
+                    # The record's confidence and last_seen, then nearest first.
+                    seen = max(node.last_seen, node.first_seen)
+                    return -node.confidence, -seen, nearest(node)
+
+                kept = queries.best(found, order, limit)
             else:
-                tie = queries.answer_order
-
-            def order(node: SceneNode) -> tuple:
-                # The record's confidence and last_seen, then the order of the first filter.
-                return -node.confidence, -max(node.last_seen, node.first_seen), tie(node)
-
-            kept = queries.best(found, order, limit)
+                kept = queries.ranked_nodes(found, limit, record_stamps=True)
         return [graph.to_record(node.node_id) for node in kept]
 
     def warm_up(self) -> bool:
