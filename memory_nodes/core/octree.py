@@ -309,13 +309,14 @@ class SparseOctree:
             new[:used] = old[:used]
             setattr(self, name, new)
 
+    # arrays grow by half, not double: spare capacity is memory the map does not use
     def _grow_bricks(self) -> None:
-        cap = 2 * self._bkeys.shape[0]
+        cap = self._bkeys.shape[0] * 3 // 2
         self._grow(self._BRICK_ARRAYS, self._nb, cap)
         self._btable = _k.table_build(self._bkeys, self._nb, _next_pow2(2 * cap))
 
     def _grow_side(self, extra: int = 0) -> None:
-        cap = max(2 * self._skeys.shape[0], self._ns + extra)
+        cap = max(self._skeys.shape[0] * 3 // 2, self._ns + extra)
         self._grow(self._SIDE_ARRAYS, self._ns, cap)
         self._stable = _k.table_build(self._skeys, self._ns, _next_pow2(2 * cap))
 
@@ -646,13 +647,9 @@ class SparseOctree:
         ):
             if values is None:
                 continue
-            v = values[hit]
-            labelled = v >= 0
-            ukeys, first = np.unique(keys[labelled], return_index=True)
+            ukeys, first = _k.first_value_per_key(keys, np.ascontiguousarray(values[hit]))
             slots = self._side_entries(ukeys, now)
-            _k.apply_semantics(
-                slots, v[labelled][first], getattr(self, cur), getattr(self, conf), rate
-            )
+            _k.apply_semantics(slots, first, getattr(self, cur), getattr(self, conf), rate)
 
     def _side_entries(self, keys: NDArray[np.int64], now: float) -> NDArray[np.int64]:
         """Side-table slots of known cells, creating entries for those without one."""

@@ -956,6 +956,41 @@ def side_entries(
 
 
 @njit(cache=True)
+def first_value_per_key(keys, values):
+    """Distinct keys of the points whose value is >= 0, with the value of the first such point.
+
+    A scan-local hash set in point order: no sort, unlike ``np.unique(return_index=True)``.
+    """
+    n = keys.shape[0]
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    mask = np.int64(cap - 1)
+    seen = np.full(cap, _EMPTY, np.int64)
+    out_keys = np.empty(n, np.int64)
+    out_values = np.empty(n, np.int64)
+    m = 0
+    for r in range(n):
+        v = values[r]
+        key = keys[r]
+        if v < 0 or key < 0:
+            continue
+        h = _hash(key, mask)
+        while True:
+            held = seen[h]
+            if held == _EMPTY:
+                seen[h] = key
+                out_keys[m] = key
+                out_values[m] = v
+                m += 1
+                break
+            if held == key:
+                break
+            h = (h + 1) & mask
+    return out_keys[:m], out_values[:m]
+
+
+@njit(cache=True)
 def brick_write(btable, bkeys, blo, bver, query, values, version):
     """Set the log-odds of known leaf keys (NaN forgets the cell); returns bricks touched."""
     mask = np.int64(btable.shape[0] - 1)
