@@ -198,7 +198,13 @@ def _visibility_of(
     corners = centers[:, None, :] + sizes[:, None, :] * (2.0 * _SAMPLE_OFFSETS[None, 1:, :])
     nearest = (corners @ camera_T_world[:3, :3].T + camera_T_world[:3, 3])[..., 2].min(axis=1)
     unoccluded = has_depth & (measured >= nearest[:, None] - config.occlusion_margin)
+    # Most of the box outside the frustum: out of view, the first test of _classify, made
+    # here for all nodes at once (most of those near the camera are behind or beside it).
+    outside = in_view.sum(axis=1) * 2 <= in_view.shape[1]
     for i, node in enumerate(nodes):
+        if outside[i]:
+            result[node.node_id] = Visibility.OUT_OF_VIEW
+            continue
         result[node.node_id] = _classify(
             graph, node, config, k, z[i], in_view[i], has_depth[i], unoccluded[i], sizes[i]
         )
