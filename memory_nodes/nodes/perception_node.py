@@ -19,12 +19,14 @@ import dataclasses
 import json
 import math
 import sys
+import time
 from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from memory_interfaces.msg import InstanceLabels, ObjectObservationArray
 from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -38,7 +40,10 @@ from memory_nodes.nodes.pointcloud import cloud_to_msg
 from memory_nodes.nodes.runtime import run_node
 from memory_nodes.perception.backends import MaskBackend, YoloBackend
 from memory_nodes.perception.frames import RGBDFrame, color_to_rgb, depth_to_metres
-from memory_nodes.perception.observations import ObservationExtractor
+from memory_nodes.perception.observations import (
+    DEFAULT_MAX_INSTANCE_POINTS,
+    ObservationExtractor,
+)
 from memory_nodes.perception.sync import StampSynchronizer
 
 
@@ -83,6 +88,16 @@ class PerceptionNode(Node):
         declare("max_depth", 5.0)
         declare("min_points", 20)
         declare("cloud_stride", 2)
+        declare(
+            "max_instance_points",
+            DEFAULT_MAX_INSTANCE_POINTS,
+            ParameterDescriptor(
+                description="An instance with more valid depth pixels is summarised (outlier "
+                "filter, centroid, box, heading) from a grid of at most this many; 0 uses every "
+                "pixel, at a cost that grows with the objects' size in the image",
+                integer_range=[IntegerRange(from_value=0, to_value=10_000_000, step=1)],
+            ),
+        )
         declare("sync_slop_s", 0.02)
         param = self.get_parameter
 
@@ -98,6 +113,7 @@ class PerceptionNode(Node):
             max_depth=float(param("max_depth").value),
             min_points=int(param("min_points").value),
             cloud_stride=int(param("cloud_stride").value),
+            max_instance_points=int(param("max_instance_points").value),
         )
         self.pose_source = param("pose_source").value
         if self.pose_source not in ("camera_pose", "odometry"):
@@ -151,6 +167,7 @@ class PerceptionNode(Node):
         return matrix if isinstance(msg, PoseStamped) else matrix @ self.base_T_camera
 
     def _process(self, msgs: dict[str, Any]) -> None:
+        started = time.perf_counter()
         try:
             frame = self._frame(msgs)
             result = self.extractor.extract(frame)
@@ -172,8 +189,8 @@ class PerceptionNode(Node):
             cloud_to_msg(
                 header,
                 result.cloud_points,
-                label=result.cloud_labels.astype(np.int32),
-                object_id=result.cloud_object_ids.astype(np.int32),
+                label=np.asarray(result.cloud_labels, dtype=np.int32),
+                object_id=np.asarray(result.cloud_object_ids, dtype=np.int32),
             )
         )
         pose = conversions.pose_to_msg(Pose.from_matrix(frame.world_T_camera))
@@ -183,8 +200,15 @@ class PerceptionNode(Node):
         names = {"labels": result.label_names, "objects": result.object_keys, "stamp": stamp}
         self.cloud_labels_pub.publish(String(data=json.dumps(names)))
         stats = result.stats
-        if stats.invalid_depth:
-            self.get_logger().debug(f"{stats.invalid_depth} pixels without valid depth dropped")
+        elapsed_ms = 1e3 * (time.perf_counter() - started)
+        self.get_logger().debug(
+            f"frame {self.frames_processed}: {stats.observations} observations "
+            f"({stats.subsampled} subsampled), {len(result.cloud_points)} cloud points in "
+            f"{elapsed_ms:.1f} ms (detect {1e3 * stats.detect_s:.1f}, back-project "
+            f"{1e3 * stats.backproject_s:.1f}, outliers {1e3 * stats.outlier_filter_s:.1f}, "
+            f"summarise {1e3 * stats.summarise_s:.1f}); {stats.invalid_depth} pixels without "
+            "valid depth"
+        )
 
     def _frame(self, msgs: dict[str, Any]) -> RGBDFrame:
         rgb = color_to_rgb(image_to_numpy(msgs["color"]), msgs["color"].encoding)
