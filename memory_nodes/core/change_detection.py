@@ -30,7 +30,7 @@ import numpy as np
 from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.object_taxonomy import DecayRates, Mobility, decay_rates
 from memory_nodes.core.scene_graph import EdgeType, Layer, NodeStatus, SceneGraph, SceneNode
-from memory_nodes.core.types import CameraIntrinsics, Pose
+from memory_nodes.core.types import CameraIntrinsics, Pose, Vector3
 
 # Sample points of a box: its centre and its corners pulled halfway in (real corners often
 # poke past the silhouette, which would call the object occluded by its own neighbours).
@@ -137,26 +137,30 @@ def visibility_in_range(
     """:func:`expected_visibility` of the present nodes the view could reach, found in the
     graph's spatial index; every node left out is out of view.
 
-    A sample point in view lies in the frustum no deeper than ``max_range``, so within
-    ``max_range`` times the frustum's corner-ray length of the camera; a box's centre lies
-    within half its diagonal of its sample points. The cost is the nodes near the camera,
-    not the size of the map.
+    A node that is not out of view has a sample point in the frustum no deeper than
+    ``max_range``: inside the pyramid of the camera and its four far corners, so inside that
+    pyramid's bounding box. Its box centre lies within half the box's diagonal of the sample
+    point and its position within the graph's largest centre offset of that. The cost is the
+    nodes in that region, not the size of the map.
     """
     config = config or ChangeDetectionConfig()
     k = view.intrinsics
-    origin = view.world_T_camera.position
-    if k.fx > 0 and k.fy > 0:
-        spread_x = max(abs(k.cx), abs(k.width - k.cx)) / k.fx
-        spread_y = max(abs(k.cy), abs(k.height - k.cy)) / k.fy
-        reach = config.max_range * math.sqrt(1.0 + spread_x**2 + spread_y**2)
-        half_diagonal = graph.max_extent() * math.sqrt(3.0) / 2.0
-        radius = (reach + half_diagonal + graph.max_centre_offset()) * (1.0 + 1e-9) + 1e-6
-    else:
-        radius = math.inf
-    if not (math.isfinite(radius) and math.isfinite(origin.x + origin.y + origin.z)):
+    world_T_camera = view.world_T_camera.as_matrix()
+    far = config.max_range
+    apex_and_corners = [(0.0, 0.0, 0.0)] + [
+        ((u - k.cx) / k.fx * far, (v - k.cy) / k.fy * far, far)
+        for u in (0.0, float(k.width))
+        for v in (0.0, float(k.height))
+    ]
+    points = np.array(apex_and_corners) @ world_T_camera[:3, :3].T + world_T_camera[:3, 3]
+    margin = graph.max_extent() * math.sqrt(3.0) / 2.0 + graph.max_centre_offset()
+    margin = margin * (1.0 + 1e-9) + 1e-6
+    lo, hi = points.min(axis=0) - margin, points.max(axis=0) + margin
+    if not (k.fx > 0 and k.fy > 0 and np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         return expected_visibility(graph, view, config)
     present = NodeStatus.PRESENT
-    nodes = [n for n in graph.nodes_within(origin, radius) if n.status == present]
+    region = graph.nodes_in_box(Vector3(*lo.tolist()), Vector3(*hi.tolist()))
+    nodes = [n for n in region if n.status == present]
     nodes.sort(key=attrgetter("node_id"))  # a fixed order (the index's is a set's)
     return _visibility_of(graph, nodes, view, config)
 

@@ -368,6 +368,13 @@ class SceneGraph:
         found = self._positions.ids_within((point.x, point.y, point.z), radius)
         return [nodes[i] for i in found]  # type: ignore[index]
 
+    def nodes_in_box(self, lo: Vector3, hi: Vector3) -> list[SceneNode]:
+        """Furniture and objects of any status whose centre lies in the box [lo, hi]
+        (inclusive), in no particular order; the cost is the cells covered plus the hits."""
+        nodes = self._nodes
+        found = self._positions.ids_in_box((lo.x, lo.y, lo.z), (hi.x, hi.y, hi.z))
+        return [nodes[i] for i in found]  # type: ignore[index]
+
     def nodes_of_type_within(
         self, node_type: str, point: Vector3, radius: float
     ) -> list[SceneNode]:

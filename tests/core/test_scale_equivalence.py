@@ -13,6 +13,7 @@ brute-force scans on random data.
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
 from pathlib import Path
@@ -414,3 +415,48 @@ def write_reference() -> None:
 if __name__ == "__main__":
     write_reference()
     print(f"wrote {REFERENCE} with memory_nodes from {sys.modules['memory_nodes'].__file__}")
+
+
+def test_change_detection_from_the_index_classifies_every_node_as_a_full_scan_does():
+    from memory_nodes.core.change_detection import (
+        Visibility,
+        expected_visibility,
+        visibility_in_range,
+    )
+
+    rng = random.Random(53)
+    graph = SceneGraph()
+    for i in range(1500):
+        furniture = i % 15 == 0
+        size = Vector3(
+            *(rng.uniform(0.5, 2.5) if furniture else rng.uniform(0.03, 0.3) for _ in range(3))
+        )
+        centre = Vector3(rng.uniform(-12, 12), rng.uniform(-12, 12), rng.uniform(0.0, 2.0))
+        graph.add_node(
+            Layer.FURNITURE if furniture else Layer.OBJECT,
+            "CounterTop" if furniture else "Apple",
+            world_T_object=Pose(centre),
+            box=Box(centre, size),
+            stamp=float(i),
+        )
+    for node in list(graph.nodes(Layer.OBJECT))[::17]:
+        graph.mark_missing(node.node_id, 2000.0)
+    for trial in range(12):
+        yaw = rng.uniform(-math.pi, math.pi)
+        turn = np.array(
+            [
+                [math.cos(yaw), -math.sin(yaw), 0.0],
+                [math.sin(yaw), math.cos(yaw), 0.0],
+                [0.0, 0.0, 1.0],
+            ]
+        )
+        matrix = np.eye(4)
+        matrix[:3, :3] = turn @ ROTATION
+        matrix[:3, 3] = (rng.uniform(-8, 8), rng.uniform(-8, 8), 1.2)
+        depth = np.full((INTRINSICS.height, INTRINSICS.width), rng.choice([0.0, 3.0, 20.0]))
+        view = CameraView(INTRINSICS, Pose.from_matrix(matrix), depth, 3000.0 + trial)
+        full = expected_visibility(graph, view)
+        indexed = visibility_in_range(graph, view)
+        assert set(indexed) <= set(full)
+        assert {n: indexed.get(n, Visibility.OUT_OF_VIEW) for n in full} == full
+        assert sum(v != Visibility.OUT_OF_VIEW for v in full.values()) > 0
