@@ -42,6 +42,7 @@ from memory_nodes.core.scene_graph import (  # noqa: E402
     SceneGraph,
     SceneNode,
 )
+from memory_nodes.core.text_embedding import default_type_index  # noqa: E402
 from memory_nodes.core.types import Box, Pose, Vector3  # noqa: E402
 
 OBJECT_TYPES = tuple(t for t in KNOWN_TYPES if not is_furniture(t))
@@ -164,6 +165,8 @@ def query_kinds(
         "type_and_near_3m": ask(object_type="Mug", near=centre, radius=3.0),
         "all_top10": ask(max_results=10),
         "text_top5": lambda: memory.query(ObjectQuery(text=next(texts)), now=1000.0),
+        # The encoder pass alone: the part of a free-text query that does not grow with the map.
+        "text_encoder_only": lambda: default_type_index().embedder.embed([next(texts)]),
     }
 
     def move_one() -> None:
@@ -238,7 +241,7 @@ def measure_size(num_objects: int, calls: int, budget_s: float, seed: int) -> di
     try:
         kinds["text_top5"]()
     except DependencyNotInstalledError:
-        del kinds["text_top5"]
+        del kinds["text_top5"], kinds["text_encoder_only"]
     values = list(np.random.default_rng(7).random(20_000))
     matrix = np.random.default_rng(8).random((64, 64))
     kinds["reference"] = lambda: reference_workload(values, matrix)
