@@ -1,11 +1,18 @@
-"""Sparse octree spatial index: occupancy, semantics and time per voxel, without ROS.
+"""Sparse octree spatial index: occupancy per voxel, semantics and time where they exist, no ROS.
 
-The map stores leaf cells only, keyed by Morton (Z-order) codes over a cubic extent of
-``2**depth`` cells per axis. The octree is implicit: the key of an ancestor ``level`` steps up is
-``key >> 3 * level`` and every node covers one contiguous key range, so a Morton-sorted key array
-is a linear octree that box and radius queries descend, pruning empty nodes and taking nodes that
-lie inside the query whole. Coarser levels are read with OctoMap's rule (a node's value is the
-maximum of its children).
+Leaf cells are keyed by Morton (Z-order) codes over a cubic extent of ``2**depth`` cells per
+axis. The octree is implicit: the key of an ancestor ``level`` steps up is ``key >> 3 * level``
+and every node covers one contiguous key range. Leaves are stored in bricks, the level-2 nodes
+of 4 x 4 x 4 cells, each holding 64 float32 log-odds (NaN = unknown); the Morton-sorted brick
+keys are a linear octree that box and radius queries descend, pruning empty nodes and taking
+nodes inside the query whole. Free space seen by a depth camera is dense, so a known cell costs
+about 5 bytes of brick instead of a key, a value and a hash slot (OctoMap gets its 8-11 bytes a
+cell by pruning uniform free space instead). Stamps, labels, object ids and their confidences
+live in a side table keyed by leaf key, only for cells holding occupied evidence or semantics.
+Coarser levels are read with OctoMap's rule (a node's value is the maximum of its children).
+
+Every brick records the version of its last change, so :meth:`SparseOctree.pop_changes` and the
+cached 2D projection (:meth:`SparseOctree.project_2d`) revisit only bricks changed since.
 
 Occupancy follows OctoMap's sensor model: probabilities at the API, float32 log-odds inside,
 clamping, and the per-scan rule that each cell is updated at most once and a cell that is an
@@ -575,6 +582,7 @@ class SparseOctree:
                 self._l_max,
                 now,
                 self._version,
+                self._l_occ,
             )
             self._n += int(new_cells)
             if row < cell_keys.shape[0]:  # arrays full: grow and resume
@@ -848,14 +856,22 @@ class SparseOctree:
         ids = self.query_radius(center, radius, occupied_only=True).object_ids
         return np.unique(ids[ids >= 0])
 
-    def level_cells(self, level: int) -> VoxelSet:
+    def level_cells(self, level: int, occupied_only: bool = False) -> VoxelSet:
         """Known nodes at a coarser ``level`` with OctoMap's max-of-children occupancy.
 
-        Labels and object ids are those of the node's most occupied child.
+        Labels and object ids are those of the node's most occupied child. ``occupied_only``
+        keeps the occupied nodes, found from the side table (every occupied cell has a row
+        there) without expanding the free bricks.
         """
         if not 0 <= level <= self.depth:
             raise ValueError(f"level must be in [0, {self.depth}], got {level}")
-        skeys, values = self._all_leaves()
+        if occupied_only:
+            skeys = np.sort(self._skeys[: self._ns])
+            values = self._values_of(skeys)
+            occupied = values >= self._l_occ
+            skeys, values = skeys[occupied], values[occupied]
+        else:
+            skeys, values = self._all_leaves()
         coarse = skeys >> (3 * level)
         if coarse.size == 0:
             return self._voxel_set(np.empty(0, np.int64), np.empty(0, np.float32))

@@ -833,13 +833,14 @@ def brick_apply(
     clamp_max,
     now,
     version,
+    occ_thres,
 ):
     """Add ``delta`` to each cell once (OctoMap's updateNodeLogOdds in float32).
 
-    Unknown cells start at 0; a cell whose value ends up positive gets a side-table entry (its
-    stamp drives decay); cells with an entry get ``now`` as their stamp. Stops early when the
-    brick or side arrays are full and returns ``(nb, ns, new_cells, next_row)`` so the caller
-    can grow them and resume at ``next_row``.
+    Unknown cells start at 0; a cell whose value ends up positive (its stamp drives decay) or
+    occupied gets a side-table entry; cells with an entry get ``now`` as their stamp. Stops
+    early when the brick or side arrays are full and returns ``(nb, ns, new_cells, next_row)``
+    so the caller can grow them and resume at ``next_row``.
     """
     bmask = np.int64(btable.shape[0] - 1)
     smask = np.int64(stable.shape[0] - 1)
@@ -880,7 +881,7 @@ def brick_apply(
         s = -1
         if bside[b] > 0:
             s = _find(stable, skeys, smask, key)
-        if s < 0 and value > 0:
+        if s < 0 and (value > 0 or value >= occ_thres):
             if ns == scap:
                 return nb, ns, new_cells, r
             h = _hash(key, smask)

@@ -14,7 +14,8 @@ Publishes
     most ``max_marker_cells`` cubes), ``octree/projection`` (OccupancyGrid 0/100/-1 of the
     height band a robot occupies) and ``octree/changes`` (PointCloud2 of cell centres whose
     state changed, int32 field ``occupancy`` in {-1, 0, 1}). Markers and the grid are latched
-    (transient local) and only sent when the map changed.
+    (transient local); markers are sent when the map changed, the grid when it changed (the
+    octree updates its projection from the changed columns only).
 Serves
     ``~/query_space`` (QuerySpace: occupancy / raycast / free), ``~/clear_box`` (ClearBox),
     ``~/reset`` (Trigger), ``~/save`` (SaveMemory) and ``~/load`` (LoadMemory) in the octree's
@@ -124,15 +125,13 @@ def occupied_markers(
 ) -> MarkerArray:
     """One CUBE_LIST of occupied cells, at the finest level holding at most ``max_cells``."""
     level = 0
-    cells = octree.level_cells(0)
-    occupied = cells.states == 1
-    while int(occupied.sum()) > max_cells and level < octree.depth:
+    cells = octree.level_cells(0, occupied_only=True)
+    while len(cells) > max_cells and level < octree.depth:
         level += 1
-        cells = octree.level_cells(level)
-        occupied = cells.states == 1
-    centers = cells.centers[occupied]
+        cells = octree.level_cells(level, occupied_only=True)
+    centers = cells.centers
     if colour_by == "label":
-        rgb = label_colours(cells.labels[occupied].astype(np.int64))
+        rgb = label_colours(cells.labels.astype(np.int64))
     else:
         rgb = height_colours(centers[:, 2])
     size = octree.resolution * (1 << level)

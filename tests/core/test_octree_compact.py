@@ -260,3 +260,20 @@ def test_memory_bytes_is_what_the_map_holds():
     assert reported == sum(tree.memory_by_part().values())
     # numpy arrays are traced; the rest is a few small Python objects
     assert reported <= held <= reported + 64 * 1024, (reported, held)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.45, 0.6])
+def test_occupied_levels_from_the_side_table_equal_the_filtered_levels(threshold):
+    rng = np.random.default_rng(17)
+    tree = SparseOctree(resolution=RES, occupancy_threshold=threshold)
+    for step in range(5):
+        pts, origin, labels = _random_scan(rng)
+        tree.insert_point_cloud(pts, origin, labels=labels, stamp=float(step))
+    for level in (0, 1, 2, 3, 5):
+        every = tree.level_cells(level)
+        keep = every.states == 1
+        occupied = tree.level_cells(level, occupied_only=True)
+        assert keep.any() and np.array_equal(occupied.keys, every.keys[keep])
+        assert np.array_equal(occupied.centers, every.centers[keep])
+        assert np.array_equal(occupied.labels, every.labels[keep])
+        assert np.all(occupied.states == 1)
