@@ -258,8 +258,10 @@ class SceneGraph:
         # counted. ``_succ[u][v]`` (and ``_pred[v][u]``) hold the edge u -> v, or a dict by edge
         # type when one pair has several; both iterate in insertion order as networkx did.
         self._nodes: dict[str, SceneNode] = {}
-        self._succ: dict[str, dict[str, SceneEdge | dict[EdgeType, SceneEdge]]] = {}
-        self._pred: dict[str, dict[str, SceneEdge | dict[EdgeType, SceneEdge]]] = {}
+        # A ``near`` edge made by geometry is stored as its stamp alone (most edges are such,
+        # about 15 an object in a dense home); :func:`_as_edge` turns it back into an edge.
+        self._succ: dict[str, dict[str, _StoredEdge]] = {}
+        self._pred: dict[str, dict[str, _StoredEdge]] = {}
         self._next_index: dict[str, int] = {layer.value: 0 for layer in Layer}
         self._by_external_id: dict[str, str] = {}
         self._sequence = 0
@@ -742,26 +744,36 @@ class SceneGraph:
     def _find_edge(self, source: str, target: str, edge_type: EdgeType) -> SceneEdge | None:
         """The edge by its stored key (a ``near`` edge from the lower id), or None."""
         found = self._succ.get(source, _NO_EDGES).get(target)
-        if found is None or isinstance(found, SceneEdge):
-            return found if found is not None and found.edge_type == edge_type else None
-        return found.get(edge_type)
+        if found is None:
+            return None
+        if isinstance(found, dict):
+            return found.get(edge_type)
+        edge = _as_edge(found, source, target)
+        return edge if edge.edge_type == edge_type else None
 
     def _insert_edge(self, edge: SceneEdge) -> None:
+        compact = (
+            edge.edge_type == EdgeType.NEAR
+            and edge.origin == "geometry"
+            and type(edge.stamp) is float
+        )
+        value: _StoredEdge = edge.stamp if compact else edge
         for table, one, other in (
             (self._succ, edge.source, edge.target),
             (self._pred, edge.target, edge.source),
         ):
             row = table.get(one)
             if row is None:
-                table[one] = {other: edge}
+                table[one] = {other: value}
                 continue
             found = row.get(other)
             if found is None:
-                row[other] = edge
-            elif isinstance(found, SceneEdge):
-                row[other] = {found.edge_type: found, edge.edge_type: edge}
-            else:
+                row[other] = value
+            elif isinstance(found, dict):
                 found[edge.edge_type] = edge
+            else:  # a second edge between the pair: both kept whole, by type
+                first = _as_edge(found, edge.source, edge.target)
+                row[other] = {first.edge_type: first, edge.edge_type: edge}
         self._index_edge(edge)
 
     def _delete_edge(self, edge: SceneEdge) -> None:
@@ -771,12 +783,12 @@ class SceneGraph:
         ):
             row = table[one]
             found = row[other]
-            if isinstance(found, SceneEdge):
-                del row[other]
-            else:
+            if isinstance(found, dict):
                 del found[edge.edge_type]
                 if len(found) == 1:
                     row[other] = next(iter(found.values()))
+            else:
+                del row[other]
             if not row:
                 del table[one]
         self._unindex_edge(edge)
@@ -818,12 +830,12 @@ class SceneGraph:
         return sum(1 for edge in self._all_edges() if wanted is None or edge.edge_type == wanted)
 
     def _all_edges(self) -> Iterator[SceneEdge]:
-        for row in self._succ.values():
-            for found in row.values():
-                if isinstance(found, SceneEdge):
-                    yield found
-                else:
+        for source, row in self._succ.items():
+            for target, found in row.items():
+                if isinstance(found, dict):
                     yield from found.values()
+                else:
+                    yield _as_edge(found, source, target)
 
     def edges(self, edge_type: EdgeType | str | None = None) -> Iterator[SceneEdge]:
         """Edges sorted by (source, target, type) so iteration is deterministic."""
@@ -834,12 +846,14 @@ class SceneGraph:
     def edges_of(self, node_id: str | NodeSymbol) -> Iterator[SceneEdge]:
         """The node's outgoing edges, then its incoming ones, each in the order added."""
         node_id = str(node_id)
-        for table in (self._succ, self._pred):
-            for found in list(table.get(node_id, _NO_EDGES).values()):
-                if isinstance(found, SceneEdge):
-                    yield found
-                else:
+        for table, outgoing in ((self._succ, True), (self._pred, False)):
+            for other, found in list(table.get(node_id, _NO_EDGES).items()):
+                if isinstance(found, dict):
                     yield from list(found.values())
+                elif outgoing:
+                    yield _as_edge(found, node_id, other)
+                else:
+                    yield _as_edge(found, other, node_id)
 
     def neighbours(self, node_id: str | NodeSymbol, edge_type: EdgeType | str) -> list[str]:
         """Ids joined to the node by an ``edge_type`` edge in either direction, in no order."""
@@ -847,10 +861,7 @@ class SceneGraph:
         found: list[str] = []
         for table in (self._succ, self._pred):
             for other, edge in table.get(node_id, _NO_EDGES).items():
-                if isinstance(edge, SceneEdge):
-                    if edge.edge_type == edge_type:
-                        found.append(other)
-                elif edge_type in edge:
+                if _holds_type(edge, edge_type):
                     found.append(other)
         return found
 
@@ -858,13 +869,11 @@ class SceneGraph:
         """Ids of nodes with an ``edge_type`` edge into ``node_id`` (what is in the fridge)."""
         edge_type = EdgeType(edge_type)
         node_id = str(node_id)
-        found = []
-        for source, edge in self._pred.get(node_id, _NO_EDGES).items():
-            if isinstance(edge, SceneEdge):
-                if edge.edge_type == edge_type:
-                    found.append(source)
-            elif edge_type in edge:
-                found.append(source)
+        found = [
+            source
+            for source, edge in self._pred.get(node_id, _NO_EDGES).items()
+            if _holds_type(edge, edge_type)
+        ]
         return sorted(found, key=_id_order)
 
     def find_location(self, node_id: str | NodeSymbol) -> tuple[str, EdgeType] | None:
@@ -900,8 +909,10 @@ class SceneGraph:
         # A second edge of the kind (only add_edge makes one) takes over; rare, so a scan.
         remaining = [
             e
-            for found in self._succ.get(source, _NO_EDGES).values()
-            for e in ((found,) if isinstance(found, SceneEdge) else found.values())
+            for target, found in self._succ.get(source, _NO_EDGES).items()
+            for e in (
+                found.values() if isinstance(found, dict) else (_as_edge(found, source, target),)
+            )
         ]
         for other in sorted(remaining, key=lambda e: e.stamp):
             self._index_edge(other)
@@ -1370,7 +1381,27 @@ def _footprint(box: Box) -> tuple[tuple[float, float], tuple[float, float]]:
     )
 
 
-_NO_EDGES: dict[str, SceneEdge | dict[EdgeType, SceneEdge]] = {}
+# How an edge is stored: whole, as its stamp (a geometric ``near`` edge), or by type when a
+# pair of nodes has several.
+_StoredEdge = SceneEdge | float | dict[EdgeType, SceneEdge]
+_NO_EDGES: dict[str, _StoredEdge] = {}
+
+
+def _as_edge(stored: SceneEdge | float, source: str, target: str) -> SceneEdge:
+    """The edge stored between ``source`` and ``target`` (in its stored direction)."""
+    if isinstance(stored, SceneEdge):
+        return stored
+    return SceneEdge(source, target, EdgeType.NEAR, stored, "geometry")
+
+
+def _holds_type(stored: _StoredEdge, edge_type: EdgeType) -> bool:
+    if isinstance(stored, dict):
+        return edge_type in stored
+    if isinstance(stored, SceneEdge):
+        return stored.edge_type == edge_type
+    return edge_type == EdgeType.NEAR
+
+
 # Holders are indexed by their footprint grown by a little more than derive_location's
 # widest footprint test (2.1 cm), so rounding never hides one.
 _HOLDER_MARGIN_M = 0.021 + 1e-6
