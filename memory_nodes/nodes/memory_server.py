@@ -30,6 +30,8 @@ import os
 import struct
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -285,6 +287,60 @@ class MemoryGate:
             self._cond.notify_all()
 
 
+class _Stopwatch:
+    """Wall time of the start and the seconds between successive marks."""
+
+    __slots__ = ("_last", "laps", "wall")
+
+    def __init__(self) -> None:
+        self.wall = time.time()
+        self._last = time.perf_counter()
+        self.laps: list[float] = []
+
+    def mark(self) -> None:
+        now = time.perf_counter()
+        self.laps.append(now - self._last)
+        self._last = now
+
+
+class ServerTiming:
+    """Where queries' and frames' time went (debugging; off when ``path`` is empty).
+
+    Rows are ``[wall start, lap, lap, ...]`` kept in memory (bounded) and written as JSON at
+    :meth:`write`; recording costs a few microseconds.
+    """
+
+    MAX_ROWS = 200_000
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.rows: dict[str, list[list[float]]] = {"queries": [], "frames": []}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.path)
+
+    def start(self) -> _Stopwatch:
+        return _Stopwatch()
+
+    def add_query(self, watch: _Stopwatch) -> None:
+        """Laps: gate wait, query, conversion; and the callback's whole time."""
+        self._add("queries", watch, [sum(watch.laps)])
+
+    def add_frame(self, watch: _Stopwatch) -> None:
+        """Laps: conversion, gate wait, time memory was held."""
+        self._add("frames", watch, [])
+
+    def _add(self, kind: str, watch: _Stopwatch, extra: list[float]) -> None:
+        rows = self.rows[kind]
+        if self.enabled and len(rows) < self.MAX_ROWS:
+            rows.append([watch.wall, *watch.laps, *extra])
+
+    def write(self) -> None:
+        if self.enabled:
+            Path(self.path).write_text(json.dumps(self.rows))
+
+
 def _int_parameter(description: str, low: int, high: int) -> ParameterDescriptor:
     return ParameterDescriptor(
         description=description,
@@ -365,6 +421,22 @@ class MemoryServer(Node):
             SERVICE_QUEUE_DEPTH,
             _int_parameter("Requests each service keeps queued (reliable)", 1, 100_000),
         )
+        declare(
+            "warm_up_text_model",
+            True,
+            ParameterDescriptor(
+                description="Load the free-text query model in the background at start (several "
+                "seconds), so no text query pays for it"
+            ),
+        )
+        declare(
+            "timing_report_path",
+            "",
+            ParameterDescriptor(
+                description="Debugging: where each query's and frame's time went is written to "
+                "this JSON file when the node stops ('' records nothing)"
+            ),
+        )
         param = self.get_parameter
         database = os.path.expandvars(os.path.expanduser(param("database_path").value))
         self.max_observations = int(param("max_observations_per_frame").value)
@@ -385,9 +457,12 @@ class MemoryServer(Node):
         # Every store write happens inside gate.write(), so the store may yield there too.
         self.memory.store.set_checkpoint(self.gate.checkpoint)
         self.sequence = 0
+        self._pending_deltas: deque[tuple[int, list]] = deque()
+        self._publish_lock = threading.Lock()
         self.change_detection = bool(param("change_detection").value)
         self.record_msgs = conversions.RecordMessageCache()
         self._refused_since_warning = 0
+        self.timing = ServerTiming(str(param("timing_report_path").value))
 
         ingestion = MutuallyExclusiveCallbackGroup()
         services = MutuallyExclusiveCallbackGroup()
@@ -453,6 +528,27 @@ class MemoryServer(Node):
             f"long-term memory ready: {self.memory.graph.num_nodes()} nodes from "
             f"{self.memory.database}"
         )
+        self.text_model_ready = threading.Event()
+        if param("warm_up_text_model").value:
+            # In the background: loading takes seconds and every other query is answered now.
+            threading.Thread(
+                target=self._warm_up_text_model, name="text_model_warm_up", daemon=True
+            ).start()
+
+    def _warm_up_text_model(self) -> None:
+        started = time.perf_counter()
+        try:
+            loaded = self.memory.warm_up()
+        except Exception as error:  # a broken model must not take the node down
+            self.get_logger().warning(f"free-text model failed to load: {_clip(error)}")
+            return
+        if not loaded:
+            self.get_logger().warning(
+                "free-text model not installed: text queries will be refused, others work"
+            )
+            return
+        self.text_model_ready.set()
+        self.get_logger().info(f"free-text model loaded in {time.perf_counter() - started:.1f} s")
 
     def _configure_graph(self) -> None:
         """Settings of the graph object, which a load replaces."""
@@ -535,6 +631,7 @@ class MemoryServer(Node):
 
     def _on_frame(self, msgs: dict[str, Any]) -> None:
         # Conversion happens outside the gate: queries need not wait for it.
+        timing = self.timing.start()
         observations = self._observations(msgs["observations"], "observation")
         try:
             view = None
@@ -548,7 +645,9 @@ class MemoryServer(Node):
         except (MemoryStackError, ValueError) as error:
             self.get_logger().warning(f"frame rejected: {_clip(error)}")
             return
-        with self.gate.write():
+        timing.mark()
+        with self._writing():
+            timing.mark()
             try:
                 # The topic names the source; whatever the message claims is not trusted.
                 self.memory.integrate_frame(
@@ -558,6 +657,8 @@ class MemoryServer(Node):
                 self.get_logger().warning(f"frame rejected: {_clip(error)}")
                 return
             self._publish_delta()
+            timing.mark()
+        self.timing.add_frame(timing)
 
     def _on_consolidate(self, msg: ObjectObservationArray) -> None:
         if not self._within_limit(msg, "consolidation"):
@@ -565,7 +666,7 @@ class MemoryServer(Node):
         entries = self._observations(msg, "consolidated entry")
         if not entries:
             return
-        with self.gate.write():
+        with self._writing():
             try:
                 self.memory.consolidate(
                     entries, source="consolidation", checkpoint=self.gate.checkpoint
@@ -581,7 +682,7 @@ class MemoryServer(Node):
         effects = self._observations(msg, "action effect")
         if not effects:
             return
-        with self.gate.write():
+        with self._writing():
             try:
                 # Only this topic carries the robot's own actions: memory records "action".
                 update = self.memory.apply_action_effects(effects, checkpoint=self.gate.checkpoint)
@@ -599,20 +700,42 @@ class MemoryServer(Node):
 
     # ---------------------------------------------------------------------------- outputs
     def _publish_delta(self) -> None:
+        """Take the graph's changes as the next delta (called holding the gate).
+
+        Only taking them and numbering the delta need the gate; the delta is serialised and
+        published after the gate is released (:meth:`_flush_deltas`), so queries do not wait
+        for the JSON of a large frame.
+        """
         changes = self.memory.graph.pop_changes()
         if not changes:
             return
         self.sequence += 1
-        self.update_pub.publish(
-            SceneGraphUpdate(
-                header=self._header(),
-                sequence=self.sequence,
-                format_version=JSON_VERSION,
-                format=DELTA_FORMAT,
-                is_full=False,
-                data=json.dumps([change_to_dict(c) for c in changes], sort_keys=True),
-            )
-        )
+        self._pending_deltas.append((self.sequence, changes))
+
+    def _flush_deltas(self) -> None:
+        """Publish the deltas taken so far, in sequence order, whichever thread took them."""
+        with self._publish_lock:
+            while self._pending_deltas:
+                sequence, changes = self._pending_deltas.popleft()
+                self.update_pub.publish(
+                    SceneGraphUpdate(
+                        header=self._header(),
+                        sequence=sequence,
+                        format_version=JSON_VERSION,
+                        format=DELTA_FORMAT,
+                        is_full=False,
+                        data=json.dumps([change_to_dict(c) for c in changes], sort_keys=True),
+                    )
+                )
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Memory held for a write; the deltas it took are published once it is released."""
+        try:
+            with self.gate.write():
+                yield
+        finally:
+            self._flush_deltas()
 
     def _publish_markers(self) -> None:
         if self.marker_pub.get_subscription_count():
@@ -635,9 +758,14 @@ class MemoryServer(Node):
                 max_age_s=float(request.max_age_s),
                 max_results=int(request.max_results),
             )
+            timing = self.timing.start()
             with self.gate.read():
+                timing.mark()
                 records = self.memory.query(query, now=self._now())
+                timing.mark()
                 conversions.fill_query_answer(response, records, request.compact, self.record_msgs)
+                timing.mark()
+            self.timing.add_query(timing)
         except (MemoryStackError, ValueError, KeyError) as error:
             response.success, response.message = False, _clip(error)
             return response
@@ -683,7 +811,7 @@ class MemoryServer(Node):
 
     def _on_load(self, request: LoadMemory.Request, response: LoadMemory.Response):
         try:
-            with self.gate.write():
+            with self._writing():
                 response.num_objects = self.memory.load(request.path)
                 self._configure_graph()
                 self._publish_delta()
@@ -707,7 +835,7 @@ class MemoryServer(Node):
         if response.message:
             return response
         response.success = True
-        with self.gate.write():
+        with self._writing():
             # Committed before the answer, like every write.
             response.known, marked = self.memory.report_missing(object_id, stamp)
             if not response.known:
@@ -741,6 +869,9 @@ class MemoryServer(Node):
         return response
 
     def destroy_node(self) -> None:
+        timing = getattr(self, "timing", None)
+        if timing is not None:
+            timing.write()
         memory = getattr(self, "memory", None)  # None when a bad parameter stopped __init__
         if memory is not None:
             memory.close()
