@@ -7,15 +7,25 @@ share of leaf cells known to either map on which both give the same state (a cel
 knows counts as a disagreement). The default extent of ``SparseOctree`` puts its cell boundaries
 where OctoMap's are, so cells are compared one to one.
 
-Run: ``.venv/bin/python bench/octree_vs_octomap.py --json``. Not part of the test suite.
+Memory: bytes per known leaf cell of both maps, ours from ``memory_bytes()`` (checked against
+tracemalloc on the thirty-frame map), OctoMap's from ``memoryUsage()`` over its leaf cells
+(pruned nodes expanded), and their ratio. A labelled case times the insert with per-point
+object-id strings, with integer ids, and the old per-point ``np.unique`` over the strings. A
+large case grows one map to about 10M cells (``--quick``: 1M) in a hall and reports resident
+bytes and the 2D projection's time, full recomputation against the incremental update.
+
+Run: ``.venv/bin/python bench/octree_vs_octomap.py --json`` (``--quick`` for a short run).
+Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -58,15 +68,23 @@ def camera_rays(yaw: float, pitch: float) -> np.ndarray:
     return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
-def render_frame(origin: np.ndarray, yaw: float, pitch: float, rng) -> np.ndarray:
+def render_frame(
+    origin: np.ndarray,
+    yaw: float,
+    pitch: float,
+    rng,
+    room: tuple[np.ndarray, np.ndarray] = (ROOM_MIN, ROOM_MAX),
+    obstacles: np.ndarray = OBSTACLES,
+) -> np.ndarray:
     """Points where each pixel's ray first meets the room or a piece of furniture (+ noise)."""
+    room_min, room_max = room
     d = camera_rays(yaw, pitch)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / d
         # leaving the room: nearest wall/floor/ceiling in the ray's direction
-        t_room = np.min(np.where(d > 0, (ROOM_MAX - origin) * inv, (ROOM_MIN - origin) * inv), 1)
+        t_room = np.min(np.where(d > 0, (room_max - origin) * inv, (room_min - origin) * inv), 1)
         t = t_room
-        for lo, hi in OBSTACLES:
+        for lo, hi in obstacles:
             t0 = (lo - origin) * inv
             t1 = (hi - origin) * inv
             t_near = np.max(np.minimum(t0, t1), axis=1)
@@ -158,10 +176,153 @@ def run_case(frames, endpoints_only: bool, repeats: int, octomap) -> dict:
         "octomap_points_per_s": round(n_points / theirs_best),
         "ours_cells": n_ours,
         "octomap_leaf_cells": leaves,
-        "ours_bytes_per_cell": round(ours.memory_bytes() / max(1, n_ours), 1),
-        "octomap_bytes_per_cell": round(theirs.memoryUsage() / max(1, leaves), 1),
+        "ours_bytes": ours.memory_bytes(),
+        "octomap_bytes": int(theirs.memoryUsage()),
+        "ours_bytes_per_cell": round(ours.memory_bytes() / max(1, n_ours), 2),
+        "octomap_bytes_per_cell": round(theirs.memoryUsage() / max(1, leaves), 2),
+        "bytes_per_cell_ratio": round(
+            (ours.memory_bytes() / max(1, n_ours)) / (theirs.memoryUsage() / max(1, leaves)), 2
+        ),
         "octomap_bytes_per_node": round(theirs.memoryUsage() / max(1, theirs.size()), 1),
+        "ours_bytes_by_part": ours.memory_by_part(),
+        "_map": ours,
     }
+
+
+def traced_bytes(frames) -> int:
+    """Bytes tracemalloc sees allocated by building the map of ``frames`` (numpy is traced)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tree = SparseOctree(resolution=RES)
+        for origin, pts in frames:
+            tree.insert_point_cloud(pts, origin, max_range=-1.0)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    return int(held)
+
+
+def labelled_case(frame, repeats: int) -> dict:
+    """One frame with labels and object ids: strings per point, integers, and the old mapping.
+
+    The reference ``old_np_unique_s`` is the per-point ``np.unique`` over the strings that the
+    previous string path ran before every insert.
+    """
+    origin, pts = frame
+    rng = np.random.default_rng(1)
+    n = pts.shape[0]
+    # about half the points belong to one of 12 objects, as a perception frame labels them
+    local = np.where(rng.random(n) < 0.5, rng.integers(1, 13, n), 0)
+    names = [""] + [f"Object|{i}" for i in range(1, 13)]
+    strings = np.array(names, dtype=object)[local]
+    labels = local.astype(np.int64) - 1
+    best = {"no_labels_s": np.inf, "strings_s": np.inf, "integers_s": np.inf}
+    old_unique = np.inf
+    for _ in range(repeats):
+        plain = SparseOctree(resolution=RES)
+        best["no_labels_s"] = min(best["no_labels_s"], timed(plain.insert_point_cloud, pts, origin))
+        by_string = SparseOctree(resolution=RES)
+        t = timed(by_string.insert_point_cloud, pts, origin, labels=labels, object_ids=strings)
+        best["strings_s"] = min(best["strings_s"], t)
+        by_int = SparseOctree(resolution=RES)
+        t0 = time.perf_counter()
+        ids = by_int.object_ids_of(names)[local]
+        by_int.insert_point_cloud(pts, origin, labels=labels, object_ids=ids)
+        best["integers_s"] = min(best["integers_s"], time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        np.unique(np.where(strings == None, "", strings).astype(str), return_inverse=True)  # noqa: E711
+        old_unique = min(old_unique, time.perf_counter() - t0)
+    out = {k: round(v, 4) for k, v in best.items()}
+    out["old_np_unique_s"] = round(old_unique, 4)
+    out["labelled_points"] = int((local > 0).sum())
+    return out
+
+
+HALL_MIN = np.array([-20.0, -20.0, 0.0])
+HALL_MAX = np.array([20.0, 20.0, 2.7])
+
+
+def hall_obstacles(rng, count: int = 120) -> np.ndarray:
+    """Furniture-sized boxes scattered over the hall floor."""
+    lo = rng.uniform([-19.0, -19.0, 0.0], [18.0, 18.0, 0.0], (count, 3))
+    size = rng.uniform([0.3, 0.3, 0.3], [1.5, 1.5, 2.0], (count, 3))
+    return np.stack([lo, lo + size], axis=1)
+
+
+LARGE_RANGE = 5.0
+
+
+def render_hall(origin: np.ndarray, yaw: float, rng, obstacles: np.ndarray) -> np.ndarray:
+    """A hall frame; boxes out of the camera's range are left out of the rendering."""
+    centres = obstacles.mean(axis=1)
+    near = np.linalg.norm(centres[:, :2] - origin[:2], axis=1) < LARGE_RANGE + 2.0
+    return render_frame(origin, yaw, 0.25, rng, (HALL_MIN, HALL_MAX), obstacles[near])
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return -1
+
+
+def large_case(target_cells: int, rng, max_frames: int) -> dict:
+    """Grow one map to ``target_cells`` in a 40 x 40 m hall; memory and 2D projection times."""
+    obstacles = hall_obstacles(rng)
+    gc.collect()
+    rss_before = rss_bytes()
+    tree = SparseOctree(resolution=RES)
+    frame_s = []
+    frame = 0
+    while tree.num_cells < target_cells and frame < max_frames:
+        # eight views around each spot of a 5 x 5 walk, with the node's default 5 m range
+        spot = frame // 8
+        origin = np.array([-14.0 + 7.0 * (spot % 5), -14.0 + 7.0 * (spot // 5 % 5), 1.5])
+        pts = render_hall(origin, frame * np.pi / 4, rng, obstacles)
+        frame_s.append(timed(tree.insert_point_cloud, pts, origin, max_range=LARGE_RANGE))
+        frame += 1
+    gc.collect()
+    rss_after = rss_bytes()
+    band = (0.1, 1.8)
+    full_s = timed(tree.project_2d, *band, incremental=False)
+    first_s = timed(tree.project_2d, *band)  # builds the cache from every brick
+    unchanged_s = timed(tree.project_2d, *band)
+    origin = np.array([0.5, 0.5, 1.5])
+    pts = render_hall(origin, 0.3, rng, obstacles)
+    tree.insert_point_cloud(pts, origin, max_range=LARGE_RANGE)
+    after_frame_s = timed(tree.project_2d, *band)
+    full_after_s = timed(tree.project_2d, *band, incremental=False)
+    same = np.array_equal(
+        tree.project_2d(*band).data, tree.project_2d(*band, incremental=False).data
+    )
+    n = tree.num_cells
+    return {
+        "cells": n,
+        "frames": frame + 1,
+        "insert_s_first_5_frames_mean": round(float(np.mean(frame_s[:5])), 4),
+        "insert_s_last_5_frames_mean": round(float(np.mean(frame_s[-5:])), 4),
+        "memory_bytes": tree.memory_bytes(),
+        "bytes_per_cell": round(tree.memory_bytes() / n, 2),
+        "bytes_by_part": tree.memory_by_part(),
+        "rss_growth_bytes": rss_after - rss_before,
+        "project_2d_full_s": round(full_s, 4),
+        "project_2d_first_incremental_s": round(first_s, 4),
+        "project_2d_unchanged_s": round(unchanged_s, 5),
+        "project_2d_after_one_frame_s": round(after_frame_s, 4),
+        "project_2d_full_after_one_frame_s": round(full_after_s, 4),
+        "project_2d_speedup_after_one_frame": round(full_after_s / after_frame_s, 1),
+        "incremental_equals_full": bool(same),
+    }
+
+
+def reference_workload_s(repeats: int = 3) -> float:
+    """A fixed numpy workload timed in the same process, to read the others against."""
+    data = np.random.default_rng(0).random(2_000_000)
+    return min(timed(np.sort, data) for _ in range(repeats))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeats", type=int, default=3, help="best of N for one-frame cases")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--quick", action="store_true", help="ten frames instead of thirty, a 1M-cell large map"
+    )
+    parser.add_argument("--large-cells", type=int, default=10_000_000)
     args = parser.parse_args(argv)
     try:
         import octomap
@@ -184,19 +349,34 @@ def main(argv: list[str] | None = None) -> int:
     warm.query_box([-1, -1, -1], [1, 1, 1])
     warmup_s = time.perf_counter() - t0
 
-    poses = camera_path(10)
+    if args.quick:
+        args.repeats = min(args.repeats, 2)
+        args.large_cells = min(args.large_cells, 1_000_000)
+    long_run = 10 if args.quick else 30
+    poses = camera_path(long_run)
     frames = [(o, render_frame(o, yaw, pitch, rng)) for o, yaw, pitch in poses]
     one = frames[:1]
     result = {
         "points": int(one[0][1].shape[0]),
         "resolution": RES,
         "warmup_s": round(warmup_s, 3),
+        "reference_workload_s": round(reference_workload_s(), 4),
     }
     full = run_case(one, endpoints_only=False, repeats=args.repeats, octomap=octomap)
     result.update({k: full[k] for k in ("ours_s", "octomap_s", "ratio", "agreement")})
     result["full_rays"] = full
     result["endpoints"] = run_case(one, endpoints_only=True, repeats=args.repeats, octomap=octomap)
-    result["ten_frames"] = run_case(frames, endpoints_only=False, repeats=1, octomap=octomap)
+    result["ten_frames"] = run_case(frames[:10], endpoints_only=False, repeats=1, octomap=octomap)
+    if not args.quick:
+        result["thirty_frames"] = run_case(frames, endpoints_only=False, repeats=1, octomap=octomap)
+    longest = result["thirty_frames" if not args.quick else "ten_frames"]
+    longest["tracemalloc_bytes"] = traced_bytes(frames)
+    result["labelled_frame"] = labelled_case(one[0], args.repeats)
+    result["large_map"] = large_case(args.large_cells, rng, max_frames=200)
+    result["reference_workload_s_end"] = round(reference_workload_s(), 4)
+    for case in result.values():
+        if isinstance(case, dict):
+            case.pop("_map", None)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
