@@ -175,8 +175,28 @@ def _visibility_of(
     depth = np.asarray(view.depth, dtype=np.float64)
     camera_T_world = np.linalg.inv(view.world_T_camera.as_matrix())
     # From tuples: an array per node (Vector3.as_array) cost most of a frame's detection.
-    centers = np.array([(b.center.x, b.center.y, b.center.z) for b in (n.box for n in nodes)])
-    sizes = np.array([(b.size.x, b.size.y, b.size.z) for b in (n.box for n in nodes)])
+    all_centers = np.array([(b.center.x, b.center.y, b.center.z) for b in (n.box for n in nodes)])
+    all_sizes = np.array([(b.size.x, b.size.y, b.size.z) for b in (n.box for n in nodes)])
+    # Boxes none of whose sample points can be in the frustum are out of view; only the rest
+    # are sampled. A sample lies within a quarter of the box diagonal of the centre, and one
+    # in view has min_range <= z <= max_range and |x|, |y| within z times the image's spread.
+    rotation, translation = camera_T_world[:3, :3], camera_T_world[:3, 3]
+    centre_cam = all_centers @ rotation.T + translation
+    reach = 0.25 * np.sqrt((all_sizes**2).sum(axis=1)) * (1.0 + 1e-9) + 1e-9
+    spread_x = max(abs(k.cx), abs(k.width - k.cx)) / k.fx * (1.0 + 1e-9)
+    spread_y = max(abs(k.cy), abs(k.height - k.cy)) / k.fy * (1.0 + 1e-9)
+    depth_c = centre_cam[:, 2]
+    ahead = depth_c + reach
+    near_frustum = (
+        (depth_c >= config.min_range - reach)
+        & (depth_c <= config.max_range + reach)
+        & (np.abs(centre_cam[:, 0]) <= ahead * spread_x + reach)
+        & (np.abs(centre_cam[:, 1]) <= ahead * spread_y + reach)
+    )
+    kept = np.flatnonzero(near_frustum)
+    if kept.size == 0:
+        return dict.fromkeys((n.node_id for n in nodes), Visibility.OUT_OF_VIEW)
+    centers, sizes = all_centers[kept], all_sizes[kept]
     points = centers[:, None, :] + sizes[:, None, :] * _SAMPLE_OFFSETS[None, :, :]  # N x S x 3
     cam = points @ camera_T_world[:3, :3].T + camera_T_world[:3, 3]
     z = cam[..., 2]
@@ -201,8 +221,10 @@ def _visibility_of(
     # Most of the box outside the frustum: out of view, the first test of _classify, made
     # here for all nodes at once (most of those near the camera are behind or beside it).
     outside = in_view.sum(axis=1) * 2 <= in_view.shape[1]
-    for i, node in enumerate(nodes):
-        if outside[i]:
+    row_of = dict(zip(kept.tolist(), range(kept.size), strict=True))
+    for index, node in enumerate(nodes):
+        i = row_of.get(index)
+        if i is None or outside[i]:
             result[node.node_id] = Visibility.OUT_OF_VIEW
             continue
         result[node.node_id] = _classify(
