@@ -26,7 +26,7 @@ filter (open3d's ``remove_statistical_outlier`` on every point of every instance
 the same instances as a second reference when open3d is installed.
 
 Usage: ``python bench/frame_pipeline.py [--quick] [--resolutions 320x240 640x480]
-[--frames N] [--scene FloorPlan1] [--memory-objects 1000]``. Prints JSON; asserts nothing.
+[--frames N] [--scene FloorPlan1] [--memory-objects 1000] [--max-instance-points N]``. Prints JSON; asserts nothing.
 """
 
 from __future__ import annotations
@@ -295,13 +295,21 @@ def build_memory(
 
 
 def run_resolution(
-    width: int, height: int, num_frames: int, scene: str, memory_objects: int, workdir: Path
+    width: int,
+    height: int,
+    num_frames: int,
+    scene: str,
+    memory_objects: int,
+    max_instance_points: int,
+    workdir: Path,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     frames = kitchen_walk(scene, width, height, num_frames)
     render_s = time.perf_counter() - started
     walk = [frame_messages(frame, 0.0) for frame in frames]
-    extractor = ObservationExtractor(MaskBackend(), cloud_stride=CLOUD_STRIDE)
+    extractor = ObservationExtractor(
+        MaskBackend(), cloud_stride=CLOUD_STRIDE, max_instance_points=max_instance_points
+    )
     memory = LongTermMemory(workdir / f"memory_{width}x{height}.sqlite")
     objects_in_memory, stamp = build_memory(memory, walk, extractor, memory_objects)
     vocabulary = LabelVocabulary(["", *MOVABLE_LABELS])
@@ -455,6 +463,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, default=30, help="frames per resolution")
     parser.add_argument("--scene", default="FloorPlan1")
     parser.add_argument("--memory-objects", type=int, default=1000)
+    parser.add_argument(
+        "--max-instance-points",
+        type=int,
+        default=DEFAULT_MAX_INSTANCE_POINTS,
+        help="perception's per-instance point bound (0: every pixel)",
+    )
     args = parser.parse_args(argv)
     num_frames = min(args.frames, 8) if args.quick else args.frames
     if num_frames < 1 or num_frames > 200:
@@ -468,14 +482,20 @@ def main(argv: list[str] | None = None) -> None:
                 parser.error(f"resolution {resolution!r} is not WIDTHxHEIGHT")
             results.append(
                 run_resolution(
-                    width, height, num_frames, args.scene, args.memory_objects, Path(folder)
+                    width,
+                    height,
+                    num_frames,
+                    args.scene,
+                    args.memory_objects,
+                    args.max_instance_points,
+                    Path(folder),
                 )
             )
     print(
         json.dumps(
             {
                 "benchmark": "frame_pipeline",
-                "max_instance_points": DEFAULT_MAX_INSTANCE_POINTS,
+                "max_instance_points": args.max_instance_points,
                 "cloud_stride": CLOUD_STRIDE,
                 "reference": "np.sort(np.sin(200,000 float64)), timed after every frame",
                 "targets": {

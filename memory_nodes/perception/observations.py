@@ -160,16 +160,29 @@ def statistical_inliers(points: np.ndarray, neighbours: int, std_ratio: float) -
     out of the mean and deviation and the point is dropped, as open3d does). Clouds of at most
     ``neighbours`` points are kept whole. Sums run in point order, as open3d's do.
     """
+    _check_filter_settings(neighbours, std_ratio)
+    if len(points) <= neighbours:
+        return np.ones(len(points), dtype=bool)
+    return _inliers_from_scores(_tree_scores(points, points, neighbours), std_ratio)
+
+
+def _check_filter_settings(neighbours: int, std_ratio: float) -> None:
     if neighbours < 1 or std_ratio <= 0:
         raise InvalidInputError("outlier neighbours must be >= 1 and std_ratio > 0")
-    count = len(points)
-    if count <= neighbours:
-        return np.ones(count, dtype=bool)
-    distances, _ = cKDTree(points).query(points, k=neighbours)
+
+
+def _tree_scores(points: np.ndarray, queries: np.ndarray, neighbours: int) -> np.ndarray:
+    """Mean distance of each query point to its ``neighbours`` nearest ``points``."""
+    distances, _ = cKDTree(points).query(queries, k=neighbours)
+    distances = distances.reshape(len(queries), neighbours)
     scores = distances[:, 0].copy()
     for column in range(1, neighbours):
         scores += distances[:, column]  # ascending order, one at a time, as open3d adds them
-    scores /= neighbours
+    return scores / neighbours
+
+
+def _inliers_from_scores(scores: np.ndarray, std_ratio: float) -> np.ndarray:
+    count = len(scores)
     positive = scores > 0.0
     mean = float(np.cumsum(np.where(positive, scores, 0.0))[-1]) / count
     deviations = np.where(positive, (scores - mean) * (scores - mean), 0.0)
@@ -191,15 +204,17 @@ def subsample_pixels(pixels: np.ndarray, width: int, max_points: int) -> np.ndar
     row_step = math.ceil(math.sqrt(ratio))
     column_step = math.ceil(ratio / row_step)
     rows, columns = np.divmod(pixels, width)
-    on_grid = (rows % row_step == rows[0] % row_step) & (
-        columns % column_step == int(columns.min()) % column_step
-    )
-    sample = pixels[on_grid]
-    if len(sample) < count / (row_step * column_step) / 2:
-        sample = pixels[:: math.ceil(ratio)]
-    if len(sample) > max_points:
-        sample = sample[:: math.ceil(len(sample) / max_points)]
-    return sample
+    on_row = rows % row_step == rows[0] % row_step
+    first_column = int(columns.min())
+    # An irregular shape can put more pixels on the grid than its share: widen the columns a
+    # few times, then take every n-th pixel (always within the bound).
+    for widened_step in range(column_step, column_step + 4):
+        sample = pixels[on_row & (columns % widened_step == first_column % widened_step)]
+        if len(sample) <= max_points:
+            if len(sample) >= count / (row_step * widened_step) / 2:
+                return sample
+            break  # a thin shape the grid misses
+    return pixels[:: math.ceil(ratio)]
 
 
 def _heading(points: np.ndarray) -> Quaternion:
