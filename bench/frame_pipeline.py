@@ -26,7 +26,8 @@ filter (open3d's ``remove_statistical_outlier`` on every point of every instance
 the same instances as a second reference when open3d is installed.
 
 Usage: ``python bench/frame_pipeline.py [--quick] [--resolutions 320x240 640x480]
-[--frames N] [--scene FloorPlan1] [--memory-objects 1000] [--max-instance-points N]``. Prints JSON; asserts nothing.
+[--frames N] [--scene FloorPlan1] [--memory-objects 1000] [--max-instance-points N]``.
+Prints JSON; asserts nothing.
 """
 
 from __future__ import annotations
