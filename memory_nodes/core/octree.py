@@ -528,7 +528,7 @@ class SparseOctree:
         if n_occ:
             self._update(_k.codes_to_keys(occ, n_occ, use_grid, lo, dims), self._l_hit, now)
             if label_arr is not None or object_arr is not None:
-                self._update_semantics(pts, status, label_arr, object_arr, now)
+                self._update_semantics(pts, status, label_arr, object_arr, now, n_occ)
         return InsertStats(
             points_in=int(pts.shape[0]),
             dropped_nonfinite=int(counts[2]),
@@ -645,7 +645,9 @@ class SparseOctree:
                 return name
         return None
 
-    def _update_semantics(self, pts, status, label_arr, object_arr, now: float) -> None:
+    def _update_semantics(
+        self, pts, status, label_arr, object_arr, now: float, n_cells: int
+    ) -> None:
         hit = np.flatnonzero(status == 0)
         keys = self.keys_of(pts[hit])
         rate = np.float32(self.label_rate)
@@ -655,7 +657,7 @@ class SparseOctree:
         ):
             if values is None:
                 continue
-            ukeys, first = _k.first_value_per_key(keys, np.ascontiguousarray(values[hit]))
+            ukeys, first = _k.first_value_per_key(keys, np.ascontiguousarray(values[hit]), n_cells)
             slots = self._side_entries(ukeys, now)
             _k.apply_semantics(slots, first, getattr(self, cur), getattr(self, conf), rate)
 

@@ -957,19 +957,21 @@ def side_entries(
 
 
 @njit(cache=True)
-def first_value_per_key(keys, values):
+def first_value_per_key(keys, values, max_distinct):
     """Distinct keys of the points whose value is >= 0, with the value of the first such point.
 
     A scan-local hash set in point order: no sort, unlike ``np.unique(return_index=True)``.
+    ``max_distinct`` bounds the distinct keys (the scan's endpoint cells) and sizes the set,
+    which then stays in cache.
     """
     n = keys.shape[0]
     cap = 16
-    while cap < 2 * n:
+    while cap < 2 * min(n, max_distinct):
         cap *= 2
     mask = np.int64(cap - 1)
     seen = np.full(cap, _EMPTY, np.int64)
-    out_keys = np.empty(n, np.int64)
-    out_values = np.empty(n, np.int64)
+    out_keys = np.empty(cap // 2, np.int64)
+    out_values = np.empty(cap // 2, np.int64)
     m = 0
     for r in range(n):
         v = values[r]
@@ -980,6 +982,8 @@ def first_value_per_key(keys, values):
         while True:
             held = seen[h]
             if held == _EMPTY:
+                if m == out_keys.shape[0]:
+                    raise ValueError("more distinct cells than max_distinct")
                 seen[h] = key
                 out_keys[m] = key
                 out_values[m] = v
