@@ -21,7 +21,8 @@ class CacheEntry:
     state value) waits in ``pending_*`` until a second distinct frame agrees; the frames are
     counted by :func:`~memory_nodes.core.types.frame_key`, so a frame sent again counts once.
     ``source_frame_id`` with ``last_written`` names the frame of the newest confirmed fact
-    (provenance that consolidation carries into long-term memory).
+    (provenance that consolidation carries into long-term memory). ``place_guessed``: the
+    position is where the robot guessed it set the object down, which no frame has shown yet.
 
     ``*_step`` fields number cache operations (see :mod:`memory_nodes.core.policies`); they order
     events exactly where stamps tie. ``access_count`` counts reads only, ``write_count`` writes
@@ -52,6 +53,7 @@ class CacheEntry:
     pending_box: Box | None = None
     pending_move_frames: frozenset[str] = frozenset()
     pending_states: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    place_guessed: bool = False
 
     @property
     def has_pending(self) -> bool:

@@ -23,6 +23,7 @@ from enum import StrEnum
 from memory_nodes.core.cache_entry import CacheEntry
 from memory_nodes.core.errors import InvalidInputError, clip_text
 from memory_nodes.core.long_term import MAP_EXTENT_M, MAX_OBJECT_EXTENT_M
+from memory_nodes.core.object_taxonomy import Mobility, type_info
 from memory_nodes.core.policies import ReplacementPolicy, resolve_policy
 from memory_nodes.core.types import (
     Box,
@@ -45,6 +46,10 @@ DEFAULT_MOVE_DISTANCE = 0.25
 
 DEFAULT_CHANGE_CONFIRMATIONS = 2
 """Distinct frames that must agree before a move or a state change replaces a confirmed fact."""
+
+DEFAULT_OVERLAP_MARGIN = 0.05
+"""Metres by which two boxes of one thing may miss each other on an axis and still show it in
+one place (fusion's ``furniture_overlap_margin``)."""
 
 
 class EvictionReason(StrEnum):
@@ -157,7 +162,9 @@ class ObjectStateCache:
         different value of a state the entry holds, replaces it only once
         ``change_confirmations`` distinct frames agree; until then it is pending and the entry
         answers with its confirmed facts. A first sighting has nothing to contradict and the
-        robot's own action effects are certain: both are taken at once.
+        robot's own action effects are certain: both are taken at once. Nor is it a move when
+        the thing is seen in part in its confirmed place (see :func:`_seen_in_its_place`), or
+        when its place is one the robot guessed and no frame has shown yet.
 
     Examples
     --------
@@ -308,6 +315,7 @@ class ObjectStateCache:
         entry.object_type = observation.object_type
         entry.world_T_object = observation.world_T_object
         entry.box = observation.box
+        entry.place_guessed = False
         entry.states.update(states)
         entry.source = observation.source
         entry.source_frame_id = observation.source_frame_id
@@ -326,7 +334,11 @@ class ObjectStateCache:
         need = self.change_confirmations
         position = observation.world_T_object.position
         pose_pending = False
-        if position.distance_to(entry.world_T_object.position) > self.move_distance:
+        if (
+            not entry.place_guessed
+            and position.distance_to(entry.world_T_object.position) > self.move_distance
+            and not _seen_in_its_place(entry, observation, self.move_distance)
+        ):
             pending = entry.pending_world_T_object
             same_place = (
                 pending is not None and position.distance_to(pending.position) <= self.move_distance
@@ -369,6 +381,7 @@ class ObjectStateCache:
         box: Box | None = None,
         object_type: str | None = None,
         source: str = "action",
+        place_seen: bool = True,
     ) -> CacheEntry:
         """Write what an action just did to an object (opened, picked up, put inside ...).
 
@@ -377,6 +390,11 @@ class ObjectStateCache:
         ``on_action_effect`` at once: an action result is certain and should reach long-term
         memory now, not when the entry is evicted. An object not in the cache needs
         ``object_type`` and ``world_T_object`` (e.g. from long-term memory).
+
+        ``place_seen=False`` says ``world_T_object`` is where the robot guessed it set the
+        object down (a door or the hand hid it): the receptacle and states are certain, the
+        position is not, so the next sighting is taken at once, as a first sighting is, and
+        does not wait for a second frame.
         """
         if not object_id:
             raise InvalidInputError("record_action_effect() needs a non-empty object_id")
@@ -428,6 +446,7 @@ class ObjectStateCache:
             entry.object_type = object_type
         if world_T_object is not None:
             entry.world_T_object = world_T_object
+            entry.place_guessed = not place_seen
         if box is not None:
             entry.box = box
         if states:
@@ -681,6 +700,32 @@ class ObjectStateCache:
         self._entries.pop(object_id)
         self._policy.on_remove(object_id)
         self.stats.stale_dropped += 1
+
+
+def _seen_in_its_place(entry: CacheEntry, observation: ObjectObservation, reach: float) -> bool:
+    """Whether a sighting whose centre lies beyond ``reach`` of the entry's still shows the
+    thing in its confirmed place, seen in part.
+
+    The camera sees part of a thing (a 3 m counter top never fits one frame, a book half
+    hidden), and the centre of what it sees moves with the part in view. A fixture (the
+    taxonomy's static types) does not move in a household: every sighting of it is another
+    part (long-term fusion too grows a piece of furniture from its parts). Anything else is
+    still in place when the box seen overlaps the confirmed one (within
+    :data:`DEFAULT_OVERLAP_MARGIN`) and shows at most ``reach`` more of it on any side: a box
+    blown up to cover the place, or one clear of it, is a move and waits for a second frame.
+    """
+    if type_info(entry.object_type).mobility == Mobility.STATIC:
+        return True
+    margin = DEFAULT_OVERLAP_MARGIN
+    seen, held = observation.box, entry.box
+    for a, b, size_seen, size_held in (
+        (seen.center.x, held.center.x, seen.size.x, held.size.x),
+        (seen.center.y, held.center.y, seen.size.y, held.size.y),
+        (seen.center.z, held.center.z, seen.size.z, held.size.z),
+    ):
+        if abs(a - b) > (size_seen + size_held) / 2.0 + margin or size_seen > size_held + 2 * reach:
+            return False
+    return True
 
 
 def _copy(entry: CacheEntry) -> CacheEntry:

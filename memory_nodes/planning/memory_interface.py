@@ -242,6 +242,8 @@ class LayeredMemory:
                     world_T_object=pose,
                     box=obs.box if obs is not None else None,
                     object_type=effect.object_type,
+                    # The executor marks where it guessed it set something down "action".
+                    place_seen=obs is None or obs.source != "action",
                 )
         if self.long_term is not None:
             observation = _effect_observation(effect, self.long_term)
