@@ -15,10 +15,11 @@ Serves
     placed it: marked missing and committed) and ``~/object_history`` (an object's earlier
     resting places, newest first).
 
-Ingestion and services run in separate callback groups on the multi-threaded executor, and
-one :class:`MemoryGate` guards memory between them: a long frame lets queued queries in after
-each observation, so no query waits for a whole frame. A frame is refused whole, before its
-observations are converted, when it carries more than ``max_observations_per_frame``.
+Ingestion and services run in separate callback groups on the multi-threaded executor (the
+services' group is reentrant), and one :class:`MemoryGate` guards memory between them: a long
+frame lets queued queries in after each observation, so no query waits for a whole frame. A
+frame is refused whole, before its observations are converted, when it carries more than
+``max_observations_per_frame``.
 Services keep ``service_queue_depth`` requests queued: a shallow queue (ROS's default, 10)
 silently dropped requests under twenty clients.
 """
@@ -54,7 +55,7 @@ from rcl_interfaces.msg import (
     IntegerRange,
     ParameterDescriptor,
 )
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import (
     qos_profile_sensor_data,
@@ -99,6 +100,8 @@ LOG_TEXT_CHARS = 120
 #: Python's thread switch interval in this process (default 5 ms): a query thread waiting for
 #: the interpreter while a frame is fused gets it within this long, not 5 ms per hand-over.
 THREAD_SWITCH_INTERVAL_S = 0.0005
+#: Longest a free-text query waits for the model's background load before loading it itself.
+TEXT_MODEL_WAIT_S = 120.0
 
 
 class _CdrReader:
@@ -465,7 +468,9 @@ class MemoryServer(Node):
         self.timing = ServerTiming(str(param("timing_report_path").value))
 
         ingestion = MutuallyExclusiveCallbackGroup()
-        services = MutuallyExclusiveCallbackGroup()
+        # Reentrant: the gate orders the callbacks that touch memory, and a free-text query
+        # waiting for the model (outside the gate) does not hold back the queries behind it.
+        services = ReentrantCallbackGroup()
         self.update_pub = self.create_publisher(SceneGraphUpdate, "scene_graph/updates", 10)
         self.marker_pub = self.create_publisher(MarkerArray, "scene_graph/markers", 1)
         # Observation arrays arrive serialised: their size is checked before deserialising.
@@ -529,7 +534,11 @@ class MemoryServer(Node):
             f"{self.memory.database}"
         )
         self.text_model_ready = threading.Event()
-        if param("warm_up_text_model").value:
+        # Set once the background load has ended, loaded or not (at once without one).
+        self.text_model_settled = threading.Event()
+        if not param("warm_up_text_model").value:
+            self.text_model_settled.set()
+        else:
             # In the background: loading takes seconds and every other query is answered now.
             threading.Thread(
                 target=self._warm_up_text_model, name="text_model_warm_up", daemon=True
@@ -542,6 +551,8 @@ class MemoryServer(Node):
         except Exception as error:  # a broken model must not take the node down
             self.get_logger().warning(f"free-text model failed to load: {_clip(error)}")
             return
+        finally:
+            self.text_model_settled.set()
         if not loaded:
             self.get_logger().warning(
                 "free-text model not installed: text queries will be refused, others work"
@@ -758,6 +769,9 @@ class MemoryServer(Node):
                 max_age_s=float(request.max_age_s),
                 max_results=int(request.max_results),
             )
+            if request.text:
+                # Waits for the model here, not holding memory: other queries and frames go on.
+                self.text_model_settled.wait(TEXT_MODEL_WAIT_S)
             timing = self.timing.start()
             with self.gate.read():
                 timing.mark()
