@@ -53,12 +53,15 @@ def run_clients(
     start_at: float,
     depth: int,
     rate_hz: float,
+    late_grace_s: float = 10.0,
 ) -> dict[str, Any]:
     """``clients`` clients in this process, each with one query in flight until the deadline
     (sent as soon as the previous one is answered, or at ``rate_hz`` when that is > 0).
 
     Latencies are measured from sending to the answer's arrival; a request left without an
-    answer ``timeout_s`` after it was sent is counted unanswered and abandoned.
+    answer ``timeout_s`` after it was sent is counted unanswered and the client sends its next
+    one, but the request stays pending: an answer that arrives within ``late_grace_s`` after
+    the run counts as late (a slow answer), one that never arrives as never answered (lost).
     """
     from memory_interfaces.srv import QueryObjects
 
@@ -83,6 +86,9 @@ def run_clients(
         # Paced clients start spread over one period, as independent robots would.
         next_send = [time.perf_counter() + period * rng.random() for _ in range(clients)]
         latencies: list[float] = []
+        # Requests past the timeout stay pending: an answer that comes later is late, not lost.
+        overdue: list[tuple[Any, float]] = []
+        late: list[float] = []
         sent = unanswered = failed = 0
 
         def _send(index: int) -> None:
@@ -92,6 +98,12 @@ def run_clients(
             in_flight[index] = (handles[index].call_async(request), started)
             next_send[index] = max(next_send[index] + period, started)
             sent += 1
+
+        def _collect_late(now: float) -> None:
+            for entry in overdue[:]:
+                if entry[0].done():
+                    late.append(now - entry[1])
+                    overdue.remove(entry)
 
         while True:
             now_mono = time.monotonic()
@@ -107,17 +119,25 @@ def run_clients(
                         failed += 1
                     in_flight[index] = None
                 elif now - entry[1] > timeout_s:
-                    handles[index].remove_pending_request(entry[0])
+                    overdue.append(entry)
                     unanswered += 1
                     in_flight[index] = None
                 if in_flight[index] is None and now_mono < deadline and now >= next_send[index]:
                     _send(index)
+            _collect_late(now)
             if now_mono >= deadline and all(e is None for e in in_flight):
                 break
+        grace_end = time.monotonic() + late_grace_s
+        while overdue and time.monotonic() < grace_end:
+            ros.executor.spin_once(timeout_sec=0.01)
+            _collect_late(time.perf_counter())
         return {
             "sent": sent,
             "answered": len(latencies),
             "unanswered": unanswered,
+            "answered_late": len(late),
+            "never_answered": len(overdue),
+            "late_ms": sorted(round(s * 1000.0, 1) for s in late),
             "failed": failed,
             "latencies_s": latencies,
         }
@@ -184,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="queries/s per client (0: closed loop)"
     )
+    parser.add_argument(
+        "--server-timing", action="store_true", help="the server's own count and callback times"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -204,12 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     env = bench_environment()
     with tempfile.TemporaryDirectory(prefix="memstack_concurrency_") as tmp:
         folder = Path(tmp)
+        timing_file = folder / "server_timing.json"
+        extra = {"timing_report_path": str(timing_file)} if args.server_timing else {}
         server = MemoryServerProcess(
-            folder, env, marker_period_s=60.0, service_queue_depth=args.service_queue_depth
+            folder,
+            env,
+            marker_period_s=60.0,
+            service_queue_depth=args.service_queue_depth,
+            **extra,
         )
         workers: list[subprocess.Popen] = []
         try:
             objects = fill_memory(folder, args.objects)
+            text_model_wait_s = server.wait_for_text_model()
             reference = idle_reference(args.reference_calls)
             processes = max(1, min(args.processes, args.clients))
             shares = [
@@ -238,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             report = {
                 "benchmark": "reliability_concurrency",
                 "objects": objects,
+                "waited_for_text_model_s": text_model_wait_s,
                 "clients": args.clients,
                 "client_processes": processes,
                 "seconds": args.seconds,
@@ -248,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
                 "answered": sum(r["answered"] for r in results),
                 "unanswered": unanswered,
                 "unanswered_fraction": round(unanswered / sent, 5) if sent else None,
+                "answered_late": sum(r.get("answered_late", 0) for r in results),
+                "never_answered": sum(r.get("never_answered", 0) for r in results),
+                "late_ms": sorted(x for r in results for x in r.get("late_ms", [])),
                 "failed_answers": sum(r.get("failed", 0) for r in results),
                 "throughput_per_s": round(len(latencies) / args.seconds, 1),
                 "load": load,
@@ -257,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
                 "target": "0 unanswered, p99 <= 50 ms",
                 "target_met": unanswered == 0 and load["p99_ms"] <= 50.0,
             }
+            if args.server_timing:
+                server.stop()  # the server writes its timing report as it stops
+                rows = json.loads(timing_file.read_text())["queries"]
+                # Every request the server answered (reference, load and the fill's count).
+                report["server_answered"] = len(rows)
+                report["server_callback"] = percentiles_ms([row[4] for row in rows])
+                report["server_gate_wait"] = percentiles_ms([row[1] for row in rows])
             print(json.dumps(report, indent=1))
             return 0
         except BaseException:

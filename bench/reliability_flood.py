@@ -195,9 +195,11 @@ def main(argv: list[str] | None = None) -> int:
                 client.publisher.publish(observation_array(time.time(), items, jitter_m=0.01))
                 client.ros.spin_until(lambda: False, 0.5)
             client.ros.spin_until(lambda: client.count() >= args.scene, 30.0)
+            text_model_wait_s = server.wait_for_text_model()
             report: dict[str, Any] = {
                 "benchmark": "reliability_flood",
                 "scene_objects": client.count(),
+                "waited_for_text_model_s": text_model_wait_s,
                 "idle_reference": client.query_for(args.idle_seconds),
                 "huge_frames": [huge_frame(client, server, n) for n in (10_000, 2_000, 1_000)],
             }

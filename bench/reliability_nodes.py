@@ -124,6 +124,19 @@ class MemoryServerProcess:
         finally:
             db.close()
 
+    def wait_for_text_model(self, timeout_s: float = 300.0) -> float:
+        """Wait until the server has logged the end of its free-text model's background load
+        (loaded, missing or failed); returns the seconds waited.
+
+        Benchmarks measure after it: the load takes the interpreter for seconds at start.
+        """
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            if "free-text model" in self.log_text() or self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        return round(time.monotonic() - start, 1)
+
     def log_text(self) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")

@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
             query = ros.node.create_client(QueryObjects, SERVICE)
             wait_for_server(ros, query)
+            # The model's background load adds to RSS at start: the trend starts after it.
+            server.wait_for_text_model()
             stream = subprocess.Popen(
                 [sys.executable, __file__, "--publish-worker", "--minutes", str(args.minutes),
                  "--rate", str(args.rate), "--objects", str(args.objects),

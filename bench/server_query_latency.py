@@ -249,6 +249,7 @@ def measure_size(args: argparse.Namespace, objects: int, env: dict[str, str]) ->
         stream: subprocess.Popen | None = None
         try:
             loaded = load_house(graph_file)
+            text_model_wait_s = server.wait_for_text_model()
             client = QueryClient(probes)
             client.run(2.0, args.timeout)  # warm-up: discovery, caches
             idle = client.run(args.idle_seconds, args.timeout)
@@ -278,6 +279,7 @@ def measure_size(args: argparse.Namespace, objects: int, env: dict[str, str]) ->
         result: dict[str, Any] = {
             "objects": loaded,
             "objects_after": objects_after,
+            "waited_for_text_model_s": text_model_wait_s,
             "frame_objects": args.frame_objects,
             "rate_hz": args.rate,
             "idle": idle,
