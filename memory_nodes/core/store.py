@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -645,6 +646,7 @@ class SceneGraphStore:
         self._synced_sequence = 0
         self._rows_since_prune = 0
         self._checkpoint: Callable[[], None] | None = None
+        self._commit_window: Callable[[], AbstractContextManager[None]] = nullcontext
         self.set_change_history(max_change_rows, max_change_age_s)
         self._init_schema()
 
@@ -723,6 +725,23 @@ class SceneGraphStore:
         except BaseException:
             graph.touch(*touched)
             raise
+        with self._commit_window():  # the graph is only read from here on
+            self._write_transaction(graph, rows, edge_keys, changes, touched)
+        if changes:
+            self._synced_sequence = changes[-1].sequence
+            self._rows_since_prune += len(changes)
+            if self._rows_since_prune >= self._prune_interval:
+                self.prune_changes()
+        return len(changes)
+
+    def _write_transaction(
+        self,
+        graph: SceneGraph,
+        rows: list[tuple[str, str | None]],
+        edge_keys: set[tuple[str, str, str]],
+        changes: list,
+        touched: set[str],
+    ) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -753,12 +772,14 @@ class SceneGraphStore:
             db.execute("ROLLBACK")
             graph.touch(*touched)  # written next time
             raise
-        if changes:
-            self._synced_sequence = changes[-1].sequence
-            self._rows_since_prune += len(changes)
-            if self._rows_since_prune >= self._prune_interval:
-                self.prune_changes()
-        return len(changes)
+
+    def set_commit_window(self, window: Callable[[], AbstractContextManager[None]] | None) -> None:
+        """Run each :meth:`sync` transaction inside ``window()``.
+
+        The transaction (SQLite writes and the commit, mostly waiting for the disk) only reads
+        the graph: a server can let queries of the graph run meanwhile.
+        """
+        self._commit_window = window or nullcontext
 
     def set_checkpoint(self, checkpoint: Callable[[], None] | None) -> None:
         """Call ``checkpoint`` every few nodes while :meth:`sync` serialises them.

@@ -214,8 +214,11 @@ class MemoryGate:
     in a long frame calls :meth:`checkpoint` after each observation, when the graph is
     consistent: if readers are queued it steps aside until every reader that queued before
     the checkpoint has run, then resumes. Readers that arrive later wait for the next
-    checkpoint, so a steady stream of queries cannot starve ingestion. Callers hold the gate
-    one at a time (readers do not share it): answers convert through one message cache.
+    checkpoint, so a steady stream of queries cannot starve ingestion. While a writer is in
+    its :meth:`commit_window` (writing to disk what it changed, reading the graph only),
+    readers of the graph alone (``read(graph_only=True)``) go in too. Callers hold the gate
+    one at a time otherwise (readers do not share it): answers convert through one message
+    cache.
     """
 
     def __init__(self) -> None:
@@ -223,21 +226,25 @@ class MemoryGate:
         self._next_ticket = 0
         self._turn = 0
         self._waiting_readers: set[int] = set()
+        self._waiting_graph_readers = 0
         self._served_early: set[int] = set()
         self._pause_below: int | None = None
-        self._reader_in_pause = False
+        self._commit_open = False
+        self._reader_inside_early = False
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        ticket, _ = self._enter(reader=False)
+        ticket, _ = self._enter(reader=False, graph_only=False)
         try:
             yield
         finally:
             self._leave(ticket, early=False)
 
     @contextmanager
-    def read(self) -> Iterator[None]:
-        ticket, early = self._enter(reader=True)
+    def read(self, graph_only: bool = False) -> Iterator[None]:
+        """Hold memory for reading; ``graph_only``: the caller reads the in-memory graph and
+        nothing else (not the database), so it may also go in during a commit window."""
+        ticket, early = self._enter(reader=True, graph_only=graph_only)
         try:
             yield
         finally:
@@ -251,36 +258,55 @@ class MemoryGate:
             mark = self._next_ticket
             self._pause_below = mark
             self._cond.notify_all()
-            while self._reader_in_pause or any(t < mark for t in self._waiting_readers):
+            while self._reader_inside_early or any(t < mark for t in self._waiting_readers):
                 self._cond.wait()
             self._pause_below = None
 
-    def _enter(self, *, reader: bool) -> tuple[int, bool]:
+    @contextmanager
+    def commit_window(self) -> Iterator[None]:
+        """The writer holding the gate only reads the graph meanwhile: graph readers go in.
+
+        On leaving, the writer waits for the reader inside, so it never changes the graph
+        under a reader.
+        """
+        with self._cond:
+            self._commit_open = True
+            if self._waiting_graph_readers:
+                self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._commit_open = False
+                while self._reader_inside_early:
+                    self._cond.wait()
+
+    def _enter(self, *, reader: bool, graph_only: bool) -> tuple[int, bool]:
         with self._cond:
             ticket = self._next_ticket
             self._next_ticket += 1
             if reader:
                 self._waiting_readers.add(ticket)
+                self._waiting_graph_readers += graph_only
             while True:
                 if self._turn == ticket:
                     early = False
                     break
-                if (
-                    reader
-                    and self._pause_below is not None
-                    and ticket < self._pause_below
-                    and not self._reader_in_pause
-                ):
-                    early = self._reader_in_pause = True
-                    break
+                if reader and not self._reader_inside_early:
+                    paused = self._pause_below is not None and ticket < self._pause_below
+                    if paused or (graph_only and self._commit_open):
+                        early = self._reader_inside_early = True
+                        break
                 self._cond.wait()
-            self._waiting_readers.discard(ticket)
+            if reader:
+                self._waiting_readers.discard(ticket)
+                self._waiting_graph_readers -= graph_only
             return ticket, early
 
     def _leave(self, ticket: int, *, early: bool) -> None:
         with self._cond:
             if early:
-                self._reader_in_pause = False
+                self._reader_inside_early = False
                 self._served_early.add(ticket)
             else:
                 self._turn += 1
@@ -459,6 +485,8 @@ class MemoryServer(Node):
         self.gate = MemoryGate()
         # Every store write happens inside gate.write(), so the store may yield there too.
         self.memory.store.set_checkpoint(self.gate.checkpoint)
+        # Queries need not wait for the disk: a commit only reads the graph.
+        self.memory.store.set_commit_window(self.gate.commit_window)
         self.sequence = 0
         self._pending_deltas: deque[tuple[int, list]] = deque()
         self._publish_lock = threading.Lock()
@@ -773,9 +801,10 @@ class MemoryServer(Node):
                 # Waits for the model here, not holding memory: other queries and frames go on.
                 self.text_model_settled.wait(TEXT_MODEL_WAIT_S)
             timing = self.timing.start()
-            with self.gate.read():
+            now = self._now()
+            with self.gate.read(graph_only=True):  # reads the graph, never the database
                 timing.mark()
-                records = self.memory.query(query, now=self._now())
+                records = self.memory.query(query, now=now)
                 timing.mark()
                 conversions.fill_query_answer(response, records, request.compact, self.record_msgs)
                 timing.mark()

@@ -1,13 +1,16 @@
 """The memory server's latency work keeps its answers: a real server fed frames while a client
 queries builds the same graph and gives the same answers as long-term memory in-process; its
 deltas, published after memory is released, still arrive numbered in order; the timing report
-accounts for every query and frame; the free-text model loads in the background at start."""
+accounts for every query and frame; the free-text model loads in the background at start;
+queries of the graph go in while a frame's changes are committed to disk, and nothing else does."""
 
 from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from memory_interfaces.srv import GetSceneGraph, QueryObjects
 from memory_nodes.core.long_term import LongTermMemory, ObjectQuery
 from memory_nodes.core.store import graph_to_json
 from memory_nodes.nodes import conversions
+from memory_nodes.nodes.memory_server import MemoryGate
 from tests.ros.conftest import call_service, memory_server_stack, observation_array, spin_until
 
 TYPES = ("Apple", "Mug", "Bowl", "Knife")
@@ -131,3 +135,60 @@ def test_text_model_loads_in_the_background_while_other_queries_are_answered(
         assert text.records and "free-text model loaded in" in stack.output
     else:  # the model package is missing: a warning, and the node still ran
         assert "free-text model not installed" in stack.output
+
+
+def test_graph_readers_go_in_during_a_commit_window_and_the_writer_waits_for_them() -> None:
+    gate = MemoryGate()
+    events: list[str] = []
+    in_window = threading.Event()
+    reader_inside = threading.Event()
+
+    def _writer() -> None:
+        with gate.write():
+            with gate.commit_window():
+                in_window.set()
+                assert reader_inside.wait(5.0)
+                events.append("commit done")
+            events.append("writer changes the graph")
+
+    def _graph_reader() -> None:
+        with gate.read(graph_only=True):
+            reader_inside.set()
+            time.sleep(0.1)  # the writer may not leave its window meanwhile
+            events.append("graph reader")
+
+    def _database_reader() -> None:
+        with gate.read():
+            events.append("database reader")
+
+    writer = threading.Thread(target=_writer)
+    writer.start()
+    assert in_window.wait(5.0)
+    others = [threading.Thread(target=_database_reader), threading.Thread(target=_graph_reader)]
+    for thread in others:
+        thread.start()
+    for thread in [writer, *others]:
+        thread.join(10.0)
+    # The database reader waited for the writer; the graph reader did not, and the writer
+    # changed nothing before it had left.
+    assert events == ["commit done", "graph reader", "writer changes the graph", "database reader"]
+
+
+def test_store_runs_every_sync_transaction_inside_its_commit_window(tmp_path: Path) -> None:
+    memory = LongTermMemory(tmp_path / "memory.sqlite")
+    windows: list[int] = []
+
+    @contextmanager
+    def _window():
+        windows.append(memory.graph.sequence)
+        yield
+
+    memory.store.set_commit_window(_window)
+    for frame in _frames(1000.0, 4):
+        memory.integrate_frame([conversions.observation_from_msg(o) for o in frame.observations])
+    assert len(windows) == 3  # the first frame leaves candidates only: nothing to commit
+    memory.close()
+    # What was committed inside the windows is what a reload finds.
+    reloaded = LongTermMemory(tmp_path / "memory.sqlite")
+    assert graph_to_json(reloaded.graph) == graph_to_json(memory.graph)
+    reloaded.close()
