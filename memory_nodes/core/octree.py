@@ -168,7 +168,8 @@ def _as_points(points: ArrayLike, name: str = "points") -> NDArray[np.float64]:
 
 
 def _as_vec3(v: ArrayLike, name: str) -> NDArray[np.float64]:
-    arr = np.asarray(v, dtype=np.float64).reshape(-1)
+    # contiguous, so a column of a pose matrix does not make the kernels compile another variant
+    arr = np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
     if arr.shape != (3,):
         raise ValueError(f"{name} must be a 3-vector, got shape {np.shape(v)}")
     if not np.all(np.isfinite(arr)):

@@ -172,6 +172,18 @@ def warm_up_kernels(resolution: float) -> None:
     scratch.cast_ray([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], 2.0)
     scratch.project_2d(-1.0, 1.0)
     scratch.pop_changes()
+    # depth input: the compiled back-projection, with the argument types _depth_points passes
+    depth = np.ascontiguousarray(np.ones((4, 4), np.float32)[::2, ::2])
+    backproject(
+        RGBDFrame(
+            rgb=np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (*depth.shape, 3)),
+            depth=depth,
+            intrinsics=CameraIntrinsics(2, 2, 1.0, 1.0, 1.0, 1.0),
+            world_T_camera=np.eye(4),
+            stamp=0.0,
+        ),
+        max_depth=math.inf,
+    )
 
 
 class OctreeNode(Node):

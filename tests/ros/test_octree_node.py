@@ -194,6 +194,12 @@ def test_octree_node_maps_answers_publishes_persists_and_survives_bad_clouds(
     col = int((ahead[0] - grid.info.origin.position.x) / 0.1)
     row = int((ahead[1] - grid.info.origin.position.y) / 0.1)
     assert cells[row, col] == 0 and set(np.unique(cells).tolist()) <= {-1, 0, 100}
+    # The grid is sent again only when it changed: the same frame again changes no column.
+    spin_until(ros_node, lambda: False, 0.6)
+    sent = len(grids)
+    _publish(good, time.time())
+    spin_until(ros_node, lambda: False, 1.0)
+    assert len(grids) == sent
     assert spin_until(ros_node, lambda: bool(markers), 5.0)
     cubes = [m for m in markers[-1].markers if m.type == Marker.CUBE_LIST]
     assert cubes and len(cubes[0].points) > 100 and len(cubes[0].colors) == len(cubes[0].points)
