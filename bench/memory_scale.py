@@ -17,8 +17,9 @@ in-memory database (``memory``, what ``LongTermMemory(None)`` uses). The machine
 noisy, so a fixed CPU workload (sorting 20,000 floats and a 60x60 matrix product) is timed in
 turn with the frames and each p50 is also given relative to its p50 (``vs_reference``).
 
-Memory: ``rss_mb`` after building, and ``graph_bytes_per_object``: the bytes tracemalloc
-counts while the scene graph and fusion state are deep-copied, divided by the objects.
+Each size and store runs in a process of its own. Memory: ``rss_mb`` after building, and
+``graph_bytes_per_object``: the bytes tracemalloc counts while the scene graph and fusion
+state are deep-copied, divided by the objects.
 
 Usage: ``python bench/memory_scale.py [--sizes 1000 10000 100000] [--stores file memory]
 [--quick]``. Prints JSON.
@@ -31,6 +32,7 @@ import copy
 import gc
 import json
 import math
+import subprocess
 import sys
 import tempfile
 import time
@@ -310,14 +312,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="1k and 10k objects, 40 calls")
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes, calls = (args.sizes, args.calls)
     if args.quick:
         sizes, calls = [s for s in sizes if s <= 10_000] or [1000], min(calls, 40)
+    if args.in_process:
+        print(json.dumps(run(sizes[0], args.stores[0], calls)))
+        return
     results = []
     for size in sizes:
         for store in args.stores:
-            results.append(run(size, store, calls))
+            # One process per run, so RSS says what this run's memory holds.
+            command = [sys.executable, __file__, "--in-process", "--calls", str(calls)]
+            command += ["--sizes", str(size), "--stores", store]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            results.append(json.loads(done.stdout))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps({"targets": TARGETS, "results": results}, indent=2))
 
