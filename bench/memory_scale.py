@@ -276,7 +276,7 @@ def graph_bytes(memory: LongTermMemory) -> int:
     return size
 
 
-def run(num_objects: int, store: str, calls: int) -> dict[str, Any]:
+def run(num_objects: int, store: str, calls: int, count_bytes: bool = True) -> dict[str, Any]:
     house = House(num_objects)
     clock = [1000.0]
     with tempfile.TemporaryDirectory(prefix="memory_scale_") as folder:
@@ -287,7 +287,7 @@ def run(num_objects: int, store: str, calls: int) -> dict[str, Any]:
         rss_after = rss_mb()
         graph = memory.graph
         near = graph.num_edges(EdgeType.NEAR)
-        bytes_total = graph_bytes(memory)
+        bytes_total = graph_bytes(memory) if count_bytes else 0
         timings = measure(memory, house, clock, calls, np.random.default_rng(num_objects))
         memory.close()
         file_mb = database.stat().st_size / 2**20 if database is not None else None
@@ -298,7 +298,9 @@ def run(num_objects: int, store: str, calls: int) -> dict[str, Any]:
         "near_edges_per_object": round(2 * near / max(built["num_objects"], 1), 2),
         "rss_mb": round(rss_after, 1),
         "rss_growth_mb": round(rss_after - rss_before, 1),
-        "graph_bytes_per_object": round(bytes_total / max(built["num_objects"], 1)),
+        "graph_bytes_per_object": (
+            round(bytes_total / max(built["num_objects"], 1)) if count_bytes else None
+        ),
         "database_mb": None if file_mb is None else round(file_mb, 1),
         **timings,
     }
@@ -313,12 +315,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="1k and 10k objects, 40 calls")
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-bytes",
+        action="store_true",
+        help="skip counting graph bytes (a traced deep copy: minutes at 100k objects)",
+    )
     args = parser.parse_args(argv)
     sizes, calls = (args.sizes, args.calls)
     if args.quick:
         sizes, calls = [s for s in sizes if s <= 10_000] or [1000], min(calls, 40)
     if args.in_process:
-        print(json.dumps(run(sizes[0], args.stores[0], calls)))
+        print(json.dumps(run(sizes[0], args.stores[0], calls, not args.no_bytes)))
         return
     results = []
     for size in sizes:
@@ -326,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
             # One process per run, so RSS says what this run's memory holds.
             command = [sys.executable, __file__, "--in-process", "--calls", str(calls)]
             command += ["--sizes", str(size), "--stores", store]
+            command += ["--no-bytes"] if args.no_bytes else []
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             results.append(json.loads(done.stdout))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
