@@ -43,7 +43,6 @@ from memory_nodes.perception.frames import RGBDFrame, color_to_rgb, depth_to_met
 from memory_nodes.perception.observations import (
     DEFAULT_MAX_INSTANCE_POINTS,
     ObservationExtractor,
-    warm_up,
 )
 from memory_nodes.perception.sync import StampSynchronizer
 
@@ -116,7 +115,6 @@ class PerceptionNode(Node):
             cloud_stride=int(param("cloud_stride").value),
             max_instance_points=int(param("max_instance_points").value),
         )
-        warm_up()  # the compiled back-projection loads now, not while the first frame waits
         self.pose_source = param("pose_source").value
         if self.pose_source not in ("camera_pose", "odometry"):
             raise InvalidInputError("parameter pose_source must be camera_pose or odometry")

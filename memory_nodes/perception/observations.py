@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 from scipy.spatial import cKDTree
 
 from memory_nodes.core.errors import InvalidInputError
@@ -88,57 +87,22 @@ def valid_depth(frame: RGBDFrame, max_depth: float) -> tuple[np.ndarray, int]:
     return finite & (depth <= max_depth), int(depth.size - np.count_nonzero(finite))
 
 
-@njit(cache=True)
-def _world_points(
-    depth: np.ndarray,
-    pixels: np.ndarray,
-    column_offsets: np.ndarray,
-    row_offsets: np.ndarray,
-    fx: float,
-    fy: float,
-    world_T_camera: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    # One pass instead of a dozen numpy temporaries over every point (a 640x480 frame's cloud
-    # is 150,000 points); the arithmetic and its order are those of the numpy expression
-    # ``(column - cx) * z / fx`` then ``R @ p + t`` row by row, so results are the same bits.
-    for i in range(pixels.shape[0]):
-        pixel = pixels[i]
-        z = np.float64(depth[pixel])
-        x = column_offsets[pixel] * z / fx
-        y = row_offsets[pixel] * z / fy
-        for axis in range(3):
-            row = world_T_camera[axis]
-            out[i, axis] = x * row[0] + y * row[1] + z * row[2] + row[3]
-
-
 def backproject_pixels(frame: RGBDFrame, pixels: np.ndarray) -> np.ndarray:
     """World points (N x 3, float64) of the given flat pixel indices (their depth must be valid)."""
     k = frame.intrinsics
     height, width = frame.depth.shape
     column_offsets, row_offsets = _pixel_offsets(width, height, float(k.cx), float(k.cy))
-    pixels = np.asarray(pixels, dtype=np.int64)
-    world = np.empty((len(pixels), 3), dtype=np.float64)
-    _world_points(
-        np.ascontiguousarray(frame.depth).ravel(),
-        pixels,
-        column_offsets,
-        row_offsets,
-        float(k.fx),
-        float(k.fy),
-        np.ascontiguousarray(frame.world_T_camera, dtype=np.float64),
-        world,
-    )
+    z = frame.depth.ravel()[pixels].astype(np.float64)
+    x = column_offsets[pixels] * z / k.fx
+    y = row_offsets[pixels] * z / k.fy
+    transform = np.asarray(frame.world_T_camera, dtype=np.float64)
+    # Axis by axis: a (N, 3) @ (3, 3) product through a strided view of the 4x4 takes numpy's
+    # slow generic loop, several times the cost of these passes.
+    world = np.empty((len(z), 3), dtype=np.float64)
+    for axis in range(3):
+        row = transform[axis]
+        world[:, axis] = x * row[0] + y * row[1] + z * row[2] + row[3]
     return world
-
-
-def warm_up() -> None:
-    """Load (or compile, on a cold numba cache) the back-projection kernel before frames come."""
-    column_offsets, row_offsets = _pixel_offsets(1, 1, 0.0, 0.0)  # read-only, as in use
-    pixels = np.zeros(1, dtype=np.int64)
-    world = np.empty((1, 3), dtype=np.float64)
-    depth = np.ones(1, dtype=np.float32)
-    _world_points(depth, pixels, column_offsets, row_offsets, 1.0, 1.0, np.eye(4), world)
 
 
 def backproject(frame: RGBDFrame, max_depth: float) -> tuple[np.ndarray, np.ndarray, int]:
