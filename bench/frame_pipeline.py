@@ -325,7 +325,7 @@ def run_resolution(
     timer = Timer()
     reference: list[float] = []
     counts = {"observations": [], "cloud_points": [], "instances": [], "subsampled": []}
-    # The first frame runs once untimed: numba compiles the octree's kernels on first use.
+    # The first frame runs once untimed: the octree compiles its kernels on first use.
     untimed = Timer()
     for index, msgs in enumerate([walk[0], *walk]):
         clock = untimed if index == 0 else timer
