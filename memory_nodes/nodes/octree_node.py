@@ -172,7 +172,8 @@ def warm_up_kernels(resolution: float) -> None:
     scratch.cast_ray([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], 2.0)
     scratch.project_2d(-1.0, 1.0)
     scratch.pop_changes()
-    # depth input: the compiled back-projection, with the argument types _depth_points passes
+    # depth input: back-projection once with the argument types _depth_points passes, so any
+    # compiled step it uses is loaded before the first frame waits
     depth = np.ascontiguousarray(np.ones((4, 4), np.float32)[::2, ::2])
     backproject(
         RGBDFrame(
