@@ -80,7 +80,13 @@ class MemoryServerProcess:
     def __init__(self, folder: Path, env: dict[str, str], **parameters: Any) -> None:
         self.database = folder / "memory.sqlite"
         self.log_path = folder / "memory_server.log"
-        values = {"database_path": str(self.database), "change_detection": False, **parameters}
+        # As the shipped config/memory_server.yaml runs it: the text model loads at start.
+        values = {
+            "database_path": str(self.database),
+            "change_detection": False,
+            "warm_up_text_model": True,
+            **parameters,
+        }
         args = [sys.executable, "-m", "memory_nodes.nodes.memory_server", "--ros-args"]
         for key, value in values.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)

@@ -452,10 +452,10 @@ class MemoryServer(Node):
         )
         declare(
             "warm_up_text_model",
-            True,
+            False,
             ParameterDescriptor(
                 description="Load the free-text query model in the background at start (several "
-                "seconds), so no text query pays for it"
+                "seconds of CPU), so no text query pays for it; off: the first text query loads it"
             ),
         )
         declare(

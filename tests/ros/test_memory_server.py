@@ -49,7 +49,9 @@ def test_memory_server_fuses_frames_answers_persists_and_reloads(
         request = QueryObjects.Request()
         for key, value in fields.items():
             setattr(request, key, value)
-        return call_service(ros_node, query, request, resend_s=5.0)
+        # The first text query loads the embedding model: tens of seconds on a busy machine.
+        timeout_s = 120.0 if fields.get("text") else 30.0
+        return call_service(ros_node, query, request, timeout_s=timeout_s, resend_s=5.0)
 
     assert spin_until(ros_node, lambda: len(_ask(object_type="Apple").records) == 1, 10.0)
     apple = _ask(object_type="Apple").records[0]

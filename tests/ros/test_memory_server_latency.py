@@ -117,7 +117,7 @@ def test_server_fed_while_queried_builds_the_same_graph_and_answers_as_in_proces
 def test_text_model_loads_in_the_background_while_other_queries_are_answered(
     ros_node, start_stack, tmp_path: Path
 ) -> None:
-    stack = start_stack(memory_server_stack(tmp_path))
+    stack = start_stack(_with_parameters(tmp_path, warm_up_text_model="true"))
     publisher = ros_node.create_publisher(ObjectObservationArray, "observations", 10)
     query = ros_node.create_client(QueryObjects, "/memory_server/query_objects")
     assert spin_until(ros_node, query.service_is_ready, 30.0), stack.output
