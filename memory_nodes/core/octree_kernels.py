@@ -460,64 +460,6 @@ def codes_to_keys(codes, n, use_grid, lo, dims):
 
 
 @njit(cache=True)
-def apply_logodds(
-    table,
-    keys,
-    n,
-    logodds,
-    label,
-    object_id,
-    label_conf,
-    object_conf,
-    stamp,
-    reported,
-    cell_keys,
-    delta,
-    clamp_min,
-    clamp_max,
-    now,
-):
-    """Add ``delta`` to each cell once, inserting unknown cells; returns ``(n, slots)``.
-
-    Mirrors OctoMap's updateNodeLogOdds: an update that would push a clamped value further is
-    skipped, otherwise add then clamp, all in float32. Capacity is ensured by the caller.
-    """
-    mask = np.int64(table.shape[0] - 1)
-    slots = np.empty(cell_keys.shape[0], np.int64)
-    for r in range(cell_keys.shape[0]):
-        key = cell_keys[r]
-        h = _hash(key, mask)
-        while True:
-            s = table[h]
-            if s < 0:
-                s = n
-                n += 1
-                table[h] = s
-                keys[s] = key
-                logodds[s] = np.float32(0.0)
-                label[s] = -1
-                object_id[s] = -1
-                label_conf[s] = np.float32(0.0)
-                object_conf[s] = np.float32(0.0)
-                reported[s] = -1
-                break
-            if keys[s] == key:
-                break
-            h = (h + 1) & mask
-        slots[r] = s
-        value = logodds[s]
-        if not ((delta >= 0 and value >= clamp_max) or (delta <= 0 and value <= clamp_min)):
-            value = value + delta
-            if value < clamp_min:
-                value = clamp_min
-            elif value > clamp_max:
-                value = clamp_max
-            logodds[s] = value
-        stamp[s] = now
-    return n, slots
-
-
-@njit(cache=True)
 def apply_semantics(slots, values, cur_value, conf, rate):
     """Confidence-weighted label update; -1 values are ignored.
 
@@ -647,95 +589,6 @@ def coarse_max(sorted_keys, sorted_values, query_keys, level):
         for p in range(a, b):
             if sorted_values[p] > out[r]:
                 out[r] = sorted_values[p]
-    return out
-
-
-@njit(cache=True)
-def cast_ray(
-    table,
-    keys,
-    logodds,
-    origin,
-    direction,
-    max_range,
-    res,
-    inv_res,
-    key_offset,
-    n_axis,
-    occ_thres,
-    stop_at_unknown,
-):
-    """Walk cells from ``origin`` along unit ``direction``; stop at the first occupied cell.
-
-    Returns ``(code, i, j, k, distance)`` with code 1 = occupied hit, 0 = range or extent
-    exhausted, -1 = stopped at an unknown cell (only with ``stop_at_unknown``).
-    """
-    mask = np.int64(table.shape[0] - 1)
-    cur = np.empty(3, np.int64)
-    step = np.empty(3, np.int64)
-    tmax = np.empty(3, np.float64)
-    tdelta = np.empty(3, np.float64)
-    for a in range(3):
-        cur[a] = np.int64(np.floor(origin[a] * inv_res)) - key_offset
-    if cur.min() < 0 or cur.max() >= n_axis:
-        return 0, cur[0], cur[1], cur[2], 0.0
-    for a in range(3):
-        if direction[a] > 0.0:
-            step[a] = 1
-        elif direction[a] < 0.0:
-            step[a] = -1
-        else:
-            step[a] = 0
-        if step[a] != 0:
-            border = (np.float64(cur[a] + key_offset) + 0.5) * res + step[a] * 0.5 * res
-            tmax[a] = (border - origin[a]) / direction[a]
-            tdelta[a] = res / abs(direction[a])
-        else:
-            tmax[a] = np.inf
-            tdelta[a] = np.inf
-    dist = 0.0
-    while True:
-        s = _find(table, keys, mask, morton3(cur[0], cur[1], cur[2]))
-        if s >= 0:
-            if logodds[s] >= occ_thres:
-                return 1, cur[0], cur[1], cur[2], dist
-        elif stop_at_unknown:
-            return -1, cur[0], cur[1], cur[2], dist
-        if tmax[0] < tmax[1]:
-            dim = 0 if tmax[0] < tmax[2] else 2
-        else:
-            dim = 1 if tmax[1] < tmax[2] else 2
-        dist = tmax[dim]
-        if max_range >= 0.0 and dist > max_range:
-            return 0, cur[0], cur[1], cur[2], max_range
-        cur[dim] += step[dim]
-        tmax[dim] += tdelta[dim]
-        if cur[dim] < 0 or cur[dim] >= n_axis:
-            return 0, cur[0], cur[1], cur[2], dist
-
-
-@njit(cache=True)
-def unknown_face_neighbour(table, keys, ijk, n_axis):
-    """True where a cell has a 6-neighbour inside the extent that is not stored (unknown)."""
-    mask = np.int64(table.shape[0] - 1)
-    out = np.zeros(ijk.shape[0], np.bool_)
-    for r in range(ijk.shape[0]):
-        for a in range(3):
-            for d in (-1, 1):
-                c0 = ijk[r, 0]
-                c1 = ijk[r, 1]
-                c2 = ijk[r, 2]
-                if a == 0:
-                    c0 += d
-                elif a == 1:
-                    c1 += d
-                else:
-                    c2 += d
-                if c0 < 0 or c1 < 0 or c2 < 0 or c0 >= n_axis or c1 >= n_axis or c2 >= n_axis:
-                    continue
-                if _find(table, keys, mask, morton3(c0, c1, c2)) < 0:
-                    out[r] = True
-        # no early exit needed: six lookups per cell
     return out
 
 
@@ -1057,7 +910,12 @@ def cast_ray_bricks(
     occ_thres,
     stop_at_unknown,
 ):
-    """:func:`cast_ray` over bricks; same traversal and return values."""
+    """Walk cells from ``origin`` along unit ``direction`` through the bricks; stop at the first
+    occupied cell.
+
+    Returns ``(code, i, j, k, distance)`` with code 1 = occupied hit, 0 = range or extent
+    exhausted, -1 = stopped at an unknown cell (only with ``stop_at_unknown``).
+    """
     mask = np.int64(btable.shape[0] - 1)
     cur = np.empty(3, np.int64)
     step = np.empty(3, np.int64)
