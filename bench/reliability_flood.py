@@ -36,6 +36,7 @@ from reliability_nodes import (
     enter_private_network,
     observation_array,
     percentiles_ms,
+    publish_frames_paced,
     ratio,
     restamp,
     scene_objects,
@@ -61,17 +62,7 @@ def publish_stream(objects: int, rate_hz: float, seconds: float, start_at: float
         # A few jittered variants built up front: building 300 observations costs more than
         # publishing them.
         frames = [observation_array(0.0, items, jitter_m=0.01, seed=s) for s in range(10)]
-        while time.time() < start_at:
-            time.sleep(0.005)
-        period, sent = 1.0 / rate_hz, 0
-        next_at = time.monotonic()
-        end = next_at + seconds
-        while time.monotonic() < end:
-            publisher.publish(restamp(frames[sent % len(frames)], time.time()))
-            sent += 1
-            next_at += period
-            time.sleep(max(0.0, next_at - time.monotonic()))
-        return {"frames_sent": sent}
+        return {"frames_sent": publish_frames_paced(publisher, frames, rate_hz, seconds, start_at)}
     finally:
         ros.close()
 

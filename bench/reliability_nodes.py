@@ -269,6 +269,25 @@ def restamp(msg, stamp: float):
     return msg
 
 
+def publish_frames_paced(
+    publisher, frames: Sequence[Any], rate_hz: float, seconds: float, start_at: float
+) -> int:
+    """Publish ``frames`` in turn, restamped, at ``rate_hz`` for ``seconds`` from wall time
+    ``start_at``; returns how many were sent. Paced by the monotonic clock, so a late frame
+    does not push the rest back."""
+    while time.time() < start_at:
+        time.sleep(0.005)
+    period, sent = 1.0 / rate_hz, 0
+    next_at = time.monotonic()
+    end = next_at + seconds
+    while time.monotonic() < end:
+        publisher.publish(restamp(frames[sent % len(frames)], time.time()))
+        sent += 1
+        next_at += period
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    return sent
+
+
 def percentiles_ms(samples: Sequence[float]) -> dict[str, float]:
     """p50/p99/max of ``samples`` (seconds) in milliseconds; NaN when empty."""
     if not samples:

@@ -108,7 +108,7 @@ def camera_frames(graph_file: Path, frame_objects: int, frames: int) -> list[lis
 def publish_stream(frames_file: Path, rate_hz: float, seconds: float, start_at: float) -> dict:
     """Publish the frames of ``frames_file`` at ``rate_hz`` (a worker process)."""
     from memory_interfaces.msg import ObjectObservationArray
-    from reliability_nodes import observation_array, restamp
+    from reliability_nodes import observation_array, publish_frames_paced
 
     ros = RosClient("camera_stream_publisher")
     try:
@@ -119,17 +119,7 @@ def publish_stream(frames_file: Path, rate_hz: float, seconds: float, start_at: 
             observation_array(0.0, [tuple(item) for item in w], jitter_m=0.01, seed=i)
             for i, w in enumerate(windows)
         ]
-        while time.time() < start_at:
-            time.sleep(0.005)
-        period, sent = 1.0 / rate_hz, 0
-        next_at = time.monotonic()
-        end = next_at + seconds
-        while time.monotonic() < end:
-            publisher.publish(restamp(msgs[sent % len(msgs)], time.time()))
-            sent += 1
-            next_at += period
-            time.sleep(max(0.0, next_at - time.monotonic()))
-        return {"frames_sent": sent}
+        return {"frames_sent": publish_frames_paced(publisher, msgs, rate_hz, seconds, start_at)}
     finally:
         ros.close()
 
