@@ -662,6 +662,21 @@ def brick_values(btable, bkeys, blo, query):
     return out
 
 
+@njit(cache=True, inline="always")
+def _side_insert(stable, skeys, smask, ns, key, slabel, sobject, slconf, soconf):
+    """Add ``key`` to the side table at row ``ns`` with no semantics yet; returns the row."""
+    h = _hash(key, smask)
+    while stable[h] >= 0:
+        h = (h + 1) & smask
+    stable[h] = ns
+    skeys[ns] = key
+    slabel[ns] = -1
+    sobject[ns] = -1
+    slconf[ns] = np.float32(0.0)
+    soconf[ns] = np.float32(0.0)
+    return ns
+
+
 @njit(cache=True)
 def brick_apply(
     btable,
@@ -737,17 +752,8 @@ def brick_apply(
         if s < 0 and (value > 0 or value >= occ_thres):
             if ns == scap:
                 return nb, ns, new_cells, r
-            h = _hash(key, smask)
-            while stable[h] >= 0:
-                h = (h + 1) & smask
-            s = ns
+            s = _side_insert(stable, skeys, smask, ns, key, slabel, sobject, slconf, soconf)
             ns += 1
-            stable[h] = s
-            skeys[s] = key
-            slabel[s] = -1
-            sobject[s] = -1
-            slconf[s] = np.float32(0.0)
-            soconf[s] = np.float32(0.0)
             bside[b] += 1
         if s >= 0:
             sstamp[s] = now
@@ -792,18 +798,9 @@ def side_entries(
                 continue
             if ns == scap:
                 return ns, slots, r
-            h = _hash(key, smask)
-            while stable[h] >= 0:
-                h = (h + 1) & smask
-            s = ns
+            s = _side_insert(stable, skeys, smask, ns, key, slabel, sobject, slconf, soconf)
             ns += 1
-            stable[h] = s
-            skeys[s] = key
             sstamp[s] = now
-            slabel[s] = -1
-            sobject[s] = -1
-            slconf[s] = np.float32(0.0)
-            soconf[s] = np.float32(0.0)
             bside[b] += 1
         slots[r] = s
     return ns, slots, query.shape[0]
