@@ -65,6 +65,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args.demo_args)
 
 
+def _cmd_detector(args: argparse.Namespace) -> int:
+    from memory_nodes.detection.cli import main as detector_main
+
+    return detector_main(args.detector_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memstack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"memstack {__version__}")
@@ -105,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     demo.set_defaults(func=_cmd_demo)
+
+    detector = commands.add_parser(
+        "detector", help="the detector: dataset, train, evaluate, export (see docs/detector.md)"
+    )
+    detector.add_argument("detector_args", nargs=argparse.REMAINDER)
+    detector.set_defaults(func=_cmd_detector)
     return parser
 
 
@@ -129,6 +141,8 @@ def _run(argv: list[str]) -> int:
     # REMAINDER does not pass on leading "--options").
     if argv[:1] == ["demo"]:
         return _cmd_demo(argparse.Namespace(demo_args=argv[1:]))
+    if argv[:1] == ["detector"]:
+        return _cmd_detector(argparse.Namespace(detector_args=argv[1:]))
     if argv[:1] == ["eval"] and len(argv) > 1 and argv[1] in EVALUATIONS:
         return _cmd_eval(argparse.Namespace(what=argv[1], eval_args=argv[2:]))
     args = build_parser().parse_args(argv)
