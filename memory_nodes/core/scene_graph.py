@@ -89,6 +89,15 @@ DEFAULT_POSE_CHANGE_MIN_DISTANCE_M = 0.02
 DEFAULT_POSE_CHANGE_MIN_ANGLE_RAD = 0.05
 #: History entries kept per node: a year of daily moves, not a week of every sighting.
 DEFAULT_MAX_HISTORY = 400
+#: An object re-observed within this distance (metres) of where its near edges were last
+#: derived in full only re-checks its tight pairs (see SceneGraph._near_unchanged).
+_NEAR_ANCHOR_M = 0.01
+#: Pairs whose distance lies this close to the near radius are tight: three anchor radii (both
+#: ends may drift one radius from their anchors, and the partner one more from where it stood
+#: when the pair was judged), plus room for rounding.
+_NEAR_TIGHT_M = 3.0 * _NEAR_ANCHOR_M + 1e-6
+#: How much farther than the near radius a full refresh looks, to list the tight pairs.
+_NEAR_TIGHT_BAND_M = _NEAR_TIGHT_M + 1e-6
 
 
 def logit(probability: float) -> float:
@@ -296,6 +305,14 @@ class SceneGraph:
         self._missing_by_type: dict[str, set[str]] = {}
         # Whether a type can hold things (receptacle or hanger), per type name.
         self._holds_things: dict[str, bool] = {}
+        # Near-edge anchors (see _near_unchanged): where each object's last full refresh of
+        # its near edges found it, its tight partners, objects that moved off their anchor
+        # (or, never anchored, moved at all) without a refresh since, and the radius used.
+        self._near_anchor: dict[str, Vector3] = {}
+        self._near_tight: dict[str, tuple[str, ...]] = {}
+        self._near_loose: set[str] = set()
+        self._near_anchor_radius = near_radius
+        self._near_internal = False
 
     def set_jitter_threshold(self, distance: float, angle: float) -> None:
         """Pose updates below ``distance`` metres and ``angle`` radians log no change."""
@@ -455,6 +472,15 @@ class SceneGraph:
             return
         position = node.world_T_object.position
         point = (position.x, position.y, position.z)
+        if (
+            layer == Layer.OBJECT
+            and node.status == NodeStatus.PRESENT
+            and node.node_id in self._positions
+            and self._positions.point(node.node_id) != point
+        ):
+            anchor = self._near_anchor.get(node.node_id)
+            if anchor is None or math.dist(point, _xyz(anchor)) > _NEAR_ANCHOR_M:
+                self._near_loose.add(node.node_id)
         self._positions.insert(node.node_id, point)
         by_type = self._box_centres_by_type.get(node.node_type)
         if by_type is None:
@@ -596,10 +622,18 @@ class SceneGraph:
 
     def remove_node(self, node_id: str | NodeSymbol, stamp: float) -> None:
         node = self.get_node(node_id)
-        for edge in list(self.edges_of(node.node_id)):
-            self.remove_edge(edge.source, edge.target, edge.edge_type, stamp)
+        self._near_internal = True  # the pairs go with the node: nothing to re-derive
+        try:
+            for edge in list(self.edges_of(node.node_id)):
+                self.remove_edge(edge.source, edge.target, edge.edge_type, stamp)
+        finally:
+            self._near_internal = False
         del self._nodes[node.node_id]
         self._unindex_node(node)
+        self._forget_near_anchor(node.node_id)
+        self._near_loose.discard(node.node_id)
+        for other_id in self._near_tight.pop(node.node_id, ()):
+            self._drop_tight_partner(other_id, node.node_id)
         self._logged_pose.pop(node.node_id, None)
         if node.external_id:
             self._by_external_id.pop(node.external_id, None)
@@ -714,9 +748,17 @@ class SceneGraph:
         node = self.get_node(node_id)
         node.status = NodeStatus.MISSING
         self._missing_by_type.setdefault(node.node_type, set()).add(node.node_id)
-        for edge in list(self.edges_of(node.node_id)):
-            if edge.source == node.node_id or edge.edge_type == EdgeType.NEAR:
-                self.remove_edge(edge.source, edge.target, edge.edge_type, stamp)
+        # Its near pairs are no longer close (it is not present): its partners' edges stay
+        # right; its own are derived in full when it reappears.
+        self._forget_near_anchor(node.node_id)
+        self._near_loose.discard(node.node_id)
+        self._near_internal = True
+        try:
+            for edge in list(self.edges_of(node.node_id)):
+                if edge.source == node.node_id or edge.edge_type == EdgeType.NEAR:
+                    self.remove_edge(edge.source, edge.target, edge.edge_type, stamp)
+        finally:
+            self._near_internal = False
         self._record(stamp, ChangeKind.NODE_UPDATED, node.node_id, detail="missing")
         self._snapshot(node, stamp, "missing")
 
@@ -811,6 +853,9 @@ class SceneGraph:
             return existing
         edge = SceneEdge(source, target, edge_type, stamp, origin)
         self._insert_edge(edge)
+        if edge_type == EdgeType.NEAR and not self._near_internal:
+            self._forget_near_anchor(source)  # a near edge made by hand: derive both anew
+            self._forget_near_anchor(target)
         self._record(stamp, ChangeKind.EDGE_ADDED, source, target, edge_type.value, origin)
         return edge
 
@@ -823,6 +868,9 @@ class SceneGraph:
     ) -> None:
         edge = self.get_edge(source, target, edge_type)
         self._delete_edge(edge)
+        if edge.edge_type == EdgeType.NEAR and not self._near_internal:
+            self._forget_near_anchor(edge.source)
+            self._forget_near_anchor(edge.target)
         self._record(stamp, ChangeKind.EDGE_REMOVED, edge.source, edge.target, edge.edge_type)
 
     def num_edges(self, edge_type: EdgeType | str | None = None) -> int:
@@ -936,44 +984,48 @@ class SceneGraph:
         hangers last. A container memory believes closed cannot hold what is being looked at,
         so for it only ``on`` is considered.
         """
-        center = box.center.as_array()
-        bottom = box.min_corner[2]
+        # Plain floats with numpy's arithmetic (c - s / 2 per axis, the same comparisons):
+        # small arrays per holder cost most of a re-observation.
+        (cx, cy, cz), (sx, sy, sz) = _xyz(box.center), _xyz(box.size)
+        box_lo = (cx - sx / 2.0, cy - sy / 2.0, cz - sz / 2.0)
+        box_hi = (cx + sx / 2.0, cy + sy / 2.0, cz + sz / 2.0)
+        bottom = box_lo[2]
         volume = box.volume()
-        cx, cy = box.center.x, box.center.y
+        present, furniture, objects = NodeStatus.PRESENT, Layer.FURNITURE, Layer.OBJECT
         best: tuple[int, float, float, str, EdgeType] | None = None
         for node in self._possible_holders(cx, cy):
-            if node.node_id == exclude or node.layer not in (Layer.FURNITURE, Layer.OBJECT):
+            if node.node_id == exclude or (node.layer != furniture and node.layer != objects):
                 continue
-            if node.node_type not in HANGING_RECEPTACLES:
-                # Cheap footprint test first (a little wider than the exact one below).
-                held = node.box
-                if (
-                    abs(cx - held.center.x) > held.size.x / 2.0 + 0.021
-                    or abs(cy - held.center.y) > held.size.y / 2.0 + 0.021
-                ):
-                    continue
-            if node.status != NodeStatus.PRESENT:
+            held = node.box
+            (hx, hy, hz), (hsx, hsy, hsz) = _xyz(held.center), _xyz(held.size)
+            hanger = node.node_type in HANGING_RECEPTACLES
+            # Cheap footprint test first (a little wider than the exact one below).
+            if not hanger and (
+                abs(cx - hx) > hsx / 2.0 + 0.021 or abs(cy - hy) > hsy / 2.0 + 0.021
+            ):
+                continue
+            if node.status != present:
                 continue
             kind = receptacle_kind(node.node_type)
-            hanger = node.node_type in HANGING_RECEPTACLES
-            if kind == ReceptacleKind.NONE or (node.box.volume() <= volume and not hanger):
+            if kind == ReceptacleKind.NONE or (held.volume() <= volume and not hanger):
                 continue
-            lo, hi = node.box.min_corner, node.box.max_corner
+            lo = (hx - hsx / 2.0, hy - hsy / 2.0, hz - hsz / 2.0)
+            hi = (hx + hsx / 2.0, hy + hsy / 2.0, hz + hsz / 2.0)
             if hanger:
                 # A towel hangs from its holder: the boxes touch, the towel is the bigger one.
                 # Last resort only: a soap bar on the counter may touch the rail above it.
-                touches = np.all(box.min_corner <= hi + max_gap) and np.all(
-                    lo <= box.max_corner + max_gap
+                touches = all(box_lo[i] <= hi[i] + max_gap for i in range(3)) and all(
+                    lo[i] <= box_hi[i] + max_gap for i in range(3)
                 )
                 if touches:
-                    candidate = (3, -round(hi[2], 2), node.box.volume(), node.node_id, EdgeType.ON)
+                    candidate = (3, -_round2(hi[2]), held.volume(), node.node_id, EdgeType.ON)
                     if best is None or candidate[:4] < best[:4]:
                         best = candidate
                 continue
-            over = bool(np.all(center[:2] >= lo[:2] - 0.02) and np.all(center[:2] <= hi[:2] + 0.02))
+            over = lo[0] - 0.02 <= cx <= hi[0] + 0.02 and lo[1] - 0.02 <= cy <= hi[1] + 0.02
             if not over:
                 continue
-            within = bool(lo[2] - 0.02 <= center[2] <= hi[2] + 0.02)
+            within = lo[2] - 0.02 <= cz <= hi[2] + 0.02
             closed = node.states.get("isOpen", "").lower() == "false"
             supported = abs(bottom - hi[2]) <= max_gap
             relation: EdgeType | None = None
@@ -990,7 +1042,7 @@ class SceneGraph:
                 # island, a chair pushed under it): the tallest such piece holds it.
                 relation, rank, support = EdgeType.ON, 2, hi[2]
             if relation is not None:
-                candidate = (rank, -round(support, 2), node.box.volume(), node.node_id, relation)
+                candidate = (rank, -_round2(support), held.volume(), node.node_id, relation)
                 if best is None or candidate[:4] < best[:4]:
                     best = candidate
         return None if best is None else (best[3], best[4])
@@ -1018,13 +1070,16 @@ class SceneGraph:
     def derive_room(self, point: Vector3) -> str | None:
         """The smallest room whose footprint (x-y) contains the point."""
         best: tuple[float, str] | None = None
-        p = point.as_array()
+        px, py = point.x, point.y
         nodes = self._nodes
-        for room_id in self._rooms.ids_at(point.x, point.y):
+        for room_id in self._rooms.ids_at(px, py):
             node = nodes[room_id]  # type: ignore[index]
-            lo, hi = node.box.min_corner, node.box.max_corner
-            if np.all(p[:2] >= lo[:2]) and np.all(p[:2] <= hi[:2]):
-                area = node.box.size.x * node.box.size.y
+            center, size = node.box.center, node.box.size
+            if (
+                center.x - size.x / 2.0 <= px <= center.x + size.x / 2.0
+                and center.y - size.y / 2.0 <= py <= center.y + size.y / 2.0
+            ):
+                area = size.x * size.y
                 if best is None or (area, node.node_id) < best:
                     best = (area, node.node_id)
         return None if best is None else best[1]
@@ -1081,6 +1136,8 @@ class SceneGraph:
         rounding cannot lose one; the exact test is the one it always was) and current
         neighbours are checked as they may have moved away. Only the pairs whose edge must
         change are touched, in id order, so the change log reads as it always did.
+
+        A node re-observed where it was does not need all that: see :meth:`_near_unchanged`.
         """
         radius = self.near_radius
         node_id = node.node_id
@@ -1088,6 +1145,11 @@ class SceneGraph:
         position = node.position
         here = (position.x, position.y, position.z)
         present = NodeStatus.PRESENT
+        exact = 0.0 < radius < math.inf
+        if exact and self._near_anchor_radius != radius:
+            self._reset_near_anchors(radius)
+        if exact and self._near_unchanged(node_id, position, here, stamp):
+            return
 
         def close(other: SceneNode) -> bool:
             where = other.world_T_object.position
@@ -1095,10 +1157,13 @@ class SceneGraph:
                 other.status == present and math.dist(here, (where.x, where.y, where.z)) <= radius
             )
 
-        if radius <= 0 or not math.isfinite(radius):
+        if not exact:
             candidates: list = self._ordered_ids(Layer.OBJECT)
         else:
-            candidates = self._positions.ids_within(here, radius * (1.0 + 1e-9) + 1e-9)
+            # Wider than the radius by the anchor band: the pairs near the radius's edge are
+            # listed as tight on the way (see _near_unchanged).
+            reach = radius + _NEAR_TIGHT_BAND_M
+            candidates = self._positions.ids_within(here, reach * (1.0 + 1e-9) + 1e-9)
         current = set(self.neighbours(node_id, EdgeType.NEAR))
         wanted = {
             i
@@ -1106,11 +1171,110 @@ class SceneGraph:
             if i != node_id and nodes[i].layer == Layer.OBJECT and close(nodes[i])
         }
         wanted.update(i for i in current if close(nodes[i]))
-        for other_id in sorted(wanted.symmetric_difference(current), key=_id_order):
-            if other_id in wanted:
-                self.add_edge(node_id, other_id, EdgeType.NEAR, stamp)
-            else:
-                self.remove_edge(node_id, other_id, EdgeType.NEAR, stamp)
+        self._near_internal = True
+        try:
+            for other_id in sorted(wanted.symmetric_difference(current), key=_id_order):
+                if other_id in wanted:
+                    self.add_edge(node_id, other_id, EdgeType.NEAR, stamp)
+                else:
+                    self.remove_edge(node_id, other_id, EdgeType.NEAR, stamp)
+        finally:
+            self._near_internal = False
+        if exact:
+            tight = []
+            for other_id in candidates:
+                other = nodes[other_id]
+                if other_id == node_id or other.layer != Layer.OBJECT or other.status != present:
+                    continue
+                where = other.world_T_object.position
+                if abs(math.dist(here, (where.x, where.y, where.z)) - radius) <= _NEAR_TIGHT_M:
+                    tight.append(other_id)
+            self._set_near_anchor(node_id, position, tight)
+
+    def _near_unchanged(
+        self, node_id: str, position: Vector3, here: tuple[float, float, float], stamp: float
+    ) -> bool:
+        """Bring the node's ``near`` edges up to date without a search, if that is exact.
+
+        Every full refresh anchors the node where it stands and lists its *tight* partners:
+        present objects whose distance lies within ``_NEAR_TIGHT_M`` (three anchor radii) of
+        the near radius, entered in both nodes' lists. While no object stands more than
+        ``_NEAR_ANCHOR_M`` from where it was last anchored or indexed (an object that does is
+        *loose* until its own full refresh), the distance of a pair that is not tight cannot
+        have crossed the radius since the pair was last judged, so its edge is still right,
+        and only the tight partners need a look. The edges are then exactly those a full
+        refresh makes, in the same order. Returns False (a full refresh is needed) when the
+        node has no anchor, left it, or some object is loose.
+        """
+        anchor = self._near_anchor.get(node_id)
+        if anchor is None or self._near_loose:
+            return False
+        if math.dist(here, (anchor.x, anchor.y, anchor.z)) > _NEAR_ANCHOR_M:
+            return False
+        partners = self._near_tight.get(node_id)
+        if not partners:
+            return True
+        radius, present, nodes = self.near_radius, NodeStatus.PRESENT, self._nodes
+        flips = []
+        for other_id in partners:
+            other = nodes[other_id]
+            where = other.world_T_object.position
+            close = (
+                other.status == present and math.dist(here, (where.x, where.y, where.z)) <= radius
+            )
+            if close != (
+                self._find_edge(*_near_pair(node_id, other_id), EdgeType.NEAR) is not None
+            ):
+                flips.append(other_id)
+        if flips:
+            self._near_internal = True
+            try:
+                for other_id in sorted(flips, key=_id_order):
+                    if self.has_edge(node_id, other_id, EdgeType.NEAR):
+                        self.remove_edge(node_id, other_id, EdgeType.NEAR, stamp)
+                    else:
+                        self.add_edge(node_id, other_id, EdgeType.NEAR, stamp)
+            finally:
+                self._near_internal = False
+        return True
+
+    def _set_near_anchor(self, node_id: str, position: Vector3, tight: list[str]) -> None:
+        """Anchor the node at ``position`` with these tight partners (kept symmetric)."""
+        old = set(self._near_tight.get(node_id, ()))
+        new = set(tight)
+        for other_id in old - new:
+            self._drop_tight_partner(other_id, node_id)
+        for other_id in new - old:
+            self._near_tight[other_id] = (*self._near_tight.get(other_id, ()), node_id)
+        if new:
+            self._near_tight[node_id] = tuple(sorted(new, key=_id_order))
+        else:
+            self._near_tight.pop(node_id, None)
+        self._near_anchor[node_id] = position
+        self._near_loose.discard(node_id)
+
+    def _drop_tight_partner(self, node_id: str, partner: str) -> None:
+        partners = self._near_tight.get(node_id)
+        if partners is None:
+            return
+        kept = tuple(p for p in partners if p != partner)
+        if kept:
+            self._near_tight[node_id] = kept
+        else:
+            del self._near_tight[node_id]
+
+    def _forget_near_anchor(self, node_id: str) -> None:
+        """The node's next refresh is a full one (its edges changed by other means). Its
+        tight pairs stay listed: its partners must keep checking them meanwhile; a loose node
+        stays loose until it is derived in full."""
+        self._near_anchor.pop(node_id, None)
+
+    def _reset_near_anchors(self, radius: float) -> None:
+        """Forget every anchor: they were taken for another near radius."""
+        self._near_anchor.clear()
+        self._near_tight.clear()
+        self._near_loose.clear()
+        self._near_anchor_radius = radius
 
     # ------------------------------------------------------------ history
 
@@ -1359,6 +1523,11 @@ def _edge_key(
     return source, target, edge_type
 
 
+def _near_pair(one: str, other: str) -> tuple[str, str]:
+    """The stored (source, target) of a ``near`` edge: the lower id first."""
+    return (one, other) if _id_order(one) < _id_order(other) else (other, one)
+
+
 def _edge_sort_key(edge: SceneEdge) -> tuple[tuple[str, int], tuple[str, int], str]:
     return _id_order(edge.source), _id_order(edge.target), edge.edge_type.value
 
@@ -1370,6 +1539,17 @@ def _change_sequence(change: GraphChange) -> int:
 def _id_order(node_id: str) -> tuple[str, int]:
     """Sort key of a stored node id: the order of its :class:`NodeSymbol`, without the regex."""
     return node_id[0], int(node_id[1:])
+
+
+def _xyz(vector: Vector3) -> tuple[float, float, float]:
+    return vector.x, vector.y, vector.z
+
+
+def _round2(value: float) -> float:
+    """``value`` rounded to 2 decimals as numpy rounds a float64 (not as ``round`` rounds a
+    float: the two differ in the last digit for some values, and the order of holders must
+    not change)."""
+    return round(np.float64(value), 2)
 
 
 def _footprint(box: Box) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -644,6 +644,8 @@ class SceneGraphStore:
         # The WAL is truncated to this after each checkpoint instead of keeping its peak size.
         self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         self._synced_sequence = 0
+        # (sequence, next_index) as last committed to the file; None: not known.
+        self._meta_on_file: tuple[str, str] | None = None
         self._rows_since_prune = 0
         self._checkpoint: Callable[[], None] | None = None
         self._commit_window: Callable[[], AbstractContextManager[None]] = nullcontext
@@ -762,16 +764,18 @@ class SceneGraphStore:
                         "INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?)",
                         (source, target, edge_type, json.dumps(edge_to_dict(edge))),
                     )
-            db.executemany(
-                "INSERT OR REPLACE INTO changes VALUES (?, ?, ?)",
-                [(c.sequence, c.stamp, json.dumps(change_to_dict(c))) for c in changes],
-            )
-            self._write_meta(graph)
+            if changes:
+                db.executemany(
+                    "INSERT OR REPLACE INTO changes VALUES (?, ?, ?)",
+                    [(c.sequence, c.stamp, json.dumps(change_to_dict(c))) for c in changes],
+                )
+            meta = self._write_meta(graph)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             graph.touch(*touched)  # written next time
             raise
+        self._meta_on_file = meta
 
     def set_commit_window(self, window: Callable[[], AbstractContextManager[None]] | None) -> None:
         """Run each :meth:`sync` transaction inside ``window()``.
@@ -895,23 +899,27 @@ class SceneGraphStore:
                 "INSERT OR REPLACE INTO changes VALUES (?, ?, ?)",
                 [(c.sequence, c.stamp, json.dumps(change_to_dict(c))) for c in changes],
             )
-            self._write_meta(graph)
+            self._meta_on_file = None
+            meta = self._write_meta(graph)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._meta_on_file = meta
         self._synced_sequence = graph.sequence
         self.prune_changes()
         return graph.num_nodes()
 
-    def _write_meta(self, graph: SceneGraph) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [
-                ("sequence", str(graph.sequence)),
-                ("next_index", json.dumps(graph.next_index, sort_keys=True)),
-            ],
-        )
+    def _write_meta(self, graph: SceneGraph) -> tuple[str, str]:
+        """Write the sequence and the id counters unless the file holds them already (a
+        re-observation logs no change: its frame then writes only the node); returns them."""
+        meta = (str(graph.sequence), json.dumps(graph.next_index, sort_keys=True))
+        if meta != self._meta_on_file:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("sequence", meta[0]), ("next_index", meta[1])],
+            )
+        return meta
 
     def changes_since(self, stamp: float) -> list[GraphChange]:
         """Every committed change stamped at or after ``stamp`` that the configured history
