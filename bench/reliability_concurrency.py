@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from reliability_nodes import (
+    DirectServiceClients,
     MemoryServerProcess,
     RosClient,
     bench_environment,
@@ -53,6 +54,7 @@ def run_clients(
     start_at: float,
     depth: int,
     rate_hz: float,
+    direct: bool = True,
     late_grace_s: float = 10.0,
 ) -> dict[str, Any]:
     """``clients`` clients in this process, each with one query in flight until the deadline
@@ -62,6 +64,7 @@ def run_clients(
     answer ``timeout_s`` after it was sent is counted unanswered and the client sends its next
     one, but the request stays pending: an answer that arrives within ``late_grace_s`` after
     the run counts as late (a slow answer), one that never arrives as never answered (lost).
+    ``direct``: answers are taken by :class:`DirectServiceClients`, else by rclpy's executor.
     """
     from memory_interfaces.srv import QueryObjects
 
@@ -72,14 +75,21 @@ def run_clients(
     rng = random.Random(name)
     try:
         qos = service_qos(depth)
-        handles = [
-            ros.node.create_client(QueryObjects, SERVICE, qos_profile=qos) for _ in range(clients)
-        ]
-        ready = ros.spin_until(lambda: all(h.service_is_ready() for h in handles), 60.0)
+        group = DirectServiceClients(ros, QueryObjects, SERVICE, clients, qos)
+        ready = ros.spin_until(group.service_is_ready, 60.0)
+        if direct:
+            spin_once, call = group.spin_once, group.call_async
+        else:
+            spin_once = ros.executor.spin_once
+
+            def call(index: int, request: Any) -> Any:
+                return group.handles[index].call_async(request)
+
         if not ready:
             return {"error": "service not ready", "sent": 0, "answered": 0, "unanswered": 0}
         while time.time() < start_at:
             ros.executor.spin_once(timeout_sec=0.01)
+        cpu_start = time.process_time()
         deadline = time.monotonic() + seconds
         in_flight: list[tuple[Any, float] | None] = [None] * clients
         period = 1.0 / rate_hz if rate_hz > 0 else 0.0
@@ -95,7 +105,7 @@ def run_clients(
             nonlocal sent
             request = type_query(rng.choice(types))
             started = time.perf_counter()
-            in_flight[index] = (handles[index].call_async(request), started)
+            in_flight[index] = (call(index, request), started)
             next_send[index] = max(next_send[index] + period, started)
             sent += 1
 
@@ -107,7 +117,7 @@ def run_clients(
 
         while True:
             now_mono = time.monotonic()
-            ros.executor.spin_once(timeout_sec=0.002)
+            spin_once(timeout_sec=0.002)
             now = time.perf_counter()
             for index, entry in enumerate(in_flight):
                 if entry is None:
@@ -129,10 +139,11 @@ def run_clients(
                 break
         grace_end = time.monotonic() + late_grace_s
         while overdue and time.monotonic() < grace_end:
-            ros.executor.spin_once(timeout_sec=0.01)
+            spin_once(timeout_sec=0.01)
             _collect_late(time.perf_counter())
         return {
             "sent": sent,
+            "cpu_s": time.process_time() - cpu_start,
             "answered": len(latencies),
             "unanswered": unanswered,
             "answered_late": len(late),
@@ -145,20 +156,31 @@ def run_clients(
         ros.close()
 
 
-def idle_reference(calls: int) -> dict[str, Any]:
-    """One client alone, one query at a time: the same query mix without load."""
+def idle_reference(calls: int, direct: bool, timeout_s: float = 5.0) -> dict[str, Any]:
+    """One client alone, one query at a time: the same query mix without load, taken by the
+    same kind of client as the load (``direct``: :class:`DirectServiceClients`)."""
     from memory_interfaces.srv import QueryObjects
+
+    from memory_nodes.nodes.service_qos import service_qos
 
     ros = RosClient("concurrency_reference")
     types = _query_types()
     rng = random.Random(0)
     try:
-        client = ros.node.create_client(QueryObjects, SERVICE)
-        wait_for_server(ros, client)
+        group = DirectServiceClients(ros, QueryObjects, SERVICE, 1, service_qos())
+        wait_for_server(ros, group.handles[0])
         latencies, unanswered = [], 0
         for _ in range(calls):
-            answer, seconds = ros.call(client, type_query(rng.choice(types)))
-            if answer is None:
+            request = type_query(rng.choice(types))
+            if direct:
+                started = time.perf_counter()
+                answer = group.call_async(0, request)
+                while not answer.done() and time.perf_counter() - started < timeout_s:
+                    group.spin_once(timeout_sec=0.01)
+                response, seconds = answer.result(), time.perf_counter() - started
+            else:
+                response, seconds = ros.call(group.handles[0], request, timeout_s)
+            if response is None:
                 unanswered += 1
             else:
                 latencies.append(seconds)
@@ -207,6 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server-timing", action="store_true", help="the server's own count and callback times"
     )
+    parser.add_argument(
+        "--server-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a memory_server parameter (repeatable), e.g. query_service_thread=false",
+    )
+    parser.add_argument(
+        "--executor-clients",
+        action="store_true",
+        help="clients take answers through rclpy's executor (default: from one wait set, so "
+        "the clients' own Python overhead does not dominate the latency)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -219,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             args.start_at,
             args.client_queue_depth,
             args.rate,
+            direct=not args.executor_clients,
         )
         print(json.dumps(out))
         return 0
@@ -229,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         timing_file = folder / "server_timing.json"
         extra = {"timing_report_path": str(timing_file)} if args.server_timing else {}
+        extra.update(item.split("=", 1) for item in args.server_param)
         server = MemoryServerProcess(
             folder,
             env,
@@ -240,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             objects = fill_memory(folder, args.objects)
             text_model_wait_s = server.wait_for_text_model()
-            reference = idle_reference(args.reference_calls)
+            reference = idle_reference(args.reference_calls, direct=not args.executor_clients)
             processes = max(1, min(args.processes, args.clients))
             shares = [
                 args.clients // processes + (i < args.clients % processes) for i in range(processes)
@@ -253,14 +290,19 @@ def main(argv: list[str] | None = None) -> int:
                          "--clients", str(share), "--seconds", str(args.seconds),
                          "--timeout", str(args.timeout), "--start-at", str(start_at),
                          "--client-queue-depth", str(args.client_queue_depth),
-                         "--rate", str(args.rate)],
+                         "--rate", str(args.rate),
+                         *(["--executor-clients"] if args.executor_clients else [])],
                         env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
                     )
                 )  # fmt: skip
+            while time.time() < start_at:
+                time.sleep(0.01)
+            server_cpu_start = server.cpu_s()
             results = []
             for worker in workers:
                 out, _ = worker.communicate(timeout=args.seconds + args.timeout + 120.0)
                 results.append(json.loads(out.strip().splitlines()[-1]))
+            server_cpu_s = server.cpu_s() - server_cpu_start
             latencies = [s for r in results for s in r.get("latencies_s", [])]
             load = percentiles_ms(latencies)
             sent = sum(r["sent"] for r in results)
@@ -284,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
                 "late_ms": sorted(x for r in results for x in r.get("late_ms", [])),
                 "failed_answers": sum(r.get("failed", 0) for r in results),
                 "throughput_per_s": round(len(latencies) / args.seconds, 1),
+                "clients_take_answers": "executor" if args.executor_clients else "wait set",
+                "server_parameters": dict(item.split("=", 1) for item in args.server_param),
+                # CPU per answer, less disturbed by other jobs than latency.
+                "server_cpu_ms_per_answer": round(1e3 * server_cpu_s / max(len(latencies), 1), 3),
+                "client_cpu_ms_per_answer": round(
+                    1e3 * sum(r.get("cpu_s", 0.0) for r in results) / max(len(latencies), 1), 3
+                ),
                 "load": load,
                 "idle_reference": reference,
                 "p50_vs_idle": ratio(load["p50_ms"], reference["p50_ms"]),

@@ -90,6 +90,7 @@ from memory_nodes.nodes.images import image_to_numpy
 from memory_nodes.nodes.markers import scene_graph_markers
 from memory_nodes.nodes.runtime import run_node
 from memory_nodes.nodes.service_qos import SERVICE_QUEUE_DEPTH, service_qos
+from memory_nodes.nodes.service_thread import ServiceThread
 from memory_nodes.perception.frames import depth_to_metres
 from memory_nodes.perception.sync import StampSynchronizer
 
@@ -459,6 +460,15 @@ class MemoryServer(Node):
             ),
         )
         declare(
+            "query_service_thread",
+            True,
+            ParameterDescriptor(
+                description="Answer query_objects from a thread of its own (drains every queued "
+                "request per wake); off: from the node's executor like the other services",
+                read_only=True,
+            ),
+        )
+        declare(
             "timing_report_path",
             "",
             ParameterDescriptor(
@@ -540,15 +550,31 @@ class MemoryServer(Node):
             raw=True,
         )
         queue_qos = service_qos(int(param("service_queue_depth").value))
-        for srv_type, name, callback in (
-            (QueryObjects, "~/query_objects", self._on_query),
+        services_on_executor = [
             (GetSceneGraph, "~/get_scene_graph", self._on_get_graph),
             (WhatChanged, "~/what_changed", self._on_what_changed),
             (SaveMemory, "~/save_memory", self._on_save),
             (LoadMemory, "~/load_memory", self._on_load),
             (ReportMissing, "~/report_missing", self._on_report_missing),
             (ObjectHistory, "~/object_history", self._on_object_history),
-        ):
+        ]
+        # The hot service gets a thread of its own: the executor's per-request overhead is
+        # several times a query's cost (see service_thread).
+        self.query_thread: ServiceThread | None = None
+        if param("query_service_thread").value:
+            self.query_thread = ServiceThread(self, "memory_queries")
+            self.query_thread.add(
+                QueryObjects,
+                "~/query_objects",
+                self._on_query,
+                queue_qos,
+                # A text query may wait for the model or spend tens of ms encoding: a worker
+                # answers it, so the queries behind it are not held back.
+                defer=lambda request: bool(request.text),
+            )
+        else:
+            services_on_executor.append((QueryObjects, "~/query_objects", self._on_query))
+        for srv_type, name, callback in services_on_executor:
             self.create_service(
                 srv_type, name, callback, qos_profile=queue_qos, callback_group=services
             )
@@ -571,6 +597,8 @@ class MemoryServer(Node):
             threading.Thread(
                 target=self._warm_up_text_model, name="text_model_warm_up", daemon=True
             ).start()
+        if self.query_thread is not None:
+            self.query_thread.start()
 
     def _warm_up_text_model(self) -> None:
         started = time.perf_counter()
@@ -912,6 +940,9 @@ class MemoryServer(Node):
         return response
 
     def destroy_node(self) -> None:
+        query_thread = getattr(self, "query_thread", None)
+        if query_thread is not None:
+            query_thread.stop()
         timing = getattr(self, "timing", None)
         if timing is not None:
             timing.write()
