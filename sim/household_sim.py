@@ -406,13 +406,34 @@ class HouseholdSim:
 
     # ---- argument helpers ----------------------------------------------------------------
     def _target(self, action: dict, key: str = "objectId") -> SimObject:
+        """The object an interaction names: by ``key`` (an objectId), or, as AI2-THOR allows,
+        by a point ``x``, ``y`` in [0, 1] of the current image (0, 0 top left): the object
+        seen at that pixel of the last frame. A robot has no simulator ids; it points."""
         object_id = action.get(key)
+        if object_id is None and "x" in action and "y" in action:
+            object_id = self._object_at_point(action["x"], action["y"])
         if object_id is None:
             raise ActionFailedError(f"Missing argument: {key}", "MissingArguments")
         obj = self.world.find_object(object_id)
         if obj is None or obj.hidden:
             raise ActionFailedError("Object ID appears to be invalid.")
         return obj
+
+    def _object_at_point(self, x: Any, y: Any) -> str:
+        try:
+            u, v = float(x), float(y)
+        except (TypeError, ValueError):
+            raise ActionFailedError(
+                f"x and y must be numbers in [0, 1], got {x!r}, {y!r}", "InvalidArgument"
+            ) from None
+        if not (0.0 <= u <= 1.0 and 0.0 <= v <= 1.0):
+            raise ActionFailedError(f"x and y must be in [0, 1], got {u}, {v}", "InvalidArgument")
+        row = min(int(v * self.height), self.height - 1)
+        col = min(int(u * self.width), self.width - 1)
+        object_id = self.renderer.object_at_pixel(row, col)
+        if object_id is None or self.world.find_object(object_id) is None:  # walls, floor
+            raise ActionFailedError(f"No object at screen point ({u:.3f}, {v:.3f})")
+        return object_id
 
     def _require_visible(self, obj: SimObject, action: dict) -> None:
         if action.get("forceAction"):

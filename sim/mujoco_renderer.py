@@ -705,6 +705,12 @@ class SceneRenderer:
             world_T_camera=world_T_camera,
         )
 
+    def object_at_pixel(self, row: int, col: int) -> str | None:
+        """The object seen at pixel (``row``, ``col``) of the last rendered frame (None for
+        walls, floor, background and unnamed structure)."""
+        geom = int(self._last_geom_ids[row, col])
+        return None if geom < 0 else self._geom_names[geom]
+
     def pixel_counts(self) -> dict[str, int]:
         """Pixels each named object covers in the last rendered segmentation frame."""
         counts = np.bincount(self._last_geom_ids.ravel() + 1, minlength=len(self._geom_names) + 1)
