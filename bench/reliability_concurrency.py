@@ -29,10 +29,12 @@ from reliability_nodes import (
     DirectServiceClients,
     MemoryServerProcess,
     RosClient,
+    add_server_param_argument,
     bench_environment,
     enter_private_network,
     percentiles_ms,
     ratio,
+    server_parameters,
     type_query,
     wait_for_server,
 )
@@ -75,7 +77,7 @@ def run_clients(
     rng = random.Random(name)
     try:
         qos = service_qos(depth)
-        group = DirectServiceClients(ros, QueryObjects, SERVICE, clients, qos)
+        group = DirectServiceClients.create(ros, QueryObjects, SERVICE, clients, qos)
         ready = ros.spin_until(group.service_is_ready, 60.0)
         if direct:
             spin_once, call = group.spin_once, group.call_async
@@ -167,19 +169,12 @@ def idle_reference(calls: int, direct: bool, timeout_s: float = 5.0) -> dict[str
     types = _query_types()
     rng = random.Random(0)
     try:
-        group = DirectServiceClients(ros, QueryObjects, SERVICE, 1, service_qos())
-        wait_for_server(ros, group.handles[0])
+        client = ros.node.create_client(QueryObjects, SERVICE, qos_profile=service_qos())
+        wait_for_server(ros, client)
+        call = ros.call_direct if direct else ros.call
         latencies, unanswered = [], 0
         for _ in range(calls):
-            request = type_query(rng.choice(types))
-            if direct:
-                started = time.perf_counter()
-                answer = group.call_async(0, request)
-                while not answer.done() and time.perf_counter() - started < timeout_s:
-                    group.spin_once(timeout_sec=0.01)
-                response, seconds = answer.result(), time.perf_counter() - started
-            else:
-                response, seconds = ros.call(group.handles[0], request, timeout_s)
+            response, seconds = call(client, type_query(rng.choice(types)), timeout_s)
             if response is None:
                 unanswered += 1
             else:
@@ -229,13 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server-timing", action="store_true", help="the server's own count and callback times"
     )
-    parser.add_argument(
-        "--server-param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a memory_server parameter (repeatable), e.g. query_service_thread=false",
-    )
+    add_server_param_argument(parser)
     parser.add_argument(
         "--executor-clients",
         action="store_true",
@@ -265,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         timing_file = folder / "server_timing.json"
         extra = {"timing_report_path": str(timing_file)} if args.server_timing else {}
-        extra.update(item.split("=", 1) for item in args.server_param)
+        extra.update(server_parameters(args))
         server = MemoryServerProcess(
             folder,
             env,
@@ -327,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 "failed_answers": sum(r.get("failed", 0) for r in results),
                 "throughput_per_s": round(len(latencies) / args.seconds, 1),
                 "clients_take_answers": "executor" if args.executor_clients else "wait set",
-                "server_parameters": dict(item.split("=", 1) for item in args.server_param),
+                "server_parameters": server_parameters(args),
                 # CPU per answer, less disturbed by other jobs than latency.
                 "server_cpu_ms_per_answer": round(1e3 * server_cpu_s / max(len(latencies), 1), 3),
                 "client_cpu_ms_per_answer": round(

@@ -179,6 +179,7 @@ class RosClient:
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._direct: dict[int, DirectServiceClients] = {}
 
     def spin_until(self, condition, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -197,10 +198,34 @@ class RosClient:
             return None, time.perf_counter() - start
         return future.result(), time.perf_counter() - start
 
+    def call_direct(self, client, request, timeout_s: float = 5.0) -> tuple[Any | None, float]:
+        """As :meth:`call`, but the answer is taken from a wait set over ``client`` alone, not
+        through the executor (whose Python overhead would be part of the latency measured)."""
+        direct = self._direct.get(id(client))
+        if direct is None:
+            direct = self._direct[id(client)] = DirectServiceClients(self, [client])
+        return direct.call(0, request, timeout_s)
+
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
         self._rclpy.try_shutdown(context=self.context)
+
+
+def add_server_param_argument(parser: Any) -> None:
+    """``--server-param NAME=VALUE`` (repeatable): a memory_server parameter of the run."""
+    parser.add_argument(
+        "--server-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a memory_server parameter (repeatable), e.g. query_service_thread=false",
+    )
+
+
+def server_parameters(args: Any) -> dict[str, str]:
+    """The ``--server-param`` values as a dict."""
+    return dict(item.split("=", 1) for item in args.server_param)
 
 
 class _Answer:
@@ -227,16 +252,30 @@ class DirectServiceClients:
     this class's :meth:`spin_once` or the node's executor during a run, not both.
     """
 
-    def __init__(self, ros: RosClient, srv_type: Any, name: str, count: int, qos: Any) -> None:
+    def __init__(self, ros: RosClient, handles: list[Any]) -> None:
         from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
         self._ros = ros
-        self.srv_type = srv_type
-        self.handles = [
-            ros.node.create_client(srv_type, name, qos_profile=qos) for _ in range(count)
-        ]
-        self._wait_set = _rclpy.WaitSet(0, 0, 0, count, 0, 0, ros.context.handle)
-        self._pending: list[dict[int, _Answer]] = [{} for _ in range(count)]
+        self.handles = handles
+        self._wait_set = _rclpy.WaitSet(0, 0, 0, len(handles), 0, 0, ros.context.handle)
+        self._pending: list[dict[int, _Answer]] = [{} for _ in handles]
+
+    @classmethod
+    def create(
+        cls, ros: RosClient, srv_type: Any, name: str, count: int, qos: Any
+    ) -> DirectServiceClients:
+        """``count`` new clients of service ``name``."""
+        return cls(
+            ros, [ros.node.create_client(srv_type, name, qos_profile=qos) for _ in range(count)]
+        )
+
+    def call(self, index: int, request: Any, timeout_s: float) -> tuple[Any | None, float]:
+        """(response or None on timeout, seconds) of one request, waited for here."""
+        started = time.perf_counter()
+        answer = self.call_async(index, request)
+        while not answer.done() and time.perf_counter() - started < timeout_s:
+            self.spin_once(timeout_sec=0.01)
+        return answer.result(), time.perf_counter() - started
 
     def service_is_ready(self) -> bool:
         return all(handle.service_is_ready() for handle in self.handles)
@@ -262,7 +301,7 @@ class DirectServiceClients:
                 continue
             while True:
                 with client.handle:
-                    header, response = client.handle.take_response(self.srv_type.Response)
+                    header, response = client.handle.take_response(client.srv_type.Response)
                 if header is None:
                     break
                 answer = self._pending[index].pop(header.request_id.sequence_number, None)
