@@ -64,6 +64,20 @@ MAP_EXTENT_M = 1000.0
 EARLIER_PLACE_MIN_DISTANCE_M = 0.25
 
 
+def check_not_ahead(
+    stamp: float, now: float, what: str, max_future_s: float = MAX_FUTURE_S
+) -> None:
+    """Refuse a fact stamped more than ``max_future_s`` after ``now`` (a broken sensor clock).
+
+    The one rule both memories apply: a fact from the future would win over every true one.
+    """
+    if stamp > now + max_future_s:
+        raise InvalidInputError(
+            f"{what} is stamped {stamp - now:.3f} s in the future "
+            f"(tolerance {max_future_s} s): check the sensor clock"
+        )
+
+
 def earlier_places(
     graph: SceneGraph, object_id: str, min_distance: float = EARLIER_PLACE_MIN_DISTANCE_M
 ) -> list[ObjectRecord]:
@@ -439,7 +453,6 @@ class LongTermMemory:
                     f"observation {index} ({clip_text(obs.object_type)}): states must map text to "
                     f"text, got {clip_text(bad_states)}"
                 )
-        limit = None if self.clock is None else self.clock() + self.max_future_s
         stamps = [
             (o.stamp, f"observation of {clip_text(o.object_id or o.object_type)}")
             for o in observations
@@ -452,13 +465,10 @@ class LongTermMemory:
             stamps.append((view.stamp, "camera view"))
             if not math.isfinite(view.stamp):
                 raise InvalidInputError(f"camera view stamp must be finite, got {view.stamp}")
-        if limit is not None:
+        if self.clock is not None:
+            now = self.clock()
             for stamp, what in stamps:
-                if stamp > limit:
-                    raise InvalidInputError(
-                        f"{what} is stamped {stamp - limit + self.max_future_s:.3f} s in the "
-                        f"future (tolerance {self.max_future_s} s): check the sensor clock"
-                    )
+                check_not_ahead(stamp, now, what, self.max_future_s)
 
     def add_room(self, name: str, extent: Box, stamp: float) -> str:
         node_id = self.graph.add_room(name, extent, stamp)

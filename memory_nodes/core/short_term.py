@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from memory_nodes.core.cache_entry import CacheEntry
 from memory_nodes.core.errors import InvalidInputError, clip_text
-from memory_nodes.core.long_term import MAP_EXTENT_M, MAX_OBJECT_EXTENT_M
+from memory_nodes.core.long_term import MAP_EXTENT_M, MAX_OBJECT_EXTENT_M, check_not_ahead
 from memory_nodes.core.object_taxonomy import Mobility, type_info
 from memory_nodes.core.policies import ReplacementPolicy, resolve_policy
 from memory_nodes.core.types import (
@@ -261,7 +261,8 @@ class ObjectStateCache:
         Inserting into a full cache evicts the policy's victim through ``on_evict`` first.
         A move or a state change is believed once ``change_confirmations`` distinct frames
         agree (see the class notes); until then the entry keeps its confirmed facts and counts
-        the observation in ``stats.pending_writes``.
+        the observation in ``stats.pending_writes``. An observation stamped more than
+        ``MAX_FUTURE_S`` after ``now`` is refused, as long-term memory refuses it.
         """
         if not isinstance(observation, ObjectObservation):
             raise InvalidInputError(
@@ -274,6 +275,12 @@ class ObjectStateCache:
         _check_finite("ObjectObservation.stamp", observation.stamp)
         now = observation.stamp if now is None else now
         _check_finite("now", now)
+        # Long-term memory's rule: a stamp ahead of the clock is a broken sensor clock, and an
+        # entry stamped years ahead would outrank every true fact until then (and reach
+        # long-term memory when consolidated).
+        check_not_ahead(
+            observation.stamp, now, f"observation of {clip_text(observation.object_id)}"
+        )
 
         entry = self._entries.get(observation.object_id)
         if entry is not None and observation.stamp < entry.last_written:
@@ -382,6 +389,7 @@ class ObjectStateCache:
         object_type: str | None = None,
         source: str = "action",
         place_seen: bool = True,
+        stamp: float | None = None,
     ) -> CacheEntry:
         """Write what an action just did to an object (opened, picked up, put inside ...).
 
@@ -395,10 +403,17 @@ class ObjectStateCache:
         object down (a door or the hand hid it): the receptacle and states are certain, the
         position is not, so the next sighting is taken at once, as a first sighting is, and
         does not wait for a second frame.
+
+        ``stamp`` is when the sender says the action happened: the effect is recorded at
+        ``now`` either way, but one stamped more than ``MAX_FUTURE_S`` after ``now`` (a broken
+        clock, or a forged message) is refused, as long-term memory refuses it.
         """
         if not object_id:
             raise InvalidInputError("record_action_effect() needs a non-empty object_id")
         _check_finite("now", now)
+        if stamp is not None:
+            _check_finite("action effect stamp", stamp)
+            check_not_ahead(stamp, now, f"action effect on {clip_text(object_id)}")
         entry = self._entries.get(object_id)
         if entry is None and (not object_type or world_T_object is None):
             raise InvalidInputError(

@@ -173,6 +173,7 @@ class ShortTermMemoryNode(Node):
                     box=effect.box,
                     object_type=effect.object_type,
                     source=ACTION_SOURCE,
+                    stamp=effect.stamp,
                 )
             except (InvalidInputError, ValueError) as error:
                 self.get_logger().warning(f"action effect {index} rejected: {error}")
