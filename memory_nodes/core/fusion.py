@@ -52,6 +52,8 @@ _INFEASIBLE = 1e6
 _NO_FRAMES: frozenset[str] = frozenset()
 # (observation, target) pairs costed at once: bounds the cost matrix's temporaries (~10 MB).
 _PAIRS_PER_BLOCK = 100_000
+# Up to this many pairs, costs are computed in plain floats (numpy's set-up costs more).
+_PAIRS_IN_PLAIN_FLOATS = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,40 +106,69 @@ class FusionConfig:
 
 @dataclass(slots=True)
 class _Estimate:
-    """Running weighted mean of a box (centre and size)."""
+    """Running weighted mean of a box (centre and size).
 
-    center: np.ndarray
-    size: np.ndarray
+    Plain float triples with numpy's arithmetic, axis by axis (the same operations in the same
+    order, so the same values to the last bit): arrays of three cost more to make than the
+    sums they hold, several times an observation.
+    """
+
+    center: tuple[float, float, float]
+    size: tuple[float, float, float]
     weight: float
 
     @classmethod
     def of(cls, box: Box, weight: float) -> _Estimate:
-        return cls(box.center.as_array(), box.size.as_array(), weight)
+        return cls(_xyz(box.center), _xyz(box.size), weight)
 
     def add(self, box: Box, weight: float, cap: float) -> None:
         total = self.weight + weight
-        self.center = (self.weight * self.center + weight * box.center.as_array()) / total
-        self.size = (self.weight * self.size + weight * box.size.as_array()) / total
+        mine = self.weight
+        (cx, cy, cz), (sx, sy, sz) = self.center, self.size
+        (ox, oy, oz), (px, py, pz) = _xyz(box.center), _xyz(box.size)
+        self.center = (
+            (mine * cx + weight * ox) / total,
+            (mine * cy + weight * oy) / total,
+            (mine * cz + weight * oz) / total,
+        )
+        self.size = (
+            (mine * sx + weight * px) / total,
+            (mine * sy + weight * py) / total,
+            (mine * sz + weight * pz) / total,
+        )
         self.weight = min(total, cap)
 
     def grow(self, box: Box, cap: float) -> bool:
         """Become the union with ``box``; True if the box got larger."""
-        lo = np.minimum(self.center - self.size / 2.0, box.min_corner)
-        hi = np.maximum(self.center + self.size / 2.0, box.max_corner)
-        grew = bool(np.any(hi - lo > self.size + 1e-9))
-        self.center, self.size = (lo + hi) / 2.0, hi - lo
+        other_lo, other_hi = _corners(box)
+        center, size = self.center, self.size
+        lo = [min(center[i] - size[i] / 2.0, other_lo[i]) for i in range(3)]
+        hi = [max(center[i] + size[i] / 2.0, other_hi[i]) for i in range(3)]
+        grew = any(hi[i] - lo[i] > size[i] + 1e-9 for i in range(3))
+        self.center = ((lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0, (lo[2] + hi[2]) / 2.0)
+        self.size = (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2])
         self.weight = min(self.weight + 1.0, cap)
         return grew
 
     def box(self) -> Box:
-        return Box(Vector3.from_array(self.center), Vector3.from_array(self.size))
+        return Box(Vector3(*self.center), Vector3(*self.size))
+
+
+def _corners(box: Box) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """``box.min_corner`` and ``box.max_corner`` as float triples (the same values)."""
+    (cx, cy, cz), (sx, sy, sz) = _xyz(box.center), _xyz(box.size)
+    return (
+        (cx - sx / 2.0, cy - sy / 2.0, cz - sz / 2.0),
+        (cx + sx / 2.0, cy + sy / 2.0, cz + sz / 2.0),
+    )
 
 
 def _overlaps(a: Box, b: Box, margin: float) -> bool:
     """The boxes overlap on every axis once each is grown by ``margin``."""
-    return bool(
-        np.all(a.min_corner <= b.max_corner + margin)
-        and np.all(b.min_corner <= a.max_corner + margin)
+    a_lo, a_hi = _corners(a)
+    b_lo, b_hi = _corners(b)
+    return all(a_lo[i] <= b_hi[i] + margin for i in range(3)) and all(
+        b_lo[i] <= a_hi[i] + margin for i in range(3)
     )
 
 
@@ -355,8 +386,11 @@ class ObjectFusion:
         """:meth:`_cost` of every (observation, target) pair, computed in one go with numpy.
 
         A frame of a thousand mugs against a thousand known ones must not cost a million
-        Python calls.
+        Python calls; a few pairs (most frames: an object or two of a type) cost less in plain
+        floats, with the same arithmetic (:meth:`_cost_pairs`).
         """
+        if len(observations) * len(targets) <= _PAIRS_IN_PLAIN_FLOATS:
+            return self._cost_pairs(observations, targets)
         obs_center = np.array([_xyz(o.box.center) for o in observations], dtype=np.float64)
         obs_size = np.array([_xyz(o.box.size) for o in observations], dtype=np.float64)
         codes: dict[str, int] = {}
@@ -392,7 +426,8 @@ class ObjectFusion:
         tgt_center, tgt_size, tgt_ids = targets
         # Centre distance and the size-dependent gate.
         delta = obs_center[:, None, :] - tgt_center[None, :, :]
-        distance = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
+        dx, dy, dz = delta[..., 0], delta[..., 1], delta[..., 2]
+        distance = np.sqrt(dx * dx + dy * dy + dz * dz)  # summed as _cost_pairs sums
         extent = np.maximum(obs_size.max(axis=1)[:, None], tgt_size.max(axis=1)[None, :])
         gate = np.maximum(self.config.gate_distance, self.config.gate_size_factor * extent)
         # Box IoU, with the same arithmetic as Box.iou.
@@ -416,6 +451,52 @@ class ObjectFusion:
             cost[both & ~same] = _INFEASIBLE
         cost[same] = -1.0
         return cost
+
+    def _cost_pairs(
+        self, observations: Sequence[ObjectObservation], targets: Sequence[SceneNode | _Candidate]
+    ) -> np.ndarray:
+        """:meth:`_cost_block`'s costs pair by pair in plain floats: the same operations in the
+        same order, so the same values to the last bit (a test compares them)."""
+        gate_distance, size_factor = self.config.gate_distance, self.config.gate_size_factor
+        blocks = self.config.id_mismatch_blocks
+        prepared = []
+        for target in targets:
+            if isinstance(target, _Candidate):
+                centre, size = target.estimate.center, target.estimate.size
+            else:
+                centre, size = _xyz(target.box.center), _xyz(target.box.size)
+            prepared.append((*_box_terms(centre, size), target.external_id))
+        rows = []
+        for obs in observations:
+            o_centre, o_lo, o_hi, o_volume, o_extent = _box_terms(
+                _xyz(obs.box.center), _xyz(obs.box.size)
+            )
+            o_id = obs.object_id
+            row = []
+            for t_centre, t_lo, t_hi, t_volume, t_extent, t_id in prepared:
+                dx = o_centre[0] - t_centre[0]
+                dy = o_centre[1] - t_centre[1]
+                dz = o_centre[2] - t_centre[2]
+                distance = math.sqrt(dx * dx + dy * dy + dz * dz)
+                gate = max(gate_distance, size_factor * max(o_extent, t_extent))
+                ox = min(o_hi[0], t_hi[0]) - max(o_lo[0], t_lo[0])
+                oy = min(o_hi[1], t_hi[1]) - max(o_lo[1], t_lo[1])
+                oz = min(o_hi[2], t_hi[2]) - max(o_lo[2], t_lo[2])
+                inter = (ox if ox > 0.0 else 0.0) * (oy if oy > 0.0 else 0.0)
+                inter *= oz if oz > 0.0 else 0.0
+                union = o_volume + t_volume - inter
+                iou = inter / union if union > 0 else 0.0
+                cost = distance / gate - iou
+                if distance > gate and iou <= 0.0:
+                    cost = _INFEASIBLE
+                if o_id and t_id:
+                    if o_id == t_id:
+                        cost = -1.0
+                    elif blocks:
+                        cost = _INFEASIBLE
+                row.append(cost)
+            rows.append(row)
+        return np.array(rows, dtype=np.float64).reshape(len(observations), len(targets))
 
     def _cost(self, obs: ObjectObservation, target: SceneNode | _Candidate) -> float:
         external_id = target.external_id
@@ -747,6 +828,16 @@ class ObjectFusion:
             )
         self._tracks[node_id] = _Track(estimate or _Estimate.of(box, 1.0))
         return node_id
+
+
+def _box_terms(
+    centre: tuple[float, float, float], size: tuple[float, float, float]
+) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], float, float]:
+    """Centre, min and max corner, volume and largest extent, as _cost_block computes them."""
+    (cx, cy, cz), (sx, sy, sz) = centre, size
+    lo = (cx - sx / 2.0, cy - sy / 2.0, cz - sz / 2.0)
+    hi = (cx + sx / 2.0, cy + sy / 2.0, cz + sz / 2.0)
+    return centre, lo, hi, sx * sy * sz, max(sx, sy, sz)
 
 
 def _node_order(node_id: str) -> tuple[str, int]:

@@ -138,12 +138,12 @@ class PointIndex:
             ranges.append((first, last))
         count = math.prod(last - first + 1 for first, last in ranges)
         cells = self._cells
+        (x0, x1), (y0, y1), (z0, z1) = ranges
         if count > len(cells):  # fewer occupied cells than covered ones: walk those
-            for cell, members in cells.items():
-                if all(r[0] <= c <= r[1] for c, r in zip(cell, ranges, strict=True)):
+            for (x, y, z), members in cells.items():
+                if x0 <= x <= x1 and y0 <= y <= y1 and z0 <= z <= z1:
                     yield from members
             return
-        (x0, x1), (y0, y1), (z0, z1) = ranges
         for x in range(x0, x1 + 1):
             for y in range(y0, y1 + 1):
                 for z in range(z0, z1 + 1):
