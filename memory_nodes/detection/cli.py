@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--patience", type=int, default=50)
     train.add_argument("--model", default="yolo11n-seg.yaml", help="model YAML (no weights)")
     train.add_argument("--fraction", type=float, default=1.0, help="of the training images")
+    train.add_argument("--optimizer", choices=("AdamW", "SGD", "auto"), default="AdamW")
+    train.add_argument("--lr0", type=float, default=0.001, help="initial learning rate")
 
     evaluate = commands.add_parser("evaluate", help="mask mAP50 and per-class AP on a split")
     evaluate.add_argument("--weights", type=Path, required=True)
@@ -103,6 +105,8 @@ def _train(args: argparse.Namespace) -> int:
         patience=args.patience,
         model=args.model,
         fraction=args.fraction,
+        optimizer=args.optimizer,
+        learning_rate=args.lr0,
     )
     record = train_detector(args.data, args.out, settings, resume=args.resume)
     print(json.dumps(record, indent=1))

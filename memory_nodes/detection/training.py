@@ -109,6 +109,10 @@ class TrainingSettings:
     seed: int = 0
     model: str = DEFAULT_MODEL
     fraction: float = 1.0  # of the training images used
+    # ultralytics' "auto" picks AdamW at lr 0.01 / (4 + classes) for runs under 10k
+    # iterations, a fine-tuning rate; from scratch the network needs a larger step.
+    optimizer: str = "AdamW"
+    learning_rate: float = 0.001  # lr0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.torch_threads < 1 or self.workers < 0:
@@ -119,6 +123,8 @@ class TrainingSettings:
             raise InvalidInputError(
                 f"train from a model YAML (no pretrained weights), got {self.model!r}"
             )
+        if not 0.0 < self.learning_rate < 1.0:
+            raise InvalidInputError(f"learning rate must be in (0, 1), got {self.learning_rate}")
         if not 0.0 < self.fraction <= 1.0:
             raise InvalidInputError(f"fraction must be in (0, 1], got {self.fraction}")
 
@@ -207,6 +213,8 @@ def train_detector(
                 patience=settings.patience,
                 seed=settings.seed,
                 fraction=settings.fraction,
+                optimizer=settings.optimizer,
+                lr0=settings.learning_rate,
                 device="cpu",
                 project=str(out),
                 name=RUN_NAME,
