@@ -483,8 +483,9 @@ class SparseOctree:
         object_ids: ArrayLike | Sequence[str | None] | None = None,
         stamp: float | None = None,
         endpoints_only: bool = False,
+        discretize: bool = False,
     ) -> InsertStats:
-        """Integrate one scan with ray casting, as OctoMap's insertPointCloud(discretize=False).
+        """Integrate one scan with ray casting, as OctoMap's insertPointCloud.
 
         Each endpoint cell gets one hit; each cell a ray passes through gets one miss, unless it
         is an endpoint of the same scan (so thin structure seen by some rays is not erased by
@@ -492,6 +493,16 @@ class SparseOctree:
         ray up to the range and mark nothing occupied. Non-finite points and rays ending outside
         the extent are dropped and counted. When ``stamp`` is given and decay is enabled, decay
         is applied up to ``stamp`` first.
+
+        ``discretize`` is OctoMap's ``discretize=true`` (computeDiscreteUpdate): every point
+        stands for the centre of its cell (a float32 point, as OctoMap keeps it) and one ray is
+        cast per distinct cell, to that centre. A dense cloud (many points per cell, as from a
+        depth camera) then costs a ray per cell instead of a ray per point. The range test is
+        the centre's, so a point just inside ``max_range`` whose centre lies beyond it clears
+        instead of hitting, and the other way round; a point outside the extent has no cell and
+        is dropped. Rays to centres pass through slightly different cells than rays to the
+        points, so the map differs from the exact one near grazing rays and at the edge of what
+        was seen; it equals OctoMap's discrete insert. Labels follow the same rule in both modes.
 
         ``labels`` (int, -1 = none) and ``object_ids`` (int, -1 = none; strings are accepted
         and mapped with :meth:`object_ids_of`) update the endpoint cells: the first labelled
@@ -511,7 +522,7 @@ class SparseOctree:
         now = float(self._clock() if stamp is None else stamp)
         if stamp is not None:
             self.decay(now)
-        status, occ, n_occ, free, n_free, use_grid, lo, dims = _k.scan_cells(
+        status, occupied_keys, free_keys = _k.scan_cells(
             pts,
             o,
             max_range,
@@ -521,13 +532,15 @@ class SparseOctree:
             self._n_axis,
             not endpoints_only,
             self.dense_scan_limit,
+            bool(discretize),
         )
         counts = np.bincount(status, minlength=4)
         self._version += 1
-        if n_free:
-            self._update(_k.codes_to_keys(free, n_free, use_grid, lo, dims), self._l_miss, now)
+        n_occ = occupied_keys.shape[0]
+        if free_keys.shape[0]:
+            self._update(free_keys, self._l_miss, now)
         if n_occ:
-            self._update(_k.codes_to_keys(occ, n_occ, use_grid, lo, dims), self._l_hit, now)
+            self._update(occupied_keys, self._l_hit, now)
             if label_arr is not None or object_arr is not None:
                 self._update_semantics(pts, status, label_arr, object_arr, now, n_occ)
         return InsertStats(
@@ -536,7 +549,7 @@ class SparseOctree:
             dropped_outside_extent=int(counts[3]),
             beyond_max_range=int(counts[1]),
             occupied_updates=int(n_occ),
-            free_updates=int(n_free),
+            free_updates=int(free_keys.shape[0]),
         )
 
     def insert_endpoints(
@@ -649,18 +662,22 @@ class SparseOctree:
     def _update_semantics(
         self, pts, status, label_arr, object_arr, now: float, n_cells: int
     ) -> None:
-        hit = np.flatnonzero(status == 0)
-        keys = self.keys_of(pts[hit])
+        none = np.empty(0, np.int64)
+        keys, first_labels, first_objects = _k.first_values_per_cell(
+            pts,
+            status,
+            none if label_arr is None else label_arr,
+            none if object_arr is None else object_arr,
+            self._inv_res,
+            self._key_offset,
+            n_cells,
+        )
+        slots = self._side_entries(keys, now)
         rate = np.float32(self.label_rate)
-        for values, cur, conf in (
-            (label_arr, "_label", "_label_conf"),
-            (object_arr, "_object_id", "_object_conf"),
-        ):
-            if values is None:
-                continue
-            ukeys, first = _k.first_value_per_key(keys, np.ascontiguousarray(values[hit]), n_cells)
-            slots = self._side_entries(ukeys, now)
-            _k.apply_semantics(slots, first, getattr(self, cur), getattr(self, conf), rate)
+        if label_arr is not None:
+            _k.apply_semantics(slots, first_labels, self._label, self._label_conf, rate)
+        if object_arr is not None:
+            _k.apply_semantics(slots, first_objects, self._object_id, self._object_conf, rate)
 
     def _side_entries(self, keys: NDArray[np.int64], now: float) -> NDArray[np.int64]:
         """Side-table slots of known cells, creating entries for those without one."""

@@ -176,21 +176,60 @@ def _scan_pos(code, use_grid, skeys, smask):
 
 
 @njit(cache=True)
-def scan_cells(points, origin, max_range, res, inv_res, key_offset, n_axis, cast_rays, dense_limit):
+def scan_cells(
+    points, origin, max_range, res, inv_res, key_offset, n_axis, cast_rays, dense_limit, discretize
+):
     """Deduplicated occupied and free cells of one scan, following OctoMap's computeUpdate.
 
-    Returns ``(status, occ_codes, n_occ, free_codes, n_free, use_grid, lo, dims)`` where
-    ``status`` per point is 0 = hit inside range, 1 = beyond ``max_range`` (clears only),
-    2 = non-finite, 3 = outside the extent. Codes are grid indices over the box ``lo + dims``
-    (``use_grid``) or Morton keys. A cell that is an endpoint of the scan is never free.
+    Returns ``(status, occupied_keys, free_keys)`` where ``status`` per point is 0 = hit inside
+    range, 1 = beyond ``max_range`` (clears only), 2 = non-finite, 3 = outside the extent, and
+    the keys are distinct leaf Morton keys. A cell that is an endpoint of the scan is never
+    free. Cells deduplicated in the dense grid come out brick by brick, so the map update
+    finds each brick once for its cells.
+
+    With ``discretize`` (and ``cast_rays``) this is OctoMap's computeDiscreteUpdate: one ray per
+    distinct cell holding points, cast to the cell's centre (see :func:`_discrete_rays`).
+    """
+    ocell = np.empty(3, np.int64)
+    for a in range(3):
+        ocell[a] = np.int64(np.floor(origin[a] * inv_res)) - key_offset
+    if discretize and cast_rays:
+        status, rays, ends, ecell, lo, hi, total_steps = _discrete_rays(
+            points, origin, max_range, res, inv_res, key_offset, n_axis, ocell
+        )
+    else:
+        status, ends, ecell, lo, hi, total_steps = _point_rays(
+            points, origin, max_range, inv_res, key_offset, n_axis, cast_rays, ocell
+        )
+        rays = status
+    occupied_keys, free_keys = _scan_update(
+        rays,
+        ends,
+        ecell,
+        origin,
+        ocell,
+        res,
+        key_offset,
+        lo,
+        hi,
+        total_steps,
+        cast_rays,
+        dense_limit,
+    )
+    return status, occupied_keys, free_keys
+
+
+@njit(cache=True)
+def _point_rays(points, origin, max_range, inv_res, key_offset, n_axis, cast_rays, ocell):
+    """One ray per point: ``(status, ends, end_cells, lo, hi, total_steps)``.
+
+    Points beyond ``max_range`` end at the range; ``lo``/``hi`` bound the cells the rays can
+    touch and ``total_steps`` bounds how many they step through.
     """
     n = points.shape[0]
     status = np.empty(n, np.int8)
     ends = np.empty((n, 3), np.float64)
     ecell = np.empty((n, 3), np.int64)
-    ocell = np.empty(3, np.int64)
-    for a in range(3):
-        ocell[a] = np.int64(np.floor(origin[a] * inv_res)) - key_offset
     lo = ocell.copy()
     hi = ocell.copy()
     total_steps = np.int64(0)
@@ -239,6 +278,144 @@ def scan_cells(points, origin, max_range, res, inv_res, key_offset, n_axis, cast
             total_steps += abs(i - ocell[0]) + abs(j - ocell[1]) + abs(k - ocell[2]) + 1
         else:
             total_steps += 1
+    return status, ends, ecell, lo, hi, total_steps
+
+
+@njit(cache=True)
+def _discrete_rays(points, origin, max_range, res, inv_res, key_offset, n_axis, ocell):
+    """One ray per distinct cell holding points, to its centre (OctoMap's discrete update).
+
+    Returns ``(status, rays, ends, end_cells, lo, hi, total_steps)``: ``status`` per point, and
+    per distinct cell (in order of its first point) the ray's status (0 = hit, 1 = beyond
+    ``max_range``: clears up to the range), end and end cell. The range test is the centre's,
+    so every point of a cell gets its cell's status. A point outside the extent has no cell to
+    stand for and is dropped (3). Rows are written for distinct cells only, not per point.
+    """
+    n = points.shape[0]
+    status = np.empty(n, np.int8)
+    rays = np.empty(n, np.int8)
+    ends = np.empty((n, 3), np.float64)
+    ecell = np.empty((n, 3), np.int64)
+    lo = ocell.copy()
+    hi = ocell.copy()
+    total_steps = np.int64(0)
+    # scan-local hash set key -> cell row, grown as cells arrive
+    cap = 1 << 12
+    table_keys = np.full(cap, _EMPTY, np.int64)
+    table_rows = np.empty(cap, np.int32)
+    m = 0
+    last_i = last_j = last_k = np.int64(-1)
+    last_status = np.int8(0)
+    for r in range(n):
+        px = points[r, 0]
+        py = points[r, 1]
+        pz = points[r, 2]
+        if not (np.isfinite(px) and np.isfinite(py) and np.isfinite(pz)):
+            status[r] = 2
+            continue
+        i = np.int64(np.floor(px * inv_res)) - key_offset
+        j = np.int64(np.floor(py * inv_res)) - key_offset
+        k = np.int64(np.floor(pz * inv_res)) - key_offset
+        if i < 0 or j < 0 or k < 0 or i >= n_axis or j >= n_axis or k >= n_axis:
+            status[r] = 3
+            continue
+        # neighbouring pixels mostly share a cell: a repeat needs no lookup
+        if i == last_i and j == last_j and k == last_k:
+            status[r] = last_status
+            continue
+        key = morton3(i, j, k)
+        mask = np.int64(cap - 1)
+        h = _hash(key, mask)
+        while True:
+            held = table_keys[h]
+            if held == key:
+                last_status = rays[table_rows[h]]
+                break
+            if held == _EMPTY:
+                table_keys[h] = key
+                table_rows[h] = m
+                last_status = _centre_ray(
+                    i, j, k, origin, max_range, res, inv_res, key_offset, m, rays, ends, ecell
+                )
+                for a in range(3):
+                    lo[a] = min(lo[a], ecell[m, a])
+                    hi[a] = max(hi[a], ecell[m, a])
+                    total_steps += abs(ecell[m, a] - ocell[a])
+                total_steps += 1
+                m += 1
+                if 2 * m > cap:
+                    cap *= 2
+                    table_keys, table_rows = _rehash(table_keys, table_rows, cap)
+                break
+            h = (h + 1) & mask
+        last_i = i
+        last_j = j
+        last_k = k
+        status[r] = last_status
+    return status, rays[:m], ends[:m], ecell[:m], lo, hi, total_steps
+
+
+@njit(cache=True, inline="always")
+def _centre_ray(i, j, k, origin, max_range, res, inv_res, key_offset, row, rays, ends, ecell):
+    """Row ``row`` of the discrete rays: the ray to the centre of cell ``(i, j, k)``.
+
+    The centre is rounded to float32 as OctoMap stores it: rays to lattice points can graze
+    cell edges, where that rounding decides which cells they pass.
+    """
+    px = np.float64(np.float32((np.float64(i + key_offset) + 0.5) * res))
+    py = np.float64(np.float32((np.float64(j + key_offset) + 0.5) * res))
+    pz = np.float64(np.float32((np.float64(k + key_offset) + 0.5) * res))
+    dx = px - origin[0]
+    dy = py - origin[1]
+    dz = pz - origin[2]
+    st = np.int8(0)
+    if max_range >= 0.0:
+        length = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if length > max_range:
+            st = np.int8(1)
+            s = max_range / length
+            px = origin[0] + dx * s
+            py = origin[1] + dy * s
+            pz = origin[2] + dz * s
+    # the end lies between the origin and the centre, both inside the extent
+    rays[row] = st
+    ends[row, 0] = px
+    ends[row, 1] = py
+    ends[row, 2] = pz
+    ecell[row, 0] = np.int64(np.floor(px * inv_res)) - key_offset
+    ecell[row, 1] = np.int64(np.floor(py * inv_res)) - key_offset
+    ecell[row, 2] = np.int64(np.floor(pz * inv_res)) - key_offset
+    return st
+
+
+@njit(cache=True)
+def _rehash(table_keys, table_rows, capacity):
+    """The scan-local hash set of :func:`_discrete_rays` in a table of ``capacity`` slots."""
+    mask = np.int64(capacity - 1)
+    new_keys = np.full(capacity, _EMPTY, np.int64)
+    new_rows = np.empty(capacity, np.int32)
+    for s in range(table_keys.shape[0]):
+        key = table_keys[s]
+        if key == _EMPTY:
+            continue
+        h = _hash(key, mask)
+        while new_keys[h] != _EMPTY:
+            h = (h + 1) & mask
+        new_keys[h] = key
+        new_rows[h] = table_rows[s]
+    return new_keys, new_rows
+
+
+@njit(cache=True)
+def _scan_update(
+    rays, ends, ecell, origin, ocell, res, key_offset, lo, hi, total_steps, cast_rays, dense_limit
+):
+    """Occupied and free keys of the rays (status 0 = hit, 1 = clears only, >= 2 = none).
+
+    Deduplicates in a dense byte grid over the box ``lo..hi`` when it holds at most
+    ``dense_limit`` cells, else in a scan-local hash set.
+    """
+    n = rays.shape[0]
     dims = hi - lo + 1
     volume = dims[0] * dims[1] * dims[2]
     use_grid = volume <= dense_limit
@@ -263,7 +440,7 @@ def scan_cells(points, origin, max_range, res, inv_res, key_offset, n_axis, cast
     n_occ = 0
     # Endpoints first, so that rays of the same scan cannot clear them.
     for r in range(n):
-        if status[r] != 0:
+        if rays[r] != 0:
             continue
         code = _scan_code(ecell[r, 0], ecell[r, 1], ecell[r, 2], use_grid, lo0, lo1, lo2, d1, d2)
         pos = _scan_pos(code, use_grid, skeys, smask)
@@ -272,17 +449,15 @@ def scan_cells(points, origin, max_range, res, inv_res, key_offset, n_axis, cast
             occ[n_occ] = code
             n_occ += 1
     if not cast_rays:
-        return status, occ, n_occ, np.empty(0, np.int64), 0, use_grid, lo, dims
+        if use_grid:
+            occ_keys, _ = _grid_cells_by_brick(state, lo, hi, dims, n_occ, 0)
+            return occ_keys, np.empty(0, np.int64)
+        return occ[:n_occ], np.empty(0, np.int64)
     if use_grid:
-        _trace_rays_grid(status, ends, ecell, origin, ocell, res, key_offset, lo, hi, dims, state)
-        # free cells are those only rays touched (1); endpoints carry bit 2
-        free = np.empty(cap, np.int64)
-        n_free = 0
-        for c in range(volume):
-            if state[c] == 1:
-                free[n_free] = c
-                n_free += 1
-        return status, occ, n_occ, free, n_free, use_grid, lo, dims
+        n_touched = _trace_rays_grid(
+            rays, ends, ecell, origin, ocell, res, key_offset, lo, hi, dims, state
+        )
+        return _grid_cells_by_brick(state, lo, hi, dims, n_occ, n_touched)
     free = np.empty(cap, np.int64)
     n_free = 0
     cur = np.empty(3, np.int64)
@@ -291,7 +466,7 @@ def scan_cells(points, origin, max_range, res, inv_res, key_offset, n_axis, cast
     tdelta = np.empty(3, np.float64)
     dirn = np.empty(3, np.float64)
     for r in range(n):
-        if status[r] > 1:
+        if rays[r] > 1:
             continue
         if ecell[r, 0] == ocell[0] and ecell[r, 1] == ocell[1] and ecell[r, 2] == ocell[2]:
             continue
@@ -333,7 +508,7 @@ def scan_cells(points, origin, max_range, res, inv_res, key_offset, n_axis, cast
                 state[pos] = 1
                 free[n_free] = code
                 n_free += 1
-    return status, occ, n_occ, free, n_free, use_grid, lo, dims
+    return occ[:n_occ], free[:n_free]
 
 
 @njit(cache=True)
@@ -352,6 +527,7 @@ def _trace_rays_grid(status, ends, ecell, origin, ocell, res, key_offset, lo, hi
     oz = origin[2]
     half = 0.5 * res
     code0 = (ocell[0] - lo[0]) * sx + (ocell[1] - lo[1]) * sy + (ocell[2] - lo[2])
+    n_touched = 0
     for r in range(status.shape[0]):
         if status[r] > 1:
             continue
@@ -361,6 +537,8 @@ def _trace_rays_grid(status, ends, ecell, origin, ocell, res, key_offset, lo, hi
         if ex == ocell[0] and ey == ocell[1] and ez == ocell[2]:
             continue
         end_code = (ex - lo[0]) * sx + (ey - lo[1]) * sy + (ez - lo[2])
+        if state[code0] == 0:
+            n_touched += 1
         state[code0] |= 1
         dx = ends[r, 0] - ox
         dy = ends[r, 1] - oy
@@ -433,25 +611,54 @@ def _trace_rays_grid(status, ends, ecell, origin, ocell, res, key_offset, lo, hi
                 break
             if min(tmx, min(tmy, tmz)) > length:
                 break
+            if state[code] == 0:
+                n_touched += 1
             state[code] |= 1
+    return n_touched
+
+
+# cell offsets (i, j, k) of the 64 cells of a brick, in Morton order
+_BRICK_OFFSETS = np.array(
+    [[(c >> 0 & 1) | (c >> 2 & 2), (c >> 1 & 1) | (c >> 3 & 2), (c >> 2 & 1) | (c >> 4 & 2)]
+     for c in range(64)],
+    np.int64,
+)  # fmt: skip
 
 
 @njit(cache=True)
-def codes_to_keys(codes, n, use_grid, lo, dims):
-    """Morton keys of the first ``n`` scan codes (grid indices are converted, keys kept)."""
-    out = np.empty(n, np.int64)
-    if not use_grid:
-        out[:] = codes[:n]
-        return out
-    d12 = dims[1] * dims[2]
-    for r in range(n):
-        c = codes[r]
-        i = c // d12
-        rem = c - i * d12
-        j = rem // dims[2]
-        k = rem - j * dims[2]
-        out[r] = morton3(i + lo[0], j + lo[1], k + lo[2])
-    return out
+def _grid_cells_by_brick(state, lo, hi, dims, n_occ, n_free):
+    """Morton keys of the occupied (bit 2) and free-only (1) cells of a dense scan grid.
+
+    Walks the grid brick by brick, each brick's cells in Morton order, so the keys of one
+    brick are consecutive. ``n_occ`` and ``n_free`` bound the counts.
+    """
+    offsets = _BRICK_OFFSETS
+    sx = dims[1] * dims[2]
+    sy = dims[2]
+    occ = np.empty(n_occ, np.int64)
+    free = np.empty(n_free, np.int64)
+    m_occ = 0
+    m_free = 0
+    for bi in range(lo[0] >> 2, (hi[0] >> 2) + 1):
+        for bj in range(lo[1] >> 2, (hi[1] >> 2) + 1):
+            for bk in range(lo[2] >> 2, (hi[2] >> 2) + 1):
+                base = morton3(bi, bj, bk) << 6
+                for c in range(64):
+                    ci = bi * 4 + offsets[c, 0]
+                    cj = bj * 4 + offsets[c, 1]
+                    ck = bk * 4 + offsets[c, 2]
+                    if ci < lo[0] or ci > hi[0] or cj < lo[1] or cj > hi[1]:
+                        continue
+                    if ck < lo[2] or ck > hi[2]:
+                        continue
+                    v = state[(ci - lo[0]) * sx + (cj - lo[1]) * sy + (ck - lo[2])]
+                    if v == 1:
+                        free[m_free] = base | c
+                        m_free += 1
+                    elif v >= 2:
+                        occ[m_occ] = base | c
+                        m_occ += 1
+    return occ[:m_occ], free[:m_free]
 
 
 # --------------------------------------------------------------------------------------------
@@ -715,27 +922,32 @@ def brick_apply(
     bcap = bkeys.shape[0]
     scap = skeys.shape[0]
     new_cells = 0
+    # keys usually come brick by brick (see scan_cells): look each brick up once
+    last_bk = np.int64(-1)
+    b = -1
     for r in range(start, cell_keys.shape[0]):
         key = cell_keys[r]
         bk = key >> 6
-        h = _hash(bk, bmask)
-        while True:
-            b = btable[h]
-            if b < 0:
-                if nb == bcap:
-                    return nb, ns, new_cells, r
-                b = nb
-                nb += 1
-                btable[h] = b
-                bkeys[b] = bk
-                for c in range(64):
-                    blo[b, c] = np.float32(np.nan)
-                    brep[b, c] = -1
-                bside[b] = 0
-                break
-            if bkeys[b] == bk:
-                break
-            h = (h + 1) & bmask
+        if bk != last_bk:
+            h = _hash(bk, bmask)
+            while True:
+                b = btable[h]
+                if b < 0:
+                    if nb == bcap:
+                        return nb, ns, new_cells, r
+                    b = nb
+                    nb += 1
+                    btable[h] = b
+                    bkeys[b] = bk
+                    for c in range(64):
+                        blo[b, c] = np.float32(np.nan)
+                        brep[b, c] = -1
+                    bside[b] = 0
+                    break
+                if bkeys[b] == bk:
+                    break
+                h = (h + 1) & bmask
+            last_bk = bk
         c = key & 63
         old = blo[b, c]
         unknown = np.isnan(old)
@@ -807,42 +1019,66 @@ def side_entries(
 
 
 @njit(cache=True)
-def first_value_per_key(keys, values, max_distinct):
-    """Distinct keys of the points whose value is >= 0, with the value of the first such point.
+def first_values_per_cell(points, status, labels, objects, inv_res, key_offset, max_distinct):
+    """Hit cells of a scan with the label and object id of their first point that has one.
 
-    A scan-local hash set in point order: no sort, unlike ``np.unique(return_index=True)``.
-    ``max_distinct`` bounds the distinct keys (the scan's endpoint cells) and sizes the set,
-    which then stays in cache.
+    For each point with ``status`` 0 (an endpoint inside the range), in point order: the
+    first label >= 0 and the first object id >= 0 seen in its cell, each chosen on its own
+    (-1 where none). Cells where neither was seen are left out. ``labels`` or ``objects`` may
+    be empty (not given). One scan-local hash set sized by ``max_distinct`` (the scan's
+    occupied cells); no per-point key array, no sort.
     """
-    n = keys.shape[0]
+    n = points.shape[0]
+    has_labels = labels.shape[0] > 0
+    has_objects = objects.shape[0] > 0
     cap = 16
     while cap < 2 * min(n, max_distinct):
         cap *= 2
     mask = np.int64(cap - 1)
     seen = np.full(cap, _EMPTY, np.int64)
+    row_of = np.empty(cap, np.int64)
     out_keys = np.empty(cap // 2, np.int64)
-    out_values = np.empty(cap // 2, np.int64)
+    out_labels = np.full(cap // 2, -1, np.int64)
+    out_objects = np.full(cap // 2, -1, np.int64)
     m = 0
+    last_i = last_j = last_k = np.int64(-1)
+    row = -1
     for r in range(n):
-        v = values[r]
-        key = keys[r]
-        if v < 0 or key < 0:
+        if status[r] != 0:
             continue
-        h = _hash(key, mask)
-        while True:
-            held = seen[h]
-            if held == _EMPTY:
-                if m == out_keys.shape[0]:
-                    raise ValueError("more distinct cells than max_distinct")
-                seen[h] = key
-                out_keys[m] = key
-                out_values[m] = v
-                m += 1
-                break
-            if held == key:
-                break
-            h = (h + 1) & mask
-    return out_keys[:m], out_values[:m]
+        label = labels[r] if has_labels else -1
+        obj = objects[r] if has_objects else -1
+        if label < 0 and obj < 0:
+            continue
+        i = np.int64(np.floor(points[r, 0] * inv_res)) - key_offset
+        j = np.int64(np.floor(points[r, 1] * inv_res)) - key_offset
+        k = np.int64(np.floor(points[r, 2] * inv_res)) - key_offset
+        # neighbouring pixels mostly share a cell: a repeat needs no lookup
+        if i != last_i or j != last_j or k != last_k:
+            key = morton3(i, j, k)
+            h = _hash(key, mask)
+            while True:
+                held = seen[h]
+                if held == _EMPTY:
+                    if m == out_keys.shape[0]:
+                        raise ValueError("more distinct cells than max_distinct")
+                    seen[h] = key
+                    row_of[h] = m
+                    out_keys[m] = key
+                    m += 1
+                    break
+                if held == key:
+                    break
+                h = (h + 1) & mask
+            row = row_of[h]
+            last_i = i
+            last_j = j
+            last_k = k
+        if out_labels[row] < 0:
+            out_labels[row] = label
+        if out_objects[row] < 0:
+            out_objects[row] = obj
+    return out_keys[:m], out_labels[:m], out_objects[:m]
 
 
 @njit(cache=True)

@@ -35,12 +35,12 @@ class DictMap:
     def insert(self, pts, origin, labels, now: float) -> None:
         self.decay(now)
         t = self.tree
-        status, occ, n_occ, free, n_free, use_grid, lo, dims = _k.scan_cells(
+        status, occupied_keys, free_keys = _k.scan_cells(
             pts, origin, -1.0, t.resolution, 1.0 / t.resolution, t._key_offset, t._n_axis,
-            True, t.dense_scan_limit,
+            True, t.dense_scan_limit, False,
         )  # fmt: skip
-        for codes, n, delta in ((free, n_free, t._l_miss), (occ, n_occ, t._l_hit)):
-            for key in _k.codes_to_keys(codes, n, use_grid, lo, dims).tolist():
+        for keys, delta in ((free_keys, t._l_miss), (occupied_keys, t._l_hit)):
+            for key in keys.tolist():
                 v = self.value.get(key, np.float32(0.0))
                 if not ((delta >= 0 and v >= t._l_max) or (delta <= 0 and v <= t._l_min)):
                     v = np.float32(min(max(np.float32(v + delta), t._l_min), t._l_max))
