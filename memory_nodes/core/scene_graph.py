@@ -280,6 +280,9 @@ class SceneGraph:
         # Nodes whose attributes changed without a recorded change (a hit raises confidence
         # and counts an observation every frame; logging each would drown the change log).
         self._touched: set[str] = set()
+        # Furniture and objects whose confidence, stamps or status changed since the answer
+        # order index of queries last looked (None until it first asks: see take_reranked).
+        self._reranked: set[str] | None = None
         # Pose and box of each node when its last pose change was logged: jitter is measured
         # from there, so a slow drift is still logged once it adds up.
         self._logged_pose: dict[str, tuple[Pose, Box]] = {}
@@ -447,6 +450,7 @@ class SceneGraph:
         return self._order[layer]
 
     def _index_node(self, node: SceneNode) -> None:
+        self._note_reranked(node.node_id)
         if self._order is not None:
             # Kept sorted in place: re-sorting after each of a frame's 1,000 new objects (every
             # new node derives its room through nodes()) took most of a minute.
@@ -504,6 +508,7 @@ class SceneGraph:
                 self._holders.insert(node.node_id, lo, hi)
 
     def _unindex_node(self, node: SceneNode) -> None:
+        self._note_reranked(node.node_id)
         if self._order is not None:
             key = _id_order(node.node_id)
             for ids in (self._order[None], self._order[node.layer]):
@@ -707,6 +712,7 @@ class SceneGraph:
         """The node was observed: raise confidence, count it, clear misses and 'missing'."""
         node = self.get_node(node_id)
         node.log_odds = _clamp(node.log_odds + logit(hit_probability))
+        self._note_reranked(node.node_id)
         self._touched.add(node.node_id)
         node.num_observations += 1
         node.last_seen = max(node.last_seen, stamp)
@@ -737,6 +743,7 @@ class SceneGraph:
         if node.status == NodeStatus.MISSING:
             return False
         node.log_odds = _clamp(node.log_odds + logit(miss_probability))
+        self._note_reranked(node.node_id)
         node.consecutive_misses += 1
         if node.consecutive_misses < misses_to_missing:
             self._record(stamp, ChangeKind.NODE_UPDATED, node.node_id, detail="confidence")
@@ -747,6 +754,7 @@ class SceneGraph:
     def mark_missing(self, node_id: str | NodeSymbol, stamp: float) -> None:
         node = self.get_node(node_id)
         node.status = NodeStatus.MISSING
+        self._note_reranked(node.node_id)
         self._missing_by_type.setdefault(node.node_type, set()).add(node.node_id)
         # Its near pairs are no longer close (it is not present): its partners' edges stay
         # right; its own are derived in full when it reappears.
@@ -992,6 +1000,7 @@ class SceneGraph:
         bottom = box_lo[2]
         volume = box.volume()
         present, furniture, objects = NodeStatus.PRESENT, Layer.FURNITURE, Layer.OBJECT
+        # (rank, support height, volume, id, relation) of the best holder so far.
         best: tuple[int, float, float, str, EdgeType] | None = None
         for node in self._possible_holders(cx, cy):
             if node.node_id == exclude or (node.layer != furniture and node.layer != objects):
@@ -1018,8 +1027,8 @@ class SceneGraph:
                     lo[i] <= box_hi[i] + max_gap for i in range(3)
                 )
                 if touches:
-                    candidate = (3, -_round2(hi[2]), held.volume(), node.node_id, EdgeType.ON)
-                    if best is None or candidate[:4] < best[:4]:
+                    candidate = (3, hi[2], held.volume(), node.node_id, EdgeType.ON)
+                    if best is None or _ranks_before(candidate, best):
                         best = candidate
                 continue
             over = lo[0] - 0.02 <= cx <= hi[0] + 0.02 and lo[1] - 0.02 <= cy <= hi[1] + 0.02
@@ -1042,8 +1051,8 @@ class SceneGraph:
                 # island, a chair pushed under it): the tallest such piece holds it.
                 relation, rank, support = EdgeType.ON, 2, hi[2]
             if relation is not None:
-                candidate = (rank, -_round2(support), held.volume(), node.node_id, relation)
-                if best is None or candidate[:4] < best[:4]:
+                candidate = (rank, support, held.volume(), node.node_id, relation)
+                if best is None or _ranks_before(candidate, best):
                     best = candidate
         return None if best is None else (best[3], best[4])
 
@@ -1334,6 +1343,17 @@ class SceneGraph:
         touched, self._touched = self._touched, set()
         return touched
 
+    def take_reranked(self) -> set[str] | None:
+        """Nodes added, removed, or whose confidence, stamps or status changed since the
+        previous call; None on the first call (every node: tracking starts then). For the one
+        answer order index of queries (``queries.most_confident``)."""
+        reranked, self._reranked = self._reranked, set()
+        return reranked
+
+    def _note_reranked(self, node_id: str) -> None:
+        if self._reranked is not None:
+            self._reranked.add(node_id)
+
     def changes_since(self, stamp: float) -> list[GraphChange]:
         """Changes stamped at or after ``stamp`` (within the in-memory change log)."""
         return [c for c in self._change_log if c.stamp >= stamp]
@@ -1543,6 +1563,22 @@ def _id_order(node_id: str) -> tuple[str, int]:
 
 def _xyz(vector: Vector3) -> tuple[float, float, float]:
     return vector.x, vector.y, vector.z
+
+
+def _ranks_before(
+    candidate: tuple[int, float, float, str, EdgeType],
+    best: tuple[int, float, float, str, EdgeType],
+) -> bool:
+    """Whether a holder ranks before the best so far: (rank, the support height rounded to
+    the centimetre, highest first, volume, id). Rounded only when two holders are compared:
+    most boxes have one."""
+    if candidate[0] != best[0]:
+        return candidate[0] < best[0]
+    return (-_round2(candidate[1]), candidate[2], candidate[3]) < (
+        -_round2(best[1]),
+        best[2],
+        best[3],
+    )
 
 
 def _round2(value: float) -> float:
