@@ -21,8 +21,12 @@ Each size and store runs in a process of its own. Memory: ``rss_mb`` after build
 ``graph_bytes_per_object``: the bytes tracemalloc counts while the scene graph and fusion
 state are deep-copied, divided by the objects.
 
+``reobserve_back_to_back`` times re-observations in a row, without the reference workload
+between them. ``--baseline REV`` runs the same sizes with ``memory_nodes`` as it was at git
+revision ``REV`` (``git archive``), one process each, in turn with the working tree's.
+
 Usage: ``python bench/memory_scale.py [--sizes 1000 10000 100000] [--stores file memory]
-[--quick]``. Prints JSON.
+[--quick] [--calls N] [--no-bytes] [--baseline REV]``. Prints JSON.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import io
 import json
 import math
+import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import tracemalloc
@@ -44,7 +51,8 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# A run of --baseline REV points this at that revision's exported package.
+sys.path.insert(0, os.environ.get("MEMORY_SCALE_PACKAGE_ROOT", str(ROOT)))
 
 from memory_nodes.core.change_detection import CameraView  # noqa: E402
 from memory_nodes.core.long_term import LongTermMemory  # noqa: E402
@@ -243,6 +251,13 @@ def measure(
             before = time.perf_counter()
             call()
             samples[kind].append(time.perf_counter() - before)
+    # Re-observations back to back, without the reference workload between them (it evicts
+    # memory's data from the caches): what a stream of frames sees.
+    samples["reobserve_back_to_back"] = []
+    for _ in range(calls):
+        before = time.perf_counter()
+        reobserve()
+        samples["reobserve_back_to_back"].append(time.perf_counter() - before)
     reference_p50 = float(np.percentile(samples["reference"], 50)) * 1e3
     results: dict[str, Any] = {}
     for kind, times in samples.items():
@@ -291,7 +306,10 @@ def run(num_objects: int, store: str, calls: int, count_bytes: bool = True) -> d
         timings = measure(memory, house, clock, calls, np.random.default_rng(num_objects))
         memory.close()
         file_mb = database.stat().st_size / 2**20 if database is not None else None
+    import memory_nodes
+
     return {
+        "package": str(Path(memory_nodes.__file__).parent),
         "num_objects": num_objects,
         "store": store,
         **built,
@@ -314,6 +332,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="1k and 10k objects, 40 calls")
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="git revision whose memory_nodes is also run, each size and store in turn",
+    )
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--no-bytes",
@@ -328,16 +351,36 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run(sizes[0], args.stores[0], calls, not args.no_bytes)))
         return
     results = []
-    for size in sizes:
-        for store in args.stores:
-            # One process per run, so RSS says what this run's memory holds.
-            command = [sys.executable, __file__, "--in-process", "--calls", str(calls)]
-            command += ["--sizes", str(size), "--stores", store]
-            command += ["--no-bytes"] if args.no_bytes else []
-            done = subprocess.run(command, capture_output=True, text=True, check=True)
-            results.append(json.loads(done.stdout))
-            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="memory_scale_baseline_") as folder:
+        packages = {"working tree": str(ROOT)}
+        if args.baseline:
+            packages[f"baseline {args.baseline}"] = export_revision(args.baseline, Path(folder))
+        for size in sizes:
+            for store in args.stores:
+                for code, package in packages.items():
+                    # One process per run, so RSS says what this run's memory holds.
+                    command = [sys.executable, __file__, "--in-process", "--calls", str(calls)]
+                    command += ["--sizes", str(size), "--stores", store]
+                    command += ["--no-bytes"] if args.no_bytes else []
+                    environment = {**os.environ, "MEMORY_SCALE_PACKAGE_ROOT": package}
+                    done = subprocess.run(
+                        command, capture_output=True, text=True, check=True, env=environment
+                    )
+                    results.append({"code": code, **json.loads(done.stdout)})
+                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps({"targets": TARGETS, "results": results}, indent=2))
+
+
+def export_revision(revision: str, folder: Path) -> str:
+    """The directory holding ``memory_nodes`` as it was at git ``revision``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "memory_nodes"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return str(folder)
 
 
 if __name__ == "__main__":
