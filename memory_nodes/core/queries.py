@@ -14,6 +14,8 @@ candidates, so no condition lists the whole map for another to intersect.
 from __future__ import annotations
 
 import heapq
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -105,6 +107,142 @@ def ranked_nodes(
     # cyclic garbage collector walk the whole graph (seconds at 100k objects). The node id is
     # unique, so a comparison never reaches the node itself.
     return [entry[-1] for entry in best(keyed(), None, limit)]
+
+
+#: An answer order key: -confidence, -seen (``last_seen``, never before ``first_seen``),
+#: -last_seen, node id. Unique per node (the id), so no comparison reaches past it.
+_OrderKey = tuple[float, float, float, str]
+
+
+class AnswerOrderIndex:
+    """The furniture and objects of one graph in answer order, kept between queries.
+
+    "The 10 most confident objects" ranked every node of the map (134 ms of CPU at 100,000
+    objects). The scene graph names the nodes whose confidence, stamps or status changed (or
+    that came or went) since the index last looked (:meth:`SceneGraph.take_reranked`); the
+    index re-keys those and keeps every key in a heap per status (present, missing). Old keys
+    stay in the heaps until they surface and are dropped, and the heaps are rebuilt when stale
+    keys outnumber the live ones. A top k pops the k best live keys and pushes them back:
+    O((k + stale keys on top) log N) after the changes of a frame are re-keyed.
+
+    Keys follow :meth:`LongTermMemory.query`'s order (:func:`ranked_nodes` with
+    ``record_stamps``); :func:`answer_order` is the same order while no node was seen last
+    before it was first seen, and the index declines (None) otherwise.
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[str, tuple[_OrderKey, bool]] = {}  # node id -> (key, present)
+        self._heaps: dict[bool, list[_OrderKey]] = {True: [], False: []}
+        self._seen_before_first: set[str] = set()  # last_seen < first_seen: orders differ
+        self._lock = threading.Lock()
+
+    def best(
+        self,
+        graph: SceneGraph,
+        limit: int,
+        *,
+        include_missing: bool = False,
+        record_stamps: bool = True,
+    ) -> list[SceneNode] | None:
+        """The best ``limit`` furniture and objects, as a full ranking would keep them."""
+        with self._lock:
+            self._update(graph)
+            if not record_stamps and self._seen_before_first:
+                return None
+            taken = self._take(True, limit)
+            if include_missing:
+                taken = heapq.nsmallest(limit, taken + self._take(False, limit))
+            return [graph.get_node(key[-1]) for key in taken]
+
+    def _update(self, graph: SceneGraph) -> None:
+        changed = graph.take_reranked()
+        keys, heaps = self._keys, self._heaps
+        if changed is None:  # the first look: every node, one heapify per status
+            keys.clear()
+            self._seen_before_first.clear()
+            for layer in _THINGS:
+                for node in graph.nodes(layer):
+                    keys[node.node_id] = self._entry(node)
+            self._rebuild_heaps()
+            return
+        for node_id in changed:
+            node = graph.find_node(node_id)
+            if node is None or node.layer not in _THINGS:
+                keys.pop(node_id, None)
+                self._seen_before_first.discard(node_id)
+                continue
+            entry = self._entry(node)
+            if keys.get(node_id) != entry:
+                keys[node_id] = entry
+                heapq.heappush(heaps[entry[1]], entry[0])
+        if len(heaps[True]) + len(heaps[False]) > 2 * len(keys) + 1024:
+            self._rebuild_heaps()
+
+    def _entry(self, node: SceneNode) -> tuple[_OrderKey, bool]:
+        last_seen, first_seen = node.last_seen, node.first_seen
+        seen = last_seen if last_seen >= first_seen else first_seen
+        if seen == last_seen:
+            self._seen_before_first.discard(node.node_id)
+        else:
+            self._seen_before_first.add(node.node_id)
+        key = (-node.confidence, -seen, -last_seen, node.node_id)
+        return key, node.status == _PRESENT
+
+    def _rebuild_heaps(self) -> None:
+        for present in (True, False):
+            heap = [key for key, status in self._keys.values() if status == present]
+            heapq.heapify(heap)
+            self._heaps[present] = heap
+
+    def _take(self, present: bool, limit: int) -> list[_OrderKey]:
+        heap, keys = self._heaps[present], self._keys
+        kept: list[_OrderKey] = []
+        taken: set[str] = set()
+        while heap and len(kept) < limit:
+            key = heapq.heappop(heap)
+            node_id = key[-1]
+            # Stale (re-keyed, moved to the other heap, removed) or a second copy of a key
+            # that changed and changed back: dropped for good.
+            if node_id not in taken and keys.get(node_id) == (key, present):
+                taken.add(node_id)
+                kept.append(key)
+        for key in kept:
+            heapq.heappush(heap, key)
+        return kept
+
+
+_PRESENT = NodeStatus.PRESENT
+_order_indexes: weakref.WeakKeyDictionary[SceneGraph, AnswerOrderIndex] = (
+    weakref.WeakKeyDictionary()
+)
+_order_indexes_lock = threading.Lock()
+
+
+def answer_order_index(graph: SceneGraph) -> AnswerOrderIndex:
+    """The graph's one answer order index (made on first use, dropped with the graph)."""
+    with _order_indexes_lock:
+        index = _order_indexes.get(graph)
+        if index is None:
+            index = _order_indexes[graph] = AnswerOrderIndex()
+        return index
+
+
+def most_confident(
+    graph: SceneGraph, limit: int, *, include_missing: bool = False, record_stamps: bool = True
+) -> list[SceneNode]:
+    """``ranked_nodes`` of every furniture and object node, the best ``limit``, from the
+    graph's answer order index (a scan when the index declines)."""
+    check_limit(limit)
+    found = answer_order_index(graph).best(
+        graph, limit, include_missing=include_missing, record_stamps=record_stamps
+    )
+    if found is None:
+        found = ranked_nodes(
+            matching_nodes(graph, (), include_missing=include_missing),
+            limit,
+            record_stamps=record_stamps,
+        )
+    return found
 
 
 def check_limit(limit: int | None) -> int | None:
@@ -237,8 +375,14 @@ def nearest_order(point: Vector3) -> Callable[[SceneNode], tuple[float, NodeSymb
 def all_objects(
     graph: SceneGraph, *, include_missing: bool = False, limit: int | None = None
 ) -> list[ObjectRecord]:
-    """Every remembered object and piece of furniture, most confident first."""
+    """Every remembered object and piece of furniture, most confident first.
+
+    With a ``limit``, the answer comes from the graph's :class:`AnswerOrderIndex`.
+    """
     check_limit(limit)
+    if limit is not None:
+        found = most_confident(graph, limit, include_missing=include_missing, record_stamps=False)
+        return _records(graph, found)
     return _answer(graph, matching_nodes(graph, (), include_missing=include_missing), limit)
 
 
