@@ -23,10 +23,14 @@ The machine is shared, so a fixed numpy workload is timed after every frame and 
 p50 and p95 are also given divided by the workload's p50 (``*_vs_reference``); ``cpu_ms`` is
 the thread's CPU time, which other processes disturb less than wall time. The previous outlier
 filter (open3d's ``remove_statistical_outlier`` on every point of every instance) is timed on
-the same instances as a second reference when open3d is installed.
+the same instances as a second reference when open3d is installed. With
+``--compare-frame-points N`` (default 5000; 0 skips it) the extraction is also timed, on the
+same frames, with the per-frame point bound ``max_frame_points=N`` (``frame_point_bound``: its
+time next to the default extraction's, and how far its observations move from the default's).
 
 Usage: ``python bench/frame_pipeline.py [--quick] [--resolutions 320x240 640x480]
-[--frames N] [--scene FloorPlan1] [--memory-objects 1000] [--max-instance-points N]``.
+[--frames N] [--scene FloorPlan1] [--memory-objects 1000] [--max-instance-points N]
+[--max-frame-points N] [--compare-frame-points N]``.
 Prints JSON; asserts nothing.
 """
 
@@ -69,6 +73,7 @@ from memory_nodes.nodes.pointcloud import cloud_from_msg, cloud_to_msg  # noqa: 
 from memory_nodes.perception.backends import MaskBackend  # noqa: E402
 from memory_nodes.perception.frames import RGBDFrame, color_to_rgb, depth_to_metres  # noqa: E402
 from memory_nodes.perception.observations import (  # noqa: E402
+    DEFAULT_MAX_FRAME_POINTS,
     DEFAULT_MAX_INSTANCE_POINTS,
     FrameObservations,
     ObservationExtractor,
@@ -303,14 +308,20 @@ def run_resolution(
     memory_objects: int,
     max_instance_points: int,
     workdir: Path,
+    max_frame_points: int = DEFAULT_MAX_FRAME_POINTS,
+    compare_frame_points: int = 0,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     frames = kitchen_walk(scene, width, height, num_frames)
     render_s = time.perf_counter() - started
     walk = [frame_messages(frame, 0.0) for frame in frames]
     extractor = ObservationExtractor(
-        MaskBackend(), cloud_stride=CLOUD_STRIDE, max_instance_points=max_instance_points
+        MaskBackend(),
+        cloud_stride=CLOUD_STRIDE,
+        max_instance_points=max_instance_points,
+        max_frame_points=max_frame_points,
     )
+    bounded = FrameBoundComparison(extractor, compare_frame_points)
     memory = LongTermMemory(workdir / f"memory_{width}x{height}.sqlite")
     objects_in_memory, stamp = build_memory(memory, walk, extractor, memory_objects)
     vocabulary = LabelVocabulary(["", *MOVABLE_LABELS])
@@ -364,6 +375,7 @@ def run_resolution(
         observations, view = clock.run("memory_decode", decode_for_memory, received, msgs)
         clock.run("integrate_frame", memory.integrate_frame, observations, view)
         old_filter.time_frame(frame, extractor, clock)
+        bounded.time_frame(frame, result, 1e3 * cpu, clock)
         if index == 0:
             continue
         reference.append(1e3 * reference_workload())
@@ -403,6 +415,7 @@ def run_resolution(
         "stages": stages,
         "nodes": nodes,
         "old_outlier_filter": old_filter.summary(timer, reference_ms),
+        "frame_point_bound": bounded.summary(timer, reference_ms),
         "targets_met": {
             "each_node_p95_le_50ms": all(n["p95_ms"] <= TARGET_NODE_P95_MS for n in nodes.values()),
             "memory_server_p95_le_10ms": nodes["memory_server"]["p95_ms"]
@@ -457,6 +470,89 @@ class OldFilter:
         }
 
 
+class FrameBoundComparison:
+    """The extraction again with the per-frame point bound, on the same frames: its time next to
+    the extraction's as configured, and how far its observations move from those."""
+
+    def __init__(self, extractor: ObservationExtractor, max_frame_points: int) -> None:
+        self.max_frame_points = max_frame_points
+        self.extractor = ObservationExtractor(
+            extractor.backend,
+            max_depth=extractor.max_depth,
+            min_points=extractor.min_points,
+            outlier_neighbours=extractor.outlier_neighbours,
+            outlier_std_ratio=extractor.outlier_std_ratio,
+            cloud_stride=extractor.cloud_stride,
+            max_instance_points=extractor.max_instance_points,
+            max_frame_points=max_frame_points,
+        )
+        self.configured_cpu_ms: list[float] = []
+        self.centroid_m: list[float] = []
+        self.box_corner_m: list[float] = []
+
+    def time_frame(
+        self,
+        frame: RGBDFrame,
+        configured: FrameObservations,
+        configured_cpu_ms: float,
+        timer: Timer,
+    ) -> None:
+        if self.max_frame_points <= 0:
+            return
+        timer.add("extract_configured", configured.stats.total_s, 1e-3 * configured_cpu_ms)
+        result = timer.run("extract_frame_bound", self.extractor.extract, frame)
+        by_id = {o.object_id: o for o in configured.observations}
+        for observation in result.observations:
+            other = by_id[observation.object_id]
+            self.centroid_m.append(
+                observation.world_T_object.position.distance_to(other.world_T_object.position)
+            )
+            self.box_corner_m.append(
+                float(
+                    max(
+                        np.abs(
+                            np.asarray(observation.box.min_corner)
+                            - np.asarray(other.box.min_corner)
+                        ).max(),
+                        np.abs(
+                            np.asarray(observation.box.max_corner)
+                            - np.asarray(other.box.max_corner)
+                        ).max(),
+                    )
+                )
+            )
+
+    def summary(self, timer: Timer, reference_ms: float) -> dict[str, Any] | None:
+        if self.max_frame_points <= 0 or "extract_frame_bound" not in timer.wall:
+            return None
+        bounded, configured = timer.wall["extract_frame_bound"], timer.wall["extract_configured"]
+        centroid_cm, box_cm = 100 * np.asarray(self.centroid_m), 100 * np.asarray(self.box_corner_m)
+        return {
+            "max_frame_points": self.max_frame_points,
+            "extract": {
+                **percentiles(bounded, reference_ms),
+                "cpu_p50_ms": round(float(np.percentile(timer.cpu["extract_frame_bound"], 50)), 2),
+                "cpu_p95_ms": round(float(np.percentile(timer.cpu["extract_frame_bound"], 95)), 2),
+            },
+            "extract_as_configured": {
+                **percentiles(configured, reference_ms),
+                "cpu_p50_ms": round(float(np.percentile(timer.cpu["extract_configured"], 50)), 2),
+                "cpu_p95_ms": round(float(np.percentile(timer.cpu["extract_configured"], 95)), 2),
+            },
+            "p95_bound_over_configured": round(
+                float(np.percentile(bounded, 95) / np.percentile(configured, 95)), 2
+            ),
+            "observations_moved": int(np.count_nonzero(centroid_cm > 1e-7)),
+            "observations": len(centroid_cm),
+            "centroid_cm_p50_p95_max": [
+                round(float(np.percentile(centroid_cm, q)), 2) for q in (50, 95, 100)
+            ],
+            "box_corner_cm_p50_p95_max": [
+                round(float(np.percentile(box_cm, q)), 2) for q in (50, 95, 100)
+            ],
+        }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="8 frames per resolution")
@@ -469,6 +565,18 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=DEFAULT_MAX_INSTANCE_POINTS,
         help="perception's per-instance point bound (0: every pixel)",
+    )
+    parser.add_argument(
+        "--max-frame-points",
+        type=int,
+        default=DEFAULT_MAX_FRAME_POINTS,
+        help="perception's per-frame point bound (0: none), for every stage",
+    )
+    parser.add_argument(
+        "--compare-frame-points",
+        type=int,
+        default=5000,
+        help="also time the extraction with this per-frame point bound (0: skip)",
     )
     args = parser.parse_args(argv)
     num_frames = min(args.frames, 8) if args.quick else args.frames
@@ -490,6 +598,8 @@ def main(argv: list[str] | None = None) -> None:
                     args.memory_objects,
                     args.max_instance_points,
                     Path(folder),
+                    args.max_frame_points,
+                    args.compare_frame_points,
                 )
             )
     print(
@@ -497,6 +607,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "benchmark": "frame_pipeline",
                 "max_instance_points": args.max_instance_points,
+                "max_frame_points": args.max_frame_points,
                 "cloud_stride": CLOUD_STRIDE,
                 "reference": "np.sort(np.sin(200,000 float64)), timed after every frame",
                 "targets": {
