@@ -14,6 +14,11 @@ object-id strings, with integer ids, and the old per-point ``np.unique`` over th
 large case grows one map to about 10M cells (``--quick``: 1M) in a hall and reports resident
 bytes and the 2D projection's time, full recomputation against the incremental update.
 
+Discrete cases (``*_discrete``) insert one ray per cell holding points, to its centre, in both
+maps (OctoMap's ``insertPointCloud(..., discretize=true)``); the longest one also reports its
+agreement with our exact map of the same frames. ``node_frames`` times the octree node's cloud
+(every second pixel, labels, 5 m range) per frame, exact against discrete.
+
 Run: ``.venv/bin/python bench/octree_vs_octomap.py --json`` (``--quick`` for a short run).
 Not part of the test suite.
 """
@@ -133,6 +138,11 @@ def agreement(ours: SparseOctree, theirs) -> tuple[float, int, int]:
     """Share of cells known to either map on which both agree; plus both cell counts."""
     k1, s1 = ours.known_keys()
     k2, s2 = octomap_cells(theirs)
+    return key_agreement(k1, s1, k2, s2)
+
+
+def key_agreement(k1, s1, k2, s2) -> tuple[float, int, int]:
+    """Agreement of two maps given as sorted leaf keys and states (see :func:`agreement`)."""
     union = np.union1d(k1, k2)
     a = np.full(union.size, -1, np.int8)
     b = np.full(union.size, -1, np.int8)
@@ -147,8 +157,12 @@ def timed(fn, *args, **kwargs) -> float:
     return time.perf_counter() - t0
 
 
-def run_case(frames, endpoints_only: bool, repeats: int, octomap) -> dict:
-    """Best-of-``repeats`` time of inserting ``frames`` into fresh maps, and their agreement."""
+def run_case(frames, endpoints_only: bool, repeats: int, octomap, discretize: bool = False) -> dict:
+    """Best-of-``repeats`` time of inserting ``frames`` into fresh maps, and their agreement.
+
+    ``discretize``: both maps insert one ray per cell (``insertPointCloud(..., discretize=true)``
+    for OctoMap).
+    """
     ours_best = theirs_best = np.inf
     for _ in range(repeats):
         ours = SparseOctree(resolution=RES)
@@ -159,8 +173,12 @@ def run_case(frames, endpoints_only: bool, repeats: int, octomap) -> dict:
                 t_ours += timed(ours.insert_endpoints, pts, origin)
                 t_theirs += timed(theirs.updateNodes, pts, True, False)
             else:
-                t_ours += timed(ours.insert_point_cloud, pts, origin, max_range=-1.0)
-                t_theirs += timed(theirs.insertPointCloud, pts, origin, maxrange=-1.0)
+                t_ours += timed(
+                    ours.insert_point_cloud, pts, origin, max_range=-1.0, discretize=discretize
+                )
+                t_theirs += timed(
+                    theirs.insertPointCloud, pts, origin, maxrange=-1.0, discretize=discretize
+                )
         ours_best = min(ours_best, t_ours)
         theirs_best = min(theirs_best, t_theirs)
     agree, n_ours, n_theirs = agreement(ours, theirs)
@@ -238,6 +256,69 @@ def labelled_case(frame, repeats: int) -> dict:
     out = {k: round(v, 4) for k, v in best.items()}
     out["old_np_unique_s"] = round(old_unique, 4)
     out["labelled_points"] = int((local > 0).sum())
+    return out
+
+
+NODE_MAX_RANGE = 5.0  # config/octree.yaml
+
+
+def node_frames_case(frames, warm_frame) -> dict:
+    """Per-frame insert cost of the octree node's cloud, rays per point against per cell.
+
+    The node gets every second valid pixel (perception's ``cloud_stride`` 2) with labels and
+    object ids, inserts with its 5 m range and decay of movable labels. Every frame goes into
+    a map inserting exactly and one inserting discretely, in alternating order; a fixed numpy
+    workload (sorting 200,000 floats) is timed after each frame as the reference. Reports
+    p50/p95 wall ms per mode, both over the reference's p50, and the agreement of the two maps.
+    """
+    rng = np.random.default_rng(2)
+    modes = {"exact": False, "discrete": True}
+    maps = {
+        name: SparseOctree(resolution=RES, movable_labels=range(1, 6), movable_decay_rate=0.05)
+        for name in modes
+    }
+    origin, pts = warm_frame
+    SparseOctree(resolution=RES).insert_point_cloud(pts[:100], origin, discretize=True)
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    reference: list[float] = []
+    data = np.random.default_rng(0).random(200_000)
+    for index, (origin, pts) in enumerate(frames):
+        cloud = np.ascontiguousarray(pts[::2])
+        local = np.where(rng.random(cloud.shape[0]) < 0.5, rng.integers(1, 13, cloud.shape[0]), 0)
+        labels = np.where(local > 0, local % 8, -1)
+        objects = local - 1
+        order = list(modes) if index % 2 == 0 else list(modes)[::-1]
+        for name in order:
+            times[name].append(
+                timed(
+                    maps[name].insert_point_cloud,
+                    cloud,
+                    origin,
+                    NODE_MAX_RANGE,
+                    labels,
+                    objects,
+                    100.0 + 0.1 * index,
+                    discretize=modes[name],
+                )
+            )
+        reference.append(timed(np.sort, data))
+    ref_ms = 1e3 * float(np.median(reference))
+    out: dict = {"points_per_frame": int(frames[0][1][::2].shape[0]), "frames": len(frames)}
+    out["reference_p50_ms"] = round(ref_ms, 2)
+    for name in modes:
+        ms = 1e3 * np.array(times[name])
+        p50, p95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+        out[name] = {
+            "p50_ms": round(p50, 1),
+            "p95_ms": round(p95, 1),
+            "p50_vs_reference": round(p50 / ref_ms, 2),
+            "p95_vs_reference": round(p95 / ref_ms, 2),
+            "cells": maps[name].num_cells,
+        }
+    out["exact_over_discrete_p50"] = round(out["exact"]["p50_ms"] / out["discrete"]["p50_ms"], 2)
+    k1, s1 = maps["exact"].known_keys()
+    k2, s2 = maps["discrete"].known_keys()
+    out["agreement_discrete_vs_exact"] = round(key_agreement(k1, s1, k2, s2)[0], 5)
     return out
 
 
@@ -366,11 +447,22 @@ def main(argv: list[str] | None = None) -> int:
     result.update({k: full[k] for k in ("ours_s", "octomap_s", "ratio", "agreement")})
     result["full_rays"] = full
     result["endpoints"] = run_case(one, endpoints_only=True, repeats=args.repeats, octomap=octomap)
+    result["full_rays_discrete"] = run_case(
+        one, endpoints_only=False, repeats=args.repeats, octomap=octomap, discretize=True
+    )
     result["ten_frames"] = run_case(frames[:10], endpoints_only=False, repeats=1, octomap=octomap)
     if not args.quick:
         result["thirty_frames"] = run_case(frames, endpoints_only=False, repeats=1, octomap=octomap)
-    longest = result["thirty_frames" if not args.quick else "ten_frames"]
+    long_name = "thirty_frames" if not args.quick else "ten_frames"
+    longest = result[long_name]
     longest["tracemalloc_bytes"] = traced_bytes(frames)
+    discrete = run_case(frames, endpoints_only=False, repeats=1, octomap=octomap, discretize=True)
+    k1, s1 = longest["_map"].known_keys()
+    k2, s2 = discrete["_map"].known_keys()
+    discrete["agreement_with_our_exact"] = round(key_agreement(k1, s1, k2, s2)[0], 5)
+    discrete["speedup_over_our_exact"] = round(longest["ours_s"] / discrete["ours_s"], 2)
+    result[f"{long_name}_discrete"] = discrete
+    result["node_frames"] = node_frames_case(frames, one[0])
     result["labelled_frame"] = labelled_case(one[0], args.repeats)
     result["large_map"] = large_case(args.large_cells, rng, max_frames=200)
     result["reference_workload_s_end"] = round(reference_workload_s(), 4)

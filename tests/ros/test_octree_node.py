@@ -242,6 +242,7 @@ def test_octree_node_maps_answers_publishes_persists_and_survives_bad_clouds(
     assert _state(wall) == -1
 
     output = _stop(octree)
+    assert "discrete rays" in output, output
     assert "cloud rejected" in output and "PointCloud2 data holds" in output, output
     assert "cloud is empty" in output and "non-finite" in output, output
 
@@ -249,7 +250,8 @@ def test_octree_node_maps_answers_publishes_persists_and_survives_bad_clouds(
 def test_octree_node_inserts_depth_images_and_rejects_mismatched_camera_info(
     ros_node, start_octree
 ) -> None:
-    octree = start_octree(input="depth", depth_stride=1)
+    # rays per point here; the cloud test runs the default, one ray per cell
+    octree = start_octree(input="depth", depth_stride=1, discretize=False)
     depth_pub = ros_node.create_publisher(Image, "camera/depth/image_raw", 10)
     info_pub = ros_node.create_publisher(CameraInfo, "camera/color/camera_info", 10)
     pose_pub = ros_node.create_publisher(PoseStamped, "camera/pose", 10)
@@ -283,4 +285,5 @@ def test_octree_node_inserts_depth_images_and_rejects_mismatched_camera_info(
     spin_until(ros_node, lambda: False, 0.3)
     assert _state((1.05, 0.05, 1.05)) == 0
     output = _stop(octree)
+    assert "exact rays" in output, output
     assert "depth frame rejected" in output and "CameraInfo says 32x24" in output, output
