@@ -41,6 +41,7 @@ from memory_nodes.nodes.runtime import run_node
 from memory_nodes.perception.backends import MaskBackend, YoloBackend
 from memory_nodes.perception.frames import RGBDFrame, color_to_rgb, depth_to_metres
 from memory_nodes.perception.observations import (
+    DEFAULT_MAX_FRAME_POINTS,
     DEFAULT_MAX_INSTANCE_POINTS,
     ObservationExtractor,
 )
@@ -98,6 +99,16 @@ class PerceptionNode(Node):
                 integer_range=[IntegerRange(from_value=0, to_value=10_000_000, step=1)],
             ),
         )
+        declare(
+            "max_frame_points",
+            DEFAULT_MAX_FRAME_POINTS,
+            ParameterDescriptor(
+                description="Bound on the points of all instances of a frame together (0: none): "
+                "the largest instances are cut to one common size so that a frame with many "
+                "objects in view costs no more than this many; moves their boxes by centimetres",
+                integer_range=[IntegerRange(from_value=0, to_value=10_000_000, step=1)],
+            ),
+        )
         declare("sync_slop_s", 0.02)
         param = self.get_parameter
 
@@ -114,6 +125,7 @@ class PerceptionNode(Node):
             min_points=int(param("min_points").value),
             cloud_stride=int(param("cloud_stride").value),
             max_instance_points=int(param("max_instance_points").value),
+            max_frame_points=int(param("max_frame_points").value),
         )
         self.pose_source = param("pose_source").value
         if self.pose_source not in ("camera_pose", "odometry"):
