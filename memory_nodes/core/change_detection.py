@@ -177,8 +177,10 @@ def _visibility_of(
     depth = np.asarray(view.depth)
     camera_T_world = np.linalg.inv(view.world_T_camera.as_matrix())
     # From tuples: an array per node (Vector3.as_array) cost most of a frame's detection.
-    all_centers = np.array([(b.center.x, b.center.y, b.center.z) for b in (n.box for n in nodes)])
-    all_sizes = np.array([(b.size.x, b.size.y, b.size.z) for b in (n.box for n in nodes)])
+    boxes = np.array(
+        [(c.x, c.y, c.z, s.x, s.y, s.z) for c, s in ((n.box.center, n.box.size) for n in nodes)]
+    )
+    all_centers, all_sizes = boxes[:, :3], boxes[:, 3:]
     # Boxes none of whose sample points can be in the frustum are out of view; only the rest
     # are sampled. A sample lies within a quarter of the box diagonal of the centre, and one
     # in view has min_range <= z <= max_range and |x|, |y| within z times the image's spread.
@@ -222,41 +224,29 @@ def _visibility_of(
     unoccluded = has_depth & (measured >= nearest[:, None] - config.occlusion_margin)
     # Most of the box outside the frustum: out of view, the first test of _classify, made
     # here for all nodes at once (most of those near the camera are behind or beside it).
-    outside = in_view.sum(axis=1) * 2 <= in_view.shape[1]
+    outside = (in_view.sum(axis=1) * 2 <= in_view.shape[1]).tolist()
+    # Per box, as plain numbers for the tests below (computed for all boxes at once: four
+    # reductions per box cost more than the whole projection).
+    largest = sizes.max(axis=1).tolist()
+    centre_depth = z[:, 0].tolist()
+    with_depth = has_depth.sum(axis=1).tolist()
+    clear = unoccluded.sum(axis=1).tolist()
     row_of = dict(zip(kept.tolist(), range(kept.size), strict=True))
     for index, node in enumerate(nodes):
         i = row_of.get(index)
-        if i is None or outside[i]:
+        if i is None or outside[i]:  # most of the box is outside the frustum
             result[node.node_id] = Visibility.OUT_OF_VIEW
-            continue
-        result[node.node_id] = _classify(
-            graph, node, config, k, z[i], in_view[i], has_depth[i], unoccluded[i], sizes[i]
-        )
+        elif _enclosed(graph, node):
+            result[node.node_id] = Visibility.ENCLOSED
+        elif largest[i] * k.fx / max(centre_depth[i], 1e-6) < config.min_pixel_extent:
+            result[node.node_id] = Visibility.TOO_SMALL
+        elif with_depth[i] == 0:
+            result[node.node_id] = Visibility.NO_DEPTH
+        elif clear[i] < config.visible_fraction * with_depth[i]:
+            result[node.node_id] = Visibility.OCCLUDED
+        else:
+            result[node.node_id] = Visibility.VISIBLE
     return result
-
-
-def _classify(
-    graph: SceneGraph,
-    node: SceneNode,
-    config: ChangeDetectionConfig,
-    k: CameraIntrinsics,
-    z: np.ndarray,
-    in_view: np.ndarray,
-    has_depth: np.ndarray,
-    unoccluded: np.ndarray,
-    size: np.ndarray,
-) -> Visibility:
-    if in_view.sum() * 2 <= in_view.size:  # most of the box is outside the frustum
-        return Visibility.OUT_OF_VIEW
-    if _enclosed(graph, node):
-        return Visibility.ENCLOSED
-    if float(size.max()) * k.fx / max(float(z[0]), 1e-6) < config.min_pixel_extent:
-        return Visibility.TOO_SMALL
-    if not has_depth.any():
-        return Visibility.NO_DEPTH
-    if unoccluded.sum() < config.visible_fraction * has_depth.sum():
-        return Visibility.OCCLUDED
-    return Visibility.VISIBLE
 
 
 def _enclosed(graph: SceneGraph, node: SceneNode) -> bool:
