@@ -602,6 +602,9 @@ WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 INCREMENTAL_VACUUM = 2
 #: Nodes ``sync`` serialises between two calls of its checkpoint.
 CHECKPOINT_EVERY_NODES = 25
+# ``json.dumps(..., sort_keys=True)``'s text, from one encoder made once (the rows hold no
+# cycles, so the encoder need not look for them).
+_ROW_ENCODER = json.JSONEncoder(sort_keys=True, check_circular=False)
 
 
 class SceneGraphStore:
@@ -747,11 +750,14 @@ class SceneGraphStore:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for node_id, data in rows:
-                if data is None:
-                    db.execute("DELETE FROM nodes WHERE id = ?", (node_id,))
-                else:
-                    db.execute("INSERT OR REPLACE INTO nodes VALUES (?, ?)", (node_id, data))
+            # One call each (rows name distinct nodes, so the order does not matter).
+            gone = [(node_id,) for node_id, data in rows if data is None]
+            if gone:
+                db.executemany("DELETE FROM nodes WHERE id = ?", gone)
+            db.executemany(
+                "INSERT OR REPLACE INTO nodes VALUES (?, ?)",
+                [(node_id, data) for node_id, data in rows if data is not None],
+            )
             for source, target, edge_type in sorted(edge_keys):
                 edge = graph.find_edge(source, target, edge_type)
                 if edge is None:
@@ -798,7 +804,7 @@ class SceneGraphStore:
         rows: list[tuple[str, str | None]] = []
         for count, node_id in enumerate(node_ids, 1):
             node = graph.find_node(node_id)
-            data = None if node is None else json.dumps(node_to_dict(node), sort_keys=True)
+            data = None if node is None else _ROW_ENCODER.encode(node_to_dict(node))
             rows.append((node_id, data))
             if self._checkpoint is not None and count % CHECKPOINT_EVERY_NODES == 0:
                 self._checkpoint()
