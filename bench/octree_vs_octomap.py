@@ -17,7 +17,8 @@ bytes and the 2D projection's time, full recomputation against the incremental u
 Discrete cases (``*_discrete``) insert one ray per cell holding points, to its centre, in both
 maps (OctoMap's ``insertPointCloud(..., discretize=true)``); the longest one also reports its
 agreement with our exact map of the same frames. ``node_frames`` times the octree node's cloud
-(every second pixel, labels, 5 m range) per frame, exact against discrete.
+(every second pixel, labels, 5 m range) per frame, exact against discrete, on the synthetic
+frames and (``node_frames_simulator``, ``--sim-frames``) on the frame pipeline's simulator walk.
 
 Run: ``.venv/bin/python bench/octree_vs_octomap.py --json`` (``--quick`` for a short run).
 Not part of the test suite.
@@ -262,57 +263,102 @@ def labelled_case(frame, repeats: int) -> dict:
 NODE_MAX_RANGE = 5.0  # config/octree.yaml
 
 
-def node_frames_case(frames, warm_frame) -> dict:
-    """Per-frame insert cost of the octree node's cloud, rays per point against per cell.
-
-    The node gets every second valid pixel (perception's ``cloud_stride`` 2) with labels and
-    object ids, inserts with its 5 m range and decay of movable labels. Every frame goes into
-    a map inserting exactly and one inserting discretely, in alternating order; a fixed numpy
-    workload (sorting 200,000 floats) is timed after each frame as the reference. Reports
-    p50/p95 wall ms per mode, both over the reference's p50, and the agreement of the two maps.
-    """
+def synthetic_node_clouds(frames) -> list[tuple]:
+    """The node's cloud of each synthetic frame: every second pixel, half of them labelled."""
     rng = np.random.default_rng(2)
-    modes = {"exact": False, "discrete": True}
-    maps = {
-        name: SparseOctree(resolution=RES, movable_labels=range(1, 6), movable_decay_rate=0.05)
-        for name in modes
-    }
-    origin, pts = warm_frame
-    SparseOctree(resolution=RES).insert_point_cloud(pts[:100], origin, discretize=True)
-    times: dict[str, list[float]] = {name: [] for name in modes}
-    reference: list[float] = []
-    data = np.random.default_rng(0).random(200_000)
-    for index, (origin, pts) in enumerate(frames):
+    clouds = []
+    for origin, pts in frames:
         cloud = np.ascontiguousarray(pts[::2])
         local = np.where(rng.random(cloud.shape[0]) < 0.5, rng.integers(1, 13, cloud.shape[0]), 0)
-        labels = np.where(local > 0, local % 8, -1)
-        objects = local - 1
+        clouds.append((origin, cloud, np.where(local > 0, local % 8, -1), local - 1))
+    return clouds
+
+
+def simulator_node_clouds(count: int, scene: str = "FloorPlan1") -> list[tuple]:
+    """The node's clouds of ``count`` simulator frames (640x480, the frame pipeline's kitchen
+    walk): perception's labelled cloud, labels and object ids mapped as the node maps them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import frame_pipeline
+
+    from memory_nodes.nodes.octree_node import LabelVocabulary, frame_object_ids
+    from memory_nodes.perception.backends import MaskBackend
+    from memory_nodes.perception.observations import ObservationExtractor
+
+    frames = frame_pipeline.kitchen_walk(scene, WIDTH, HEIGHT, count)
+    extractor = ObservationExtractor(MaskBackend(), cloud_stride=frame_pipeline.CLOUD_STRIDE)
+    vocabulary = LabelVocabulary(["", *frame_pipeline.MOVABLE_LABELS])
+    names = SparseOctree(resolution=RES)  # object ids are numbered per map, as in the node
+    clouds = []
+    for frame in frames:
+        result = extractor.extract(frame)
+        # the cloud travels as float32 (PointCloud2)
+        points = result.cloud_points.astype(np.float32).astype(np.float64)
+        labels = vocabulary.map_frame_labels(
+            result.cloud_labels.astype(np.int64), result.label_names
+        )
+        objects = frame_object_ids(
+            names, result.cloud_object_ids.astype(np.int64), result.object_keys
+        )
+        clouds.append((np.asarray(frame.world_T_camera)[:3, 3], points, labels, objects))
+    return clouds
+
+
+def node_frames_case(clouds) -> dict:
+    """Per-frame insert cost of the octree node's clouds, rays per point against per cell.
+
+    Each cloud (origin, points, labels, object ids) is inserted as the node does it (5 m range,
+    decay of movable labels, a stamp per frame) into a map inserting exactly and one inserting
+    discretely, in alternating order; a fixed numpy workload (sorting 200,000 floats) is timed
+    after each frame as the reference. Reports p50/p95 wall ms per mode, both over the
+    reference's p50, the thread's CPU ms (less disturbed by other processes), and the agreement
+    of the two maps. The first frame warms up, untimed.
+    """
+    modes = {"exact": False, "discrete": True}
+    maps = {
+        name: SparseOctree(resolution=RES, movable_labels=range(1, 20), movable_decay_rate=0.05)
+        for name in modes
+    }
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    cpu: dict[str, list[float]] = {name: [] for name in modes}
+    reference: list[float] = []
+    data = np.random.default_rng(0).random(200_000)
+    for index, (origin, cloud, labels, objects) in enumerate([clouds[0], *clouds]):
         order = list(modes) if index % 2 == 0 else list(modes)[::-1]
         for name in order:
-            times[name].append(
-                timed(
-                    maps[name].insert_point_cloud,
-                    cloud,
-                    origin,
-                    NODE_MAX_RANGE,
-                    labels,
-                    objects,
-                    100.0 + 0.1 * index,
-                    discretize=modes[name],
-                )
+            tree = maps[name] if index else SparseOctree(resolution=RES)
+            cpu_start = time.thread_time()
+            elapsed = timed(
+                tree.insert_point_cloud,
+                cloud,
+                origin,
+                NODE_MAX_RANGE,
+                labels,
+                objects,
+                100.0 + 0.1 * index,
+                discretize=modes[name],
             )
-        reference.append(timed(np.sort, data))
+            if index:
+                times[name].append(elapsed)
+                cpu[name].append(time.thread_time() - cpu_start)
+        if index:
+            reference.append(timed(np.sort, data))
     ref_ms = 1e3 * float(np.median(reference))
-    out: dict = {"points_per_frame": int(frames[0][1][::2].shape[0]), "frames": len(frames)}
-    out["reference_p50_ms"] = round(ref_ms, 2)
+    out: dict = {
+        "points_per_frame": int(np.mean([c[1].shape[0] for c in clouds])),
+        "frames": len(clouds),
+        "reference_p50_ms": round(ref_ms, 2),
+    }
     for name in modes:
         ms = 1e3 * np.array(times[name])
         p50, p95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+        cpu_ms = 1e3 * np.array(cpu[name])
         out[name] = {
             "p50_ms": round(p50, 1),
             "p95_ms": round(p95, 1),
             "p50_vs_reference": round(p50 / ref_ms, 2),
             "p95_vs_reference": round(p95 / ref_ms, 2),
+            "cpu_p50_ms": round(float(np.percentile(cpu_ms, 50)), 1),
+            "cpu_p95_ms": round(float(np.percentile(cpu_ms, 95)), 1),
             "cells": maps[name].num_cells,
         }
     out["exact_over_discrete_p50"] = round(out["exact"]["p50_ms"] / out["discrete"]["p50_ms"], 2)
@@ -415,6 +461,12 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="ten frames instead of thirty, a 1M-cell large map"
     )
     parser.add_argument("--large-cells", type=int, default=10_000_000)
+    parser.add_argument(
+        "--sim-frames",
+        type=int,
+        default=15,
+        help="simulator frames for the node's per-frame cost (0: none; --quick: at most 8)",
+    )
     args = parser.parse_args(argv)
     try:
         import octomap
@@ -433,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.repeats = min(args.repeats, 2)
         args.large_cells = min(args.large_cells, 1_000_000)
+        args.sim_frames = min(args.sim_frames, 8)
     long_run = 10 if args.quick else 30
     poses = camera_path(long_run)
     frames = [(o, render_frame(o, yaw, pitch, rng)) for o, yaw, pitch in poses]
@@ -462,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     discrete["agreement_with_our_exact"] = round(key_agreement(k1, s1, k2, s2)[0], 5)
     discrete["speedup_over_our_exact"] = round(longest["ours_s"] / discrete["ours_s"], 2)
     result[f"{long_name}_discrete"] = discrete
-    result["node_frames"] = node_frames_case(frames, one[0])
+    result["node_frames"] = node_frames_case(synthetic_node_clouds(frames))
+    if args.sim_frames:
+        result["node_frames_simulator"] = node_frames_case(simulator_node_clouds(args.sim_frames))
     result["labelled_frame"] = labelled_case(one[0], args.repeats)
     result["large_map"] = large_case(args.large_cells, rng, max_frames=200)
     result["reference_workload_s_end"] = round(reference_workload_s(), 4)

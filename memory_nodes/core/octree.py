@@ -613,7 +613,7 @@ class SparseOctree:
             raise ValueError(f"{name} must have shape ({n},) to match points, got {arr.shape}")
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
-        return arr.astype(np.int64)
+        return np.ascontiguousarray(arr, dtype=np.int64)  # no copy when it is one
 
     def _object_values(self, values, n: int) -> NDArray[np.int64] | None:
         if values is None:
@@ -622,7 +622,7 @@ class SparseOctree:
         if arr.shape != (n,):
             raise ValueError(f"object_ids must have shape ({n},) to match points, got {arr.shape}")
         if np.issubdtype(arr.dtype, np.integer):
-            return arr.astype(np.int64)
+            return np.ascontiguousarray(arr, dtype=np.int64)
         if arr.dtype.kind not in "UO":
             raise ValueError(f"object_ids must be integers or strings, got dtype {arr.dtype}")
         # Compatibility path: each distinct string is mapped once (a hash pass, no sort).
@@ -726,16 +726,22 @@ class SparseOctree:
             return 0
         # only cells with positive log-odds decay, and every one of them has a side entry
         ns = self._ns
-        keys = self._skeys[:ns]
+        movable_values = np.fromiter(self.movable_labels, np.int64)
+        if self.static_decay_rate > 0.0:
+            rows = np.arange(ns)
+            rate = np.full(ns, self.static_decay_rate, np.float64)
+            if self.movable_labels:
+                rate[np.isin(self._label[:ns], movable_values)] = self.movable_decay_rate
+        else:
+            # only movable cells can decay: the map's other side rows are not read
+            rows = np.flatnonzero(np.isin(self._label[:ns], movable_values))
+            rate = np.full(rows.size, self.movable_decay_rate, np.float64)
+        keys = self._skeys[rows]
         lo = self._values_of(keys)
-        rate = np.full(ns, self.static_decay_rate, np.float64)
-        if self.movable_labels:
-            movable = np.isin(self._label[:ns], np.fromiter(self.movable_labels, np.int64))
-            rate[movable] = self.movable_decay_rate
         cand = np.flatnonzero((lo > 0) & (rate > 0))
         if cand.size == 0:
             return 0
-        dt = now - np.maximum(self._stamp[cand], last)
+        dt = now - np.maximum(self._stamp[rows[cand]], last)
         dt = np.maximum(dt, 0.0)
         new = lo[cand] - (rate[cand] * dt).astype(np.float32)
         gone = new <= 0
@@ -749,7 +755,7 @@ class SparseOctree:
             new[~gone],
             self._version,
         )
-        self._forget(keys[cand[gone]].copy())
+        self._forget(keys[cand[gone]])
         return int(gone.sum())
 
     # ------------------------------------------------------------------ point queries
