@@ -11,7 +11,8 @@ perception node
     serialised) and ``cloud_pack`` (the labelled PointCloud2, serialised: what goes on the wire).
 octree node
     ``cloud_unpack`` (deserialise, fields, label and object numbers as the node maps them) and
-    ``octree_insert`` (``SparseOctree.insert_point_cloud`` with labels and object ids, ray cast).
+    ``octree_insert`` (``SparseOctree.insert_point_cloud`` with labels and object ids, ray cast;
+    one ray per cell, as the node's ``discretize`` default, unless ``--octree-exact-rays``).
 short-term memory node
     ``stm_update``: every observation into the cache (``ObjectStateCache.put``).
 memory server
@@ -30,7 +31,9 @@ time next to the default extraction's, and how far its observations move from th
 
 Usage: ``python bench/frame_pipeline.py [--quick] [--resolutions 320x240 640x480]
 [--frames N] [--scene FloorPlan1] [--memory-objects 1000] [--max-instance-points N]
-[--max-frame-points N] [--compare-frame-points N]``.
+[--max-frame-points N] [--compare-frame-points N] [--cloud-cell-size M]
+[--octree-exact-rays]``. ``--cloud-cell-size 0.05`` publishes one cloud point per octree cell
+(perception's ``cloud_cell_size``; the same map under the discrete insert).
 Prints JSON; asserts nothing.
 """
 
@@ -310,6 +313,8 @@ def run_resolution(
     workdir: Path,
     max_frame_points: int = DEFAULT_MAX_FRAME_POINTS,
     compare_frame_points: int = 0,
+    cloud_cell_size: float = 0.0,
+    octree_discretize: bool = True,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     frames = kitchen_walk(scene, width, height, num_frames)
@@ -320,6 +325,7 @@ def run_resolution(
         cloud_stride=CLOUD_STRIDE,
         max_instance_points=max_instance_points,
         max_frame_points=max_frame_points,
+        cloud_cell_size=cloud_cell_size,
     )
     bounded = FrameBoundComparison(extractor, compare_frame_points)
     memory = LongTermMemory(workdir / f"memory_{width}x{height}.sqlite")
@@ -367,6 +373,8 @@ def run_resolution(
             labels,
             objects,
             stamp,
+            False,
+            octree_discretize,
         )
         # --- short-term memory node
         received = deserialize_message(observation_bytes, ObjectObservationArray)
@@ -578,6 +586,17 @@ def main(argv: list[str] | None = None) -> None:
         default=5000,
         help="also time the extraction with this per-frame point bound (0: skip)",
     )
+    parser.add_argument(
+        "--cloud-cell-size",
+        type=float,
+        default=0.0,
+        help="perception's cloud_cell_size: one cloud point per cell of this size (0: none)",
+    )
+    parser.add_argument(
+        "--octree-exact-rays",
+        action="store_true",
+        help="the octree casts a ray per point instead of one per cell (discretize off)",
+    )
     args = parser.parse_args(argv)
     num_frames = min(args.frames, 8) if args.quick else args.frames
     if num_frames < 1 or num_frames > 200:
@@ -600,6 +619,8 @@ def main(argv: list[str] | None = None) -> None:
                     Path(folder),
                     args.max_frame_points,
                     args.compare_frame_points,
+                    args.cloud_cell_size,
+                    not args.octree_exact_rays,
                 )
             )
     print(
@@ -608,6 +629,8 @@ def main(argv: list[str] | None = None) -> None:
                 "benchmark": "frame_pipeline",
                 "max_instance_points": args.max_instance_points,
                 "max_frame_points": args.max_frame_points,
+                "cloud_cell_size": args.cloud_cell_size,
+                "octree_discretize": not args.octree_exact_rays,
                 "cloud_stride": CLOUD_STRIDE,
                 "reference": "np.sort(np.sin(200,000 float64)), timed after every frame",
                 "targets": {
