@@ -131,9 +131,12 @@ class AnswerOrderIndex:
     """
 
     def __init__(self) -> None:
-        self._keys: dict[str, tuple[_OrderKey, bool]] = {}  # node id -> (key, present)
-        self._heaps: dict[bool, list[_OrderKey]] = {True: [], False: []}
+        self._keys: dict[str, _OrderKey] = {}  # node id -> its key now
+        self._missing: set[str] = set()  # node ids whose key belongs in the missing heap
+        self._heaps: dict[bool, list[_OrderKey]] = {True: [], False: []}  # by present
         self._seen_before_first: set[str] = set()  # last_seen < first_seen: orders differ
+        # -confidence per log-odds value, shared by the keys (a map holds a few dozen values).
+        self._confidences: dict[float, float] = {}
         self._lock = threading.Lock()
 
     def best(
@@ -156,46 +159,62 @@ class AnswerOrderIndex:
 
     def _update(self, graph: SceneGraph) -> None:
         changed = graph.take_reranked()
-        keys, heaps = self._keys, self._heaps
+        keys, missing, heaps = self._keys, self._missing, self._heaps
         if changed is None:  # the first look: every node, one heapify per status
             keys.clear()
+            missing.clear()
             self._seen_before_first.clear()
             for layer in _THINGS:
                 for node in graph.nodes(layer):
-                    keys[node.node_id] = self._entry(node)
+                    keys[node.node_id] = self._key(node)
+                    if node.status != _PRESENT:
+                        missing.add(node.node_id)
             self._rebuild_heaps()
             return
         for node_id in changed:
             node = graph.find_node(node_id)
             if node is None or node.layer not in _THINGS:
                 keys.pop(node_id, None)
+                missing.discard(node_id)
                 self._seen_before_first.discard(node_id)
                 continue
-            entry = self._entry(node)
-            if keys.get(node_id) != entry:
-                keys[node_id] = entry
-                heapq.heappush(heaps[entry[1]], entry[0])
+            key = self._key(node)
+            present = node.status == _PRESENT
+            if keys.get(node_id) != key or (node_id not in missing) != present:
+                keys[node_id] = key
+                if present:
+                    missing.discard(node_id)
+                else:
+                    missing.add(node_id)
+                heapq.heappush(heaps[present], key)
         if len(heaps[True]) + len(heaps[False]) > 2 * len(keys) + 1024:
             self._rebuild_heaps()
 
-    def _entry(self, node: SceneNode) -> tuple[_OrderKey, bool]:
+    def _key(self, node: SceneNode) -> _OrderKey:
         last_seen, first_seen = node.last_seen, node.first_seen
         seen = last_seen if last_seen >= first_seen else first_seen
         if seen == last_seen:
             self._seen_before_first.discard(node.node_id)
         else:
             self._seen_before_first.add(node.node_id)
-        key = (-node.confidence, -seen, -last_seen, node.node_id)
-        return key, node.status == _PRESENT
+        confidence = self._confidences.get(node.log_odds)
+        if confidence is None:
+            if len(self._confidences) > 4096:  # odd hit probabilities: keep the cache small
+                self._confidences.clear()
+            confidence = self._confidences[node.log_odds] = -node.confidence
+        return confidence, -seen, -last_seen, node.node_id
 
     def _rebuild_heaps(self) -> None:
+        missing = self._missing
         for present in (True, False):
-            heap = [key for key, status in self._keys.values() if status == present]
+            heap = [
+                key for node_id, key in self._keys.items() if (node_id not in missing) == present
+            ]
             heapq.heapify(heap)
             self._heaps[present] = heap
 
     def _take(self, present: bool, limit: int) -> list[_OrderKey]:
-        heap, keys = self._heaps[present], self._keys
+        heap, keys, missing = self._heaps[present], self._keys, self._missing
         kept: list[_OrderKey] = []
         taken: set[str] = set()
         while heap and len(kept) < limit:
@@ -203,7 +222,11 @@ class AnswerOrderIndex:
             node_id = key[-1]
             # Stale (re-keyed, moved to the other heap, removed) or a second copy of a key
             # that changed and changed back: dropped for good.
-            if node_id not in taken and keys.get(node_id) == (key, present):
+            if (
+                node_id not in taken
+                and keys.get(node_id) == key
+                and (node_id not in missing) == present
+            ):
                 taken.add(node_id)
                 kept.append(key)
         for key in kept:
