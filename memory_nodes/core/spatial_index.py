@@ -19,6 +19,8 @@ Cell = tuple[int, int, int]
 #: A footprint covering more cells than this is kept in a list checked by every query (a
 #: bogus box must not fill the grid).
 MAX_FOOTPRINT_CELLS = 4096
+#: Cells per axis of a point grid's block (see PointIndex._blocks).
+BLOCK_CELLS = 4
 
 
 def _check_cell_size(cell_size: float) -> float:
@@ -44,6 +46,10 @@ class PointIndex:
         self._points: dict[Hashable, Point] = {}
         self._cells: dict[Cell, set[Hashable]] = {}
         self._unbounded: set[Hashable] = set()
+        # Occupied cells by block of BLOCK_CELLS^3 cells: a box query over many cells walks the
+        # occupied cells of the blocks it covers, not every cell it covers nor every one of
+        # the map (a camera frustum covers thousands of cells).
+        self._blocks: dict[Cell, set[Cell]] = {}
         # Range of cells ever occupied: queries with a huge radius clamp to it.
         self._lo: list[int] = [0, 0, 0]
         self._hi: list[int] = [-1, -1, -1]
@@ -100,6 +106,12 @@ class PointIndex:
         members = self._cells.get(cell)
         if members is None:
             self._cells[cell] = {item_id}
+            block = (cell[0] // BLOCK_CELLS, cell[1] // BLOCK_CELLS, cell[2] // BLOCK_CELLS)
+            occupied = self._blocks.get(block)
+            if occupied is None:
+                self._blocks[block] = {cell}
+            else:
+                occupied.add(cell)
             for axis in range(3):
                 if self._hi[axis] < self._lo[axis]:
                     self._lo[axis] = self._hi[axis] = cell[axis]
@@ -118,6 +130,11 @@ class PointIndex:
             members.discard(item_id)
             if not members:
                 del self._cells[cell]
+                block = (cell[0] // BLOCK_CELLS, cell[1] // BLOCK_CELLS, cell[2] // BLOCK_CELLS)
+                occupied = self._blocks[block]
+                occupied.discard(cell)
+                if not occupied:
+                    del self._blocks[block]
 
     def _candidates(self, lo: Point, hi: Point) -> Iterator[Hashable]:
         """Ids in the cells overlapping the box [lo, hi] (a superset of the answer)."""
@@ -139,10 +156,8 @@ class PointIndex:
         count = math.prod(last - first + 1 for first, last in ranges)
         cells = self._cells
         (x0, x1), (y0, y1), (z0, z1) = ranges
-        if count > len(cells):  # fewer occupied cells than covered ones: walk those
-            for (x, y, z), members in cells.items():
-                if x0 <= x <= x1 and y0 <= y <= y1 and z0 <= z <= z1:
-                    yield from members
+        if count > BLOCK_CELLS**3:  # many cells: the occupied ones of the blocks covered
+            yield from self._block_candidates(ranges)
             return
         for x in range(x0, x1 + 1):
             for y in range(y0, y1 + 1):
@@ -150,6 +165,32 @@ class PointIndex:
                     members = cells.get((x, y, z))
                     if members:
                         yield from members
+
+    def _block_candidates(self, ranges: list[tuple[int, int]]) -> Iterator[Hashable]:
+        """Ids in the occupied cells within the cell ranges, found through their blocks."""
+        (x0, x1), (y0, y1), (z0, z1) = ranges
+        n = BLOCK_CELLS
+        bx0, bx1, by0, by1, bz0, bz1 = x0 // n, x1 // n, y0 // n, y1 // n, z0 // n, z1 // n
+        blocks, cells = self._blocks, self._cells
+        if (bx1 - bx0 + 1) * (by1 - by0 + 1) * (bz1 - bz0 + 1) > len(blocks):
+            covered: Iterable[set[Cell]] = (
+                occupied
+                for (bx, by, bz), occupied in blocks.items()
+                if bx0 <= bx <= bx1 and by0 <= by <= by1 and bz0 <= bz <= bz1
+            )
+        else:
+            covered = [
+                occupied
+                for bx in range(bx0, bx1 + 1)
+                for by in range(by0, by1 + 1)
+                for bz in range(bz0, bz1 + 1)
+                if (occupied := blocks.get((bx, by, bz)))
+            ]
+        for occupied in covered:
+            for cell in occupied:
+                x, y, z = cell
+                if x0 <= x <= x1 and y0 <= y <= y1 and z0 <= z <= z1:
+                    yield from cells[cell]
 
     def ids_within(self, point: Point, radius: float) -> list[Hashable]:
         """Ids whose point lies within ``radius`` of ``point`` (inclusive), in no order."""
