@@ -512,9 +512,12 @@ class LongTermMemory:
         if by_text is not None:
             tests = [f.holds for f in filters] + ([fresh] if fresh is not None else [])
             kept = [node for node in by_text if all(test(node) for test in tests)][:limit]
-        elif not filters and fresh is None and limit is not None:
-            # "The N most confident": from the graph's answer order index, not a scan.
-            kept = queries.most_confident(graph, limit, include_missing=missing)
+        elif limit is not None and fresh is None and len(filters) == bool(query.object_type):
+            # No filter or the type alone, "the N most confident (mugs)": from the graph's
+            # answer order index, not a scan.
+            kept = queries.most_confident(
+                graph, limit, include_missing=missing, node_type=query.object_type or None
+            )
         else:
             found = queries.matching_nodes(graph, filters, include_missing=missing, extra=fresh)
             if len(filters) == 1 and query.near is not None:

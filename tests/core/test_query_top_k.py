@@ -30,18 +30,25 @@ def things(graph: SceneGraph, include_missing: bool) -> list[SceneNode]:
     ]
 
 
-def reference_all(graph: SceneGraph, include_missing: bool, limit: int) -> list[ObjectRecord]:
-    """queries.all_objects as a full sort: confidence, last seen, id."""
+def reference_all(
+    graph: SceneGraph, include_missing: bool, limit: int, node_type: str | None = None
+) -> list[ObjectRecord]:
+    """queries.all_objects (objects_by_type) as a full sort: confidence, last seen, id."""
     nodes = sorted(
-        things(graph, include_missing), key=lambda n: (-n.confidence, -n.last_seen, n.node_id)
+        (n for n in things(graph, include_missing) if node_type in (None, n.node_type)),
+        key=lambda n: (-n.confidence, -n.last_seen, n.node_id),
     )
     return [graph.to_record(n.node_id) for n in nodes[:limit]]
 
 
-def reference_query(graph: SceneGraph, include_missing: bool, limit: int) -> list[ObjectRecord]:
-    """LongTermMemory.query with max_results only, as it was: every record, sorted, cut."""
+def reference_query(
+    graph: SceneGraph, include_missing: bool, limit: int, node_type: str | None = None
+) -> list[ObjectRecord]:
+    """LongTermMemory.query with max_results (and a type), as it was: every record, sorted,
+    cut."""
     nodes = sorted(
-        things(graph, include_missing), key=lambda n: (-n.confidence, -n.last_seen, n.node_id)
+        (n for n in things(graph, include_missing) if node_type in (None, n.node_type)),
+        key=lambda n: (-n.confidence, -n.last_seen, n.node_id),
     )
     records = [graph.to_record(n.node_id) for n in nodes]
     return sorted(records, key=lambda r: (-r.confidence, -r.last_seen))[:limit]
@@ -88,7 +95,7 @@ def test_top_k_matches_the_full_sort_while_the_graph_changes(seed: int) -> None:
     for _ in range(150):
         add_object(graph, rng, float(rng.integers(0, 3)))
     compared = 0
-    for step in range(240):
+    for step in range(180):
         stamp = float(3 + step // 20)  # many changes share a stamp
         for _ in range(int(rng.integers(0, 4))):
             mutate(graph, rng, stamp)
@@ -103,8 +110,19 @@ def test_top_k_matches_the_full_sort_while_the_graph_changes(seed: int) -> None:
                 assert memory.query(query, now=stamp) == reference_query(
                     graph, include_missing, limit
                 ), (step, limit, include_missing)
+                node_type = TYPES[step % len(TYPES)]
+                answer = queries.objects_by_type(
+                    graph, node_type, include_missing=include_missing, limit=limit
+                )
+                assert answer == reference_all(graph, include_missing, limit, node_type)
+                query = ObjectQuery(
+                    object_type=node_type, max_results=limit, include_missing=include_missing
+                )
+                assert memory.query(query, now=stamp) == reference_query(
+                    graph, include_missing, limit, node_type
+                ), (step, limit, include_missing, node_type)
                 compared += 1
-    assert compared == 80 * len(LIMITS) * 2
+    assert compared == 60 * len(LIMITS) * 2
     memory.close()
 
 
@@ -118,7 +136,9 @@ def test_many_changes_between_queries_keep_the_index_small_and_right() -> None:
             graph.record_hit(node_id, float(step + 1))
         assert queries.all_objects(graph, limit=5) == reference_all(graph, False, 5)
     index = queries.answer_order_index(graph)
-    assert len(index._heaps[True]) + len(index._heaps[False]) <= 2 * len(index._keys) + 1024
+    everything = sum(len(index._heaps.get((None, present), [])) for present in (True, False))
+    assert everything <= 2 * len(index._keys) + 1024
+    assert queries.objects_by_type(graph, "Mug", limit=5) == reference_all(graph, False, 5, "Mug")
 
 
 def test_a_node_seen_last_before_first_seen_keeps_both_orders_right() -> None:
