@@ -9,8 +9,9 @@ near query: the graph changes every frame, so that is what a query meets on a ru
 "all_top10_after_frame" likewise records a hit on five random objects (a frame's worth of
 re-observations, untimed) before each "the 10 most confident" query.
 
-Old code paths run in the same process as references: "all_top10_scan" ranks every node as
-that query did before the answer order index (``ranked_nodes`` over ``matching_nodes``), and
+Old code paths run in the same process as references: "all_top10_scan" and
+"by_type_top10_scan" rank every node (of the type) as those queries did before the answer
+order index (``ranked_nodes`` over ``matching_nodes``), and
 "text_encoder_sentence_transformers" encodes with the package's sentence-transformers model,
 the encoder before the plain torch pass (``--no-old-encoder`` skips its load). The first
 "all_top10" call of each size, which builds the index, is reported on its own
@@ -217,6 +218,14 @@ def query_kinds(
                 queries.matching_nodes(memory.graph, ()), 10, record_stamps=True
             )
         ],
+        "by_type_top10_scan": lambda: [
+            memory.graph.to_record(node.node_id)
+            for node in queries.ranked_nodes(
+                queries.matching_nodes(memory.graph, [queries.type_filter(memory.graph, "Mug")]),
+                10,
+                record_stamps=True,
+            )
+        ],
         "text_top5": lambda: memory.query(ObjectQuery(text=next(texts)), now=1000.0),
         # The encoder pass alone: the part of a free-text query that does not grow with the map.
         "text_encoder_only": lambda: default_type_index().embedder.embed([next(texts)]),
@@ -400,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             "text_encoder": cpu_ratio("text_encoder_only", "text_encoder_sentence_transformers"),
             "all_top10": cpu_ratio("all_top10", "all_top10_scan"),
             "all_top10_after_frame": cpu_ratio("all_top10_after_frame", "all_top10_scan"),
+            "by_type_top10": cpu_ratio("by_type_top10", "by_type_top10_scan"),
         },
         "text_top5_cpu_p50_ms_at_largest": kinds_at_largest.get("text_top5", {}).get("cpu_p50_ms"),
         "targets": TARGETS,
