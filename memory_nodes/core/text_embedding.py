@@ -5,7 +5,7 @@ Hugging Face Hub: the encoder reads the package's weights and tokenizer files di
 never asks the hub for anything. Embeddings are L2-normalised, so a dot product is the cosine
 similarity. Object types are embedded once with a short description from the taxonomy and
 kept as one matrix of unit rows: a query then costs one encoder pass (one short sentence:
-about 1.2-1.6x the query benchmark's reference workload on one thread) and one matrix-vector
+about 1.7x the query benchmark's reference workload on one thread) and one matrix-vector
 product.
 """
 
@@ -39,9 +39,9 @@ class MiniLMEmbedder:
 
     The encoder is the package's BERT weights run by a short forward pass of our own
     (:class:`MiniLMEncoder`) rather than through sentence-transformers: for one short sentence
-    that library spent about half of each pass outside the arithmetic (putting every module in
+    that library spent about 40 % of each pass outside the arithmetic (putting every module in
     eval mode, looking up the device through every parameter, per-module hooks and signature
-    checks), so a pass took 2.6-3.1x the benchmark's reference workload against 1.2-1.6x now.
+    checks): a pass took 2.7x the query benchmark's reference workload against 1.7x now.
     The arithmetic is the same float32 operations (embeddings, six attention and feed-forward
     blocks, mean pooling, L2 normalisation); the vectors agree with sentence-transformers' to
     about 1e-7 (``tests/core/test_query_text_encoder.py``).
