@@ -1,7 +1,7 @@
 """Importing torch safely next to MuJoCo's EGL renderer.
 
 torch probes for triton (a GPU compiler with its own LLVM) on first use of its compiler
-modules, which sentence-transformers and ultralytics trigger. In a process that has already
+modules, which ultralytics (and sentence-transformers) trigger. In a process that has already
 rendered with Mesa's EGL (whose llvmpipe loads another LLVM), importing triton crashes the
 process with a segmentation fault. The memory stack runs its models on the CPU without
 ``torch.compile``, so it tells torch that triton is absent before torch looks for it.
