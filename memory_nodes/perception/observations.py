@@ -9,7 +9,10 @@ are then only part of the object.
 Cost is bounded by the frame, not by the instances' sizes: only the pixels that are used are
 back-projected (the instances' and the cloud's), and an instance with more valid pixels than
 ``max_instance_points`` is summarised from a regular pixel grid over it (a counter top of 50,000
-pixels does not need 50,000 points for a centroid, a box and a heading).
+pixels does not need 50,000 points for a centroid, a box and a heading). Two optional settings,
+off by default: ``max_frame_points`` caps the points of a frame's instances together (the
+observations of the largest instances then move within a tolerance), and ``cloud_cell_size``
+keeps one cloud point per octree cell (the same map under the octree's discrete insert).
 """
 
 from __future__ import annotations
@@ -431,8 +434,8 @@ class ObservationExtractor:
             )
             object_image[pixels] = len(object_keys) - 1
             placed.append((instance, pixels))
-        # Every instance's sample is back-projected and filtered in one pass (one k-d tree),
-        # so a frame of sixty small objects does not pay sixty calls of each.
+        # Every instance's sample is back-projected in one call and the filter runs over all of
+        # them (a k-d tree each, see grouped_statistical_inliers).
         caps = self.instance_point_caps([len(pixels) for _, pixels in placed])
         samples = [
             subsample_pixels(pixels, width, cap)
