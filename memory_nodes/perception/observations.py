@@ -165,19 +165,24 @@ def cell_representatives(
     if count == 0:
         return np.zeros(0, dtype=np.int64)
     inverse = 1.0 / cell_size
+    rounded = points.astype(np.float32)  # what the message carries
     keys = np.empty((3, count), dtype=np.int64)
+    coordinate = np.empty(count)
     for axis in range(3):
-        coordinate = points[:, axis].astype(np.float32).astype(np.float64)
+        coordinate[:] = rounded[:, axis]
         coordinate *= inverse
         np.floor(coordinate, out=coordinate)
         keys[axis] = coordinate
     low = keys.min(axis=1)
     spans = keys.max(axis=1) - low + 1
-    keys -= low[:, None]
-    cell = (keys[0] * spans[1] + keys[1]) * spans[2] + keys[2]
+    cell = keys[0] - low[0]
+    for axis in (1, 2):
+        cell *= spans[axis]
+        cell += keys[axis]
+        cell -= low[axis]
     # Lowest rank per cell: instance points rank by index, the others after every instance point.
     rank = np.arange(count, dtype=np.int64)
-    rank[~instance_points] += count
+    rank += np.where(instance_points, 0, count)
     num_cells = int(spans[0] * spans[1] * spans[2])
     if num_cells <= 8 * count:
         best = np.full(num_cells, 2 * count, dtype=np.int64)
