@@ -78,6 +78,34 @@ def check_not_ahead(
         )
 
 
+def check_type_name(object_type: str, prefix: str = "") -> None:
+    """Refuse a type that is not a type name (the rule both memories apply)."""
+    if not is_type_name(object_type):
+        raise InvalidInputError(
+            f"{prefix}object type {clip_text(object_type)} is not a type name (letters, digits, "
+            "spaces, '_' or '-', at most 64 characters)"
+        )
+
+
+def check_geometry(
+    position: Vector3 | None,
+    box: Box | None,
+    extent: float = MAP_EXTENT_M,
+    prefix: str = "",
+) -> None:
+    """Refuse a box larger than any household object, or a pose or box centre farther than
+    ``extent`` from the map origin (a broken pose, not a home). The rule both memories apply;
+    ``prefix`` names the item in the message."""
+    if box is not None and max(box.size.x, box.size.y, box.size.z) > MAX_OBJECT_EXTENT_M:
+        raise InvalidInputError(f"{prefix}box {box.size} is larger than {MAX_OBJECT_EXTENT_M} m")
+    for what, point in (("pose", position), ("box centre", box.center if box else None)):
+        if point is not None and max(abs(point.x), abs(point.y), abs(point.z)) > extent:
+            raise InvalidInputError(
+                f"{prefix}{what} ({point.x:.6g}, {point.y:.6g}, {point.z:.6g}) lies beyond the "
+                f"map extent of {extent:g} m"
+            )
+
+
 def earlier_places(
     graph: SceneGraph, object_id: str, min_distance: float = EARLIER_PLACE_MIN_DISTANCE_M
 ) -> list[ObjectRecord]:
@@ -423,26 +451,13 @@ class LongTermMemory:
                 raise InvalidInputError(
                     f"item {index} is a {type(obs).__name__}, not an observation"
                 )
-            if not is_type_name(obs.object_type):
-                raise InvalidInputError(
-                    f"observation {index}: object type {clip_text(obs.object_type)} is not a type "
-                    "name (letters, digits, spaces, '_' or '-', at most 64 characters)"
-                )
-            if max(obs.box.size.x, obs.box.size.y, obs.box.size.z) > MAX_OBJECT_EXTENT_M:
-                raise InvalidInputError(
-                    f"observation {index} ({clip_text(obs.object_type)}): box {obs.box.size} is "
-                    f"larger than {MAX_OBJECT_EXTENT_M} m"
-                )
-            for what, point in (
-                ("pose", obs.world_T_object.position),
-                ("box centre", obs.box.center),
-            ):
-                if max(abs(point.x), abs(point.y), abs(point.z)) > extent:
-                    raise InvalidInputError(
-                        f"observation {index} ({clip_text(obs.object_type)}): {what} "
-                        f"({point.x:.6g}, {point.y:.6g}, {point.z:.6g}) lies beyond the map "
-                        f"extent of {extent:g} m (map_extent_m)"
-                    )
+            check_type_name(obs.object_type, f"observation {index}: ")
+            check_geometry(
+                obs.world_T_object.position,
+                obs.box,
+                extent,
+                f"observation {index} ({clip_text(obs.object_type)}): ",
+            )
             bad_states = {
                 k: v
                 for k, v in obs.states.items()

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from memory_nodes.core.cache_entry import CacheEntry
 from memory_nodes.core.errors import InvalidInputError, clip_text
-from memory_nodes.core.long_term import MAP_EXTENT_M, MAX_OBJECT_EXTENT_M, check_not_ahead
+from memory_nodes.core.long_term import check_geometry, check_not_ahead, check_type_name
 from memory_nodes.core.object_taxonomy import Mobility, type_info
 from memory_nodes.core.policies import ReplacementPolicy, resolve_policy
 from memory_nodes.core.types import (
@@ -33,7 +33,6 @@ from memory_nodes.core.types import (
     Pose,
     Vector3,
     frame_key,
-    is_type_name,
 )
 
 DEFAULT_CAPACITY = 128
@@ -115,27 +114,6 @@ def _check_finite(name: str, value: float) -> None:
         raise InvalidInputError(
             f"{name} must be a finite number of seconds, got {clip_text(value)}"
         )
-
-
-def _check_type_name(object_type: str) -> None:
-    if not is_type_name(object_type):
-        raise InvalidInputError(
-            f"object type {clip_text(object_type)} is not a type name (letters, digits, "
-            "spaces, '_' or '-', at most 64 characters)"
-        )
-
-
-def _check_geometry(pose: Pose | None, box: Box | None) -> None:
-    """Refuse what long-term memory refuses, so consolidation never carries it there."""
-    points = [p for p in (pose.position if pose else None, box.center if box else None) if p]
-    for point in points:
-        if max(abs(point.x), abs(point.y), abs(point.z)) > MAP_EXTENT_M:
-            raise InvalidInputError(
-                f"position ({point.x:.6g}, {point.y:.6g}, {point.z:.6g}) lies beyond the map "
-                f"extent of {MAP_EXTENT_M:g} m"
-            )
-    if box is not None and max(box.size.x, box.size.y, box.size.z) > MAX_OBJECT_EXTENT_M:
-        raise InvalidInputError(f"box {box.size} is larger than {MAX_OBJECT_EXTENT_M} m")
 
 
 def _check_capacity(capacity: int) -> None:
@@ -270,8 +248,9 @@ class ObjectStateCache:
             )
         if not observation.object_id:
             raise InvalidInputError("ObjectObservation.object_id must not be empty to be cached")
-        _check_type_name(observation.object_type)
-        _check_geometry(observation.world_T_object, observation.box)
+        # Long-term memory's rules: consolidation must never carry what it would refuse.
+        check_type_name(observation.object_type)
+        check_geometry(observation.world_T_object.position, observation.box)
         _check_finite("ObjectObservation.stamp", observation.stamp)
         now = observation.stamp if now is None else now
         _check_finite("now", now)
@@ -421,8 +400,8 @@ class ObjectStateCache:
                 "and world_T_object to record an action effect on it"
             )
         if object_type:
-            _check_type_name(object_type)
-        _check_geometry(world_T_object, box)
+            check_type_name(object_type)
+        check_geometry(world_T_object.position if world_T_object else None, box)
         if states is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in states.items()
         ):
