@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.types import CameraIntrinsics, Pose, Quaternion, Vector3
 from memory_nodes.perception.backends import MaskBackend
 from memory_nodes.perception.frames import RGBDFrame
@@ -157,12 +158,23 @@ class SimPerception:
     ----------
     extractor
         Perception pipeline; the default keeps objects up to 5 m and needs 20 depth points.
+    mode
+        ``"reference"``: the rendered instance mask with the simulator's objectIds, and states
+        read from its metadata. ``"class_masks"``: the same masks with only each instance's
+        type (a perfect semantic segmenter); no ids and no metadata states reach memory.
     """
 
-    def __init__(self, extractor: ObservationExtractor | None = None) -> None:
+    MODES = ("reference", "class_masks")
+
+    def __init__(
+        self, extractor: ObservationExtractor | None = None, mode: str = "reference"
+    ) -> None:
+        if mode not in self.MODES:
+            raise InvalidInputError(f"perception mode must be one of {self.MODES}, got {mode!r}")
+        self.mode = mode
         # Small images: thin things (a butter knife) cover few pixels, so accept small masks.
         self.extractor = extractor or ObservationExtractor(
-            MaskBackend(min_pixels=8), min_points=8, cloud_stride=4
+            MaskBackend(min_pixels=8, keep_ids=mode == "reference"), min_points=8, cloud_stride=4
         )
 
     def perceive(self, metadata: dict[str, Any], frames: dict[str, Any], stamp: float) -> Percept:
@@ -178,6 +190,9 @@ class SimPerception:
             return Percept(stamp, [], None, pose, held_id, camera_tilt_deg=tilt)
         frame = rgbd_frame_from_sim(frames, stamp)
         result = self.extractor.extract(frame)
+        if self.mode != "reference":
+            # Only the type is known: states come from elsewhere (sensing, action outcomes).
+            return Percept(stamp, list(result.observations), frame, pose, held_id, {}, tilt)
         by_id = {o["objectId"]: o for o in metadata["objects"]}
         observations, states = [], {}
         for obs in result.observations:

@@ -3,6 +3,11 @@
 Both backends return :class:`Instance` lists, so the rest of perception does not care which one
 runs. The mask backend is the default (AI2-THOR and our simulator render instance masks); the
 YOLO backend runs an ultralytics segmentation model from a local weights file.
+
+The mask backend has two modes. ``gt_mask`` (the reference) hands on the simulator's objectId
+of every instance, so fusion is told which object it sees. ``class_masks``
+(:class:`ClassMaskBackend`) is a perfect semantic segmenter: each instance is still separate,
+but only its type is known (``instance_key`` empty), as from a detector.
 """
 
 from __future__ import annotations
@@ -80,14 +85,34 @@ def object_type_from_label(label: str) -> str:
 
 
 class MaskBackend:
-    """Instances from a rendered instance-id image and its id -> label map."""
+    """Instances from a rendered instance-id image and its id -> label map.
+
+    Parameters
+    ----------
+    min_pixels
+        Instances with fewer pixels are dropped.
+    ignore_types
+        Types left out (by default the building's structure, which the octree maps).
+    keep_ids
+        True (the reference, ``gt_mask``): each instance carries the simulator's objectId.
+        False (``class_masks``): the id is dropped and only the type is kept, so memory must
+        tell objects apart from where and how they are seen.
+    """
 
     name = "gt_mask"
 
-    def __init__(self, min_pixels: int = 30, ignore_types: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        min_pixels: int = 30,
+        ignore_types: frozenset[str] | None = None,
+        keep_ids: bool = True,
+    ) -> None:
         if min_pixels < 1:
             raise InvalidInputError(f"min_pixels must be >= 1, got {min_pixels}")
         self.min_pixels = min_pixels
+        self.keep_ids = keep_ids
+        if not keep_ids:
+            self.name = "class_masks"
         # Structure is mapped by the octree, not remembered as objects.
         self.ignore_types = ignore_types or STRUCTURE_TYPES
 
@@ -124,7 +149,8 @@ class MaskBackend:
             object_type = object_type_from_label(label)
             if object_type in self.ignore_types:
                 continue
-            instances.append(Instance(pixels[order[start:end]], shape, object_type, label, 1.0))
+            key = label if self.keep_ids else ""
+            instances.append(Instance(pixels[order[start:end]], shape, object_type, key, 1.0))
         return instances
 
     def _wanted_ids(self, frame: RGBDFrame) -> set[int]:
@@ -136,6 +162,19 @@ class MaskBackend:
                 continue
             wanted.add(int(instance_id))
         return wanted
+
+
+class ClassMaskBackend(MaskBackend):
+    """The rendered instance mask with ids and names replaced by the object type.
+
+    A perfect semantic segmenter: instances stay separate, their types are right, and nothing
+    says which physical object each one is.
+    """
+
+    name = "class_masks"
+
+    def __init__(self, min_pixels: int = 30, ignore_types: frozenset[str] | None = None) -> None:
+        super().__init__(min_pixels, ignore_types, keep_ids=False)
 
 
 class YoloBackend:
