@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from memory_nodes.core.errors import ActionFailedError, SceneNotFoundError
+from memory_nodes.core.errors import ActionFailedError, InvalidInputError, SceneNotFoundError
 from memory_nodes.core.object_taxonomy import (
     basin_of,
     breaks_by_hand,
@@ -30,6 +30,7 @@ from memory_nodes.core.object_taxonomy import (
 from sim import houses, scene_catalog
 from sim.household_changes import HouseholdChangeProcess
 from sim.mujoco_renderer import FAR_PLANE, NEAR_PLANE, SceneRenderer
+from sim.sensor_noise import SensorNoise, estimate_T_truth
 from sim.world_state import (
     AGENT_Y,
     SimObject,
@@ -88,6 +89,7 @@ class HouseholdSim:
         self.world: World | None = None
         self.renderer: SceneRenderer | None = None
         self.rng = np.random.default_rng(seed)
+        self.sensor_noise = SensorNoise("none", seed)
         self.sequence_id = 0
         self._actions: dict[str, Callable[[dict], Any]] = {
             "Initialize": self._initialize,
@@ -143,6 +145,7 @@ class HouseholdSim:
         """
         if seed is not None:
             self.rng = np.random.default_rng(seed)
+            self.sensor_noise.reseed(seed)
         name = scene or (self.world.scene_name if self.world else "FloorPlan1")
         is_house = scene_catalog.has_house(name)
         if not is_house and not scene_catalog.has_scene(name):
@@ -154,6 +157,7 @@ class HouseholdSim:
         self.world.grid_size = float(self.init_params["gridSize"])
         sx, sz = self.world.default_start()
         self.world.agent.x, self.world.agent.z = sx, sz
+        self.sensor_noise.restart()
         self._rebuild_renderer()
         self.sequence_id = 0
         action = {"action": "Initialize", **init}
@@ -164,7 +168,9 @@ class HouseholdSim:
 
         ``frames`` has ``frame`` (RGB uint8), ``depth_frame`` (metres, float32) and
         ``instance_segmentation_frame`` (uint8 colours) when enabled, plus ``intrinsics`` and
-        ``world_T_camera``.
+        ``world_T_camera``. With a ``sensorNoise`` preset other than ``none`` (an ``Initialize``
+        argument), depth and ``world_T_camera`` are what the robot's camera and pose estimate
+        give (``metadata["agentPoseEstimate"]``); ``metadata["agent"]`` stays the truth.
         """
         action = {"action": action} if isinstance(action, str) else dict(action)
         action.update(kwargs)
@@ -345,10 +351,30 @@ class HouseholdSim:
             metadata["rooms"] = houses.rooms_metadata(world)
             metadata["doorways"] = world.doorways
             metadata["agentRoomId"] = world.room_at(agent.x, agent.z).room_id
+        # What the robot's localisation reports; metadata["agent"] stays the truth.
+        estimate = self.sensor_noise.pose_estimate(agent.x, agent.z, agent.rotation)
+        world_T_camera_estimate = frames.world_T_camera
+        if estimate != (agent.x, agent.z, agent.rotation):
+            correction = estimate_T_truth(
+                (agent.x, agent.z, math.radians(agent.rotation)),
+                (estimate[0], estimate[1], math.radians(estimate[2])),
+            )
+            world_T_camera_estimate = correction @ frames.world_T_camera
+        camera_estimate = world_T_camera_estimate[:3, 3]
+        metadata["agentPoseEstimate"] = {
+            "position": {"x": estimate[0], "y": AGENT_Y, "z": estimate[1]},
+            "rotation": {"x": 0.0, "y": estimate[2], "z": 0.0},
+            "cameraHorizon": agent.horizon,
+            "cameraPosition": {k: float(v) for k, v in zip("xyz", camera_estimate, strict=True)},
+            "sensorNoise": self.sensor_noise.name,
+        }
         metadata = copy_as_sent(metadata)
+        depth = None
+        if self.init_params["renderDepthImage"]:
+            depth = self.sensor_noise.depth(frames.depth, float(frames.intrinsics[0, 0]))
         out_frames: dict[str, Any] = {
             "frame": frames.rgb,
-            "depth_frame": frames.depth if self.init_params["renderDepthImage"] else None,
+            "depth_frame": depth,
             "instance_segmentation_frame": (
                 frames.instance_segmentation
                 if self.init_params["renderInstanceSegmentation"]
@@ -356,7 +382,7 @@ class HouseholdSim:
             ),
             "color_to_object_id": frames.colour_to_object_id,
             "intrinsics": frames.intrinsics,
-            "world_T_camera": frames.world_T_camera,
+            "world_T_camera": world_T_camera_estimate,
         }
         return metadata, out_frames
 
@@ -450,6 +476,11 @@ class HouseholdSim:
         return None
 
     def _initialize(self, action: dict) -> dict:
+        if "sensorNoise" in action:  # a preset of sim/sensor_noise.py; kept across resets
+            try:
+                self.sensor_noise.set_preset(action["sensorNoise"])
+            except InvalidInputError as error:
+                raise ActionFailedError(str(error), "InvalidArgument") from None
         for key in DEFAULT_INIT:
             if key in action:
                 self.init_params[key] = action[key]

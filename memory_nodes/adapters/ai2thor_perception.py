@@ -79,8 +79,12 @@ def map_T_camera(unity_T_camera: np.ndarray) -> np.ndarray:
 
 
 def agent_pose(metadata: dict[str, Any]) -> Pose:
-    """``map_T_agent``: position on the floor and heading (Unity yaw is clockwise from +z)."""
-    agent = metadata["agent"]
+    """``map_T_agent``: position on the floor and heading (Unity yaw is clockwise from +z).
+
+    Read from the robot's pose estimate (``agentPoseEstimate``, which drifts when the
+    simulator's sensor noise is on) when the simulator reports one, else from ``agent``.
+    """
+    agent = metadata.get("agentPoseEstimate") or metadata["agent"]
     yaw_unity = math.radians(float(agent["rotation"]["y"]))
     # Unity forward (sin yaw, 0, cos yaw) -> map (cos yaw, -sin yaw, 0): map yaw = -unity yaw.
     return Pose(

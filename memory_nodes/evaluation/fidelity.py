@@ -39,7 +39,7 @@ stale
 
 Usage:
 ``python -m memory_nodes.evaluation.fidelity [--scenes FloorPlan1 ...] [--limit N] [--json OUT]
-[--perception {reference,class_masks}]``.
+[--perception {reference,class_masks}] [--noise {none,realistic,heavy}]``.
 Ground truth is read only to score; memory never sees it.
 """
 
@@ -427,6 +427,7 @@ def evaluate_scene(
     tolerance: float = 0.5,
     workdir: Path | None = None,
     perception: str = "reference",
+    noise: str = "none",
 ) -> SceneResult:
     """Explore ``scene``, score memory, change the house, look around once, score staleness."""
     from sim import HouseholdSim
@@ -440,6 +441,7 @@ def evaluate_scene(
         seed=seed,
         renderDepthImage=True,
         renderInstanceSegmentation=True,
+        sensorNoise=noise,
     )
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         memory = LongTermMemory(Path(folder) / f"{scene}.sqlite")
@@ -550,6 +552,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tolerance", type=float, default=0.5, help="metres, for precision")
     parser.add_argument("--json", type=Path, default=None, help="write results to this file")
     parser.add_argument("--verbose", action="store_true", help="print every failure")
+    parser.add_argument(
+        "--noise",
+        choices=("none", "realistic", "heavy"),
+        default="none",
+        help="sensor noise preset: depth errors and odometry drift (sim/sensor_noise.py)",
+    )
     return parser
 
 
@@ -585,6 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_changes=args.changes,
             tolerance=args.tolerance,
             perception=args.perception,
+            noise=args.noise,
         )
         results.append(result)
         if args.verbose:
