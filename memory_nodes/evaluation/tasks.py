@@ -143,8 +143,8 @@ def _summary(rows: list[dict]) -> dict[str, float]:
 class _Simulators:
     """One simulator per scene, created on first use and reset per task."""
 
-    def __init__(self, width: int, height: int, seed: int) -> None:
-        self.width, self.height, self.seed = width, height, seed
+    def __init__(self, width: int, height: int, seed: int, noise: str = "none") -> None:
+        self.width, self.height, self.seed, self.noise = width, height, seed, noise
         self._sims: dict[str, Any] = {}
 
     def get(self, scene: str) -> Any:
@@ -158,6 +158,7 @@ class _Simulators:
                 seed=self.seed,
                 renderDepthImage=True,
                 renderInstanceSegmentation=True,
+                sensorNoise=self.noise,
             )
         sim = self._sims[scene]
         sim.reset(scene, seed=self.seed, renderDepthImage=True, renderInstanceSegmentation=True)
@@ -332,10 +333,10 @@ def change_seed(seed: int, key: str) -> int:
     return seed * 1000 + zlib.crc32(key.encode()) % 1000
 
 
-def _new_sim(scene: str, width: int, height: int, seed: int) -> Any:
+def _new_sim(scene: str, width: int, height: int, seed: int, noise: str = "none") -> Any:
     from sim.household_sim import HouseholdSim
 
-    return HouseholdSim(scene, width=width, height=height, seed=seed,
+    return HouseholdSim(scene, width=width, height=height, seed=seed, sensorNoise=noise,
                         renderDepthImage=True, renderInstanceSegmentation=True)  # fmt: skip
 
 
@@ -356,6 +357,7 @@ def run_evaluation(
     progress: bool = True,
     wrap_memory: MemoryWrapper | None = None,
     protocol: str = "persistent",
+    noise: str = "none",
 ) -> dict[str, Any]:
     """Run every task in every mode and session; returns the report as a dict.
 
@@ -380,6 +382,8 @@ def run_evaluation(
         the memory itself.
     protocol
         ``"persistent"`` (the home persists; see the module docstring) or ``"reset"``.
+    noise
+        The simulator's sensor noise preset (``none``, ``realistic``, ``heavy``).
     """
     from tqdm import tqdm
 
@@ -404,14 +408,14 @@ def run_evaluation(
     workdir.mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = dict(
         seed=seed, num_changes=num_changes, protocol=protocol, width=width, height=height,
-        max_steps=max_steps,
+        max_steps=max_steps, noise=noise,
     )  # fmt: skip
     bar = tqdm(total=len(tasks) * len(modes) * len(sessions), disable=not progress, desc="eval")
     try:
         run = _run_persistent if protocol == "persistent" else _run_reset
         rows, extra = run(
             tasks, modes, seed, sessions, workdir, bar, wrap_memory, width=width, height=height,
-            max_steps=max_steps, deadline_s=deadline_s, num_changes=num_changes,
+            max_steps=max_steps, deadline_s=deadline_s, num_changes=num_changes, noise=noise,
         )  # fmt: skip
         settings.update(extra)
     finally:
@@ -432,7 +436,7 @@ def _memory_for(
 def _run_persistent(
     tasks: list[Any], modes: Sequence[str], seed: int, sessions: Sequence[int], workdir: Path,
     bar: Any, wrap_memory: MemoryWrapper | None, *, width: int, height: int, max_steps: int,
-    deadline_s: float, num_changes: int,
+    deadline_s: float, num_changes: int, noise: str = "none",
 ) -> tuple[list[dict], dict[str, Any]]:  # fmt: skip
     """The persistent-home protocol: per scene, session 1 for every mode, then session 2."""
     reference = next((m for m in modes if m in PERSISTENT_MODES), modes[0])
@@ -444,7 +448,7 @@ def _run_persistent(
     scenes = list(dict.fromkeys(t.scene for t in tasks))
     for scene in scenes:
         scene_tasks = [(i, t) for i, t in enumerate(tasks) if t.scene == scene]
-        sims = {mode: _new_sim(scene, width, height, seed) for mode in ordered}
+        sims = {mode: _new_sim(scene, width, height, seed, noise) for mode in ordered}
         start = world_objects(sims[reference])
         reasons = {index: task_unachievable_reasons(task, start) for index, task in scene_tasks}
         starts: dict[str, dict[int, tuple[dict, int]]] = defaultdict(dict)
@@ -502,10 +506,10 @@ def _run_persistent(
 def _run_reset(
     tasks: list[Any], modes: Sequence[str], seed: int, sessions: Sequence[int], workdir: Path,
     bar: Any, wrap_memory: MemoryWrapper | None, *, width: int, height: int, max_steps: int,
-    deadline_s: float, num_changes: int,
+    deadline_s: float, num_changes: int, noise: str = "none",
 ) -> tuple[list[dict], dict[str, Any]]:  # fmt: skip
     """The older protocol: every task starts from its FloorPlan's initial state."""
-    sims = _Simulators(width, height, seed)
+    sims = _Simulators(width, height, seed, noise)
     perception = SimPerception()
     knowledge = {mode: TypeKnowledge() for mode in modes}
     rows: list[dict] = []
@@ -662,6 +666,10 @@ def main(argv: list[str] | None = None) -> int:
         "--protocol", choices=PROTOCOLS, default="persistent",
         help="persistent: the home persists across tasks and sessions; reset: the older one",
     )  # fmt: skip
+    parser.add_argument(
+        "--noise", choices=("none", "realistic", "heavy"), default="none",
+        help="sensor noise preset: depth errors and odometry drift (sim/sensor_noise.py)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not math.isfinite(args.deadline_s) or args.deadline_s <= 0:
         print(f"error: --deadline-s must be > 0, got {args.deadline_s}", file=sys.stderr)
@@ -682,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         width=args.width,
         height=args.height, max_steps=args.max_steps, num_changes=args.num_changes,
         workdir=args.workdir, progress=not args.no_progress, protocol=args.protocol,
-        deadline_s=args.deadline_s,
+        deadline_s=args.deadline_s, noise=args.noise,
     )  # fmt: skip
     text = json.dumps(report, indent=2, sort_keys=True)
     if args.json is not None:
