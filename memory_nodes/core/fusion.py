@@ -21,6 +21,11 @@ frame):
 
 A confirmed candidate of the same type as a node that change detection marked missing is that
 node, moved: memory re-identifies it instead of keeping a stale copy and a new one.
+
+Without ids (a detector, or the ``class_masks`` perception), furniture seen in parts can start
+as two nodes: a part far along a counter top is out of the gate of the part seen first. When a
+piece of furniture grows over another node of its type that is mostly inside it, that node was
+a part of it and is absorbed (see :meth:`ObjectFusion._absorb_parts`). Nodes with ids never are.
 """
 
 from __future__ import annotations
@@ -85,6 +90,9 @@ class FusionConfig:
     furniture_overlap_margin
         A furniture observation whose box overlaps the fused box (each grown by this many
         metres) is a partial view of it: the fused box grows to the union instead of moving.
+    part_inside_share
+        An id-free furniture node with at least this share of its box (each box grown by
+        ``furniture_overlap_margin``) inside a grown id-free node of its type is a part of it.
     """
 
     confirm_frames: int = 2
@@ -96,12 +104,15 @@ class FusionConfig:
     candidate_timeout: float = 30.0
     id_mismatch_blocks: bool = True
     furniture_overlap_margin: float = 0.05
+    part_inside_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.confirm_frames < 1 or self.change_confirmations < 1:
             raise InvalidInputError("confirm_frames and change_confirmations must be >= 1")
         if self.gate_distance <= 0 or self.move_distance <= 0 or self.max_fusion_weight <= 0:
             raise InvalidInputError("gate_distance, move_distance, max_fusion_weight must be > 0")
+        if not 0.0 < self.part_inside_share <= 1.0:
+            raise InvalidInputError("part_inside_share must be in (0, 1]")
 
 
 @dataclass(slots=True)
@@ -577,12 +588,51 @@ class ObjectFusion:
             )
         if moved:
             result.moved.append(node.node_id)
+        if grew and not node.external_id:
+            self._absorb_parts(node, obs.stamp)
         if grew and receptacle_kind(node.node_type) != ReceptacleKind.NONE:
             self._place_unplaced_over(node, obs.stamp)
         self._update_states(node, track, obs, result, trusted=False)
         self._adopt_external_id(node, obs.object_id, obs.stamp)
         self.graph.record_hit(node.node_id, obs.stamp, provenance, _hit_probability(obs))
         self._update_location(node, track, obs.stamp, frame, result, immediate=moved or was_missing)
+
+    def _absorb_parts(self, whole: SceneNode, stamp: float) -> None:
+        """Remove id-free nodes of ``whole``'s type that are mostly inside it: parts of it.
+
+        A counter top seen first at one end and then from the other becomes two nodes (the
+        second part is beyond the gate); once the second has grown along the counter over the
+        first, the first is a part of it, and two nodes for one counter top would be a
+        duplicate. Objects that rested on the part are placed again.
+        """
+        margin = self.config.furniture_overlap_margin
+        size = whole.box.size
+        # A part mostly inside has its centre within the whole's half diagonal plus its own.
+        radius = 0.5 * math.sqrt(size.x * size.x + size.y * size.y + size.z * size.z)
+        radius += math.sqrt(3.0) * self.graph.max_extent_of_type(whole.node_type) + margin
+        near = self.graph.nodes_of_type_within(whole.node_type, whole.box.center, radius)
+        for part in near:
+            if (
+                part.node_id == whole.node_id
+                or part.node_type != whole.node_type
+                or part.layer != whole.layer
+                or part.external_id
+                or part.status != NodeStatus.PRESENT
+                or _share_inside(part.box, whole.box, margin) < self.config.part_inside_share
+            ):
+                continue
+            held = [
+                child
+                for edge_type in (EdgeType.ON, EdgeType.INSIDE)
+                for child in self.graph.children(part.node_id, edge_type)
+            ]
+            self.graph.remove_node(part.node_id, stamp)
+            self._tracks.pop(part.node_id, None)
+            for child_id in held:
+                child = self.graph.find_node(child_id)
+                if child is not None and child.status == NodeStatus.PRESENT:
+                    derived = self.graph.derive_location(child.box, exclude=child_id)
+                    self.graph.set_location(child_id, derived, stamp)
 
     def _place_unplaced_over(self, holder: SceneNode, stamp: float) -> None:
         """Objects with no receptacle yet that now lie over a grown receptacle get one.
@@ -838,6 +888,20 @@ def _box_terms(
     lo = (cx - sx / 2.0, cy - sy / 2.0, cz - sz / 2.0)
     hi = (cx + sx / 2.0, cy + sy / 2.0, cz + sz / 2.0)
     return centre, lo, hi, sx * sy * sz, max(sx, sy, sz)
+
+
+def _share_inside(part: Box, whole: Box, margin: float) -> float:
+    """Share of ``part``'s volume inside ``whole``, each grown by ``margin`` (thin boxes, such
+    as a counter top's, would otherwise share nothing for a millimetre of height)."""
+    p_lo, p_hi = _corners(part)
+    w_lo, w_hi = _corners(whole)
+    inside, volume = 1.0, 1.0
+    for axis in range(3):
+        low, high = p_lo[axis] - margin, p_hi[axis] + margin
+        overlap = min(high, w_hi[axis] + margin) - max(low, w_lo[axis] - margin)
+        inside *= max(overlap, 0.0)
+        volume *= high - low
+    return inside / volume
 
 
 def _node_order(node_id: str) -> tuple[str, int]:
