@@ -140,30 +140,28 @@ def stereo_occlusion(disparity_px: np.ndarray) -> np.ndarray:
     One reverse running maximum per row finds both (the D435's invalid band left of near
     objects and along the image's left edge).
     """
-    height, width = disparity_px.shape
-    columns = np.arange(width, dtype=np.float64)
+    width = disparity_px.shape[1]
+    columns = np.arange(width, dtype=disparity_px.dtype)
     reach = disparity_px - columns  # -(column in the right image)
-    right_max = np.maximum.accumulate(reach[:, ::-1], axis=1)[:, ::-1]
-    beyond = np.full((height, 1), -np.inf)
-    hidden_behind = np.hstack([right_max[:, 1:], beyond]) >= reach
-    return hidden_behind | (columns - disparity_px < 0.0)
+    # running maximum from the right, over the columns strictly right of each pixel
+    flipped = np.ascontiguousarray(reach[:, ::-1])
+    right_max = np.maximum.accumulate(flipped, axis=1)[:, ::-1]
+    hidden = np.zeros(reach.shape, dtype=bool)
+    hidden[:, :-1] = right_max[:, 1:] >= reach[:, :-1]
+    return hidden | (reach > 0.0)
 
 
 def depth_edges(depth: np.ndarray, relative_jump: float) -> np.ndarray:
     """Pixels on either side of a jump larger than ``relative_jump`` times the nearer depth."""
     edges = np.zeros(depth.shape, dtype=bool)
-    for axis in (0, 1):
-        ahead = np.diff(depth, axis=axis)
-        nearer = np.minimum(
-            depth[:-1] if axis == 0 else depth[:, :-1], depth[1:] if axis == 0 else depth[:, 1:]
-        )
-        jump = np.abs(ahead) > relative_jump * nearer
-        if axis == 0:
-            edges[:-1] |= jump
-            edges[1:] |= jump
-        else:
-            edges[:, :-1] |= jump
-            edges[:, 1:] |= jump
+    down = np.abs(depth[1:] - depth[:-1]) > relative_jump * np.minimum(depth[1:], depth[:-1])
+    edges[:-1] |= down
+    edges[1:] |= down
+    across = np.abs(depth[:, 1:] - depth[:, :-1]) > relative_jump * np.minimum(
+        depth[:, 1:], depth[:, :-1]
+    )
+    edges[:, :-1] |= across
+    edges[:, 1:] |= across
     return edges
 
 
@@ -173,24 +171,27 @@ def corrupt_depth(
     """``depth`` (metres, float32, true) as the modelled camera reads it; 0 means no depth.
 
     Noise is added in disparity (what a stereo camera measures), so its depth RMS grows with
-    the square of distance: ``rms_error_per_m2 * z**2`` to first order.
+    the square of distance: ``rms_error_per_m2 * z**2`` to first order. Computed in float32,
+    the depth image's own precision.
     """
-    true_depth = np.asarray(depth, dtype=np.float64)
+    true_depth = np.asarray(depth, dtype=np.float32)
     finite = np.isfinite(true_depth) & (true_depth > 0.0)
-    safe_depth = np.where(finite, true_depth, np.inf)
-    inverse = 1.0 / safe_depth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse = np.where(finite, np.float32(1.0) / true_depth, np.float32(0.0))
     invalid = ~finite
-    invalid |= stereo_occlusion(focal_px * model.baseline_m * inverse)
-    edges = depth_edges(np.where(finite, true_depth, 0.0), model.edge_jump)
-    draws = rng.random(true_depth.shape)
-    invalid |= np.where(edges, draws < model.edge_dropout, draws < model.random_dropout)
-    noisy_inverse = inverse + rng.normal(0.0, model.rms_error_per_m2, true_depth.shape)
+    invalid |= stereo_occlusion(inverse * np.float32(focal_px * model.baseline_m))
+    edges = depth_edges(np.where(finite, true_depth, np.float32(0.0)), model.edge_jump)
+    draws = rng.random(true_depth.shape, dtype=np.float32)
+    invalid |= draws < np.where(edges, model.edge_dropout, model.random_dropout)
+    noise = rng.standard_normal(true_depth.shape, dtype=np.float32)
+    noisy_inverse = inverse + noise * np.float32(model.rms_error_per_m2)
     invalid |= noisy_inverse <= 0.0
-    with np.errstate(divide="ignore"):
-        noisy = 1.0 / np.where(invalid, 1.0, noisy_inverse)
-    noisy = np.round(noisy / model.depth_unit_m) * model.depth_unit_m
+    noisy = np.float32(1.0) / np.where(invalid, np.float32(1.0), noisy_inverse)
+    unit = np.float32(model.depth_unit_m)
+    noisy = np.round(noisy / unit) * unit
     invalid |= (true_depth < model.min_range_m) | (noisy > model.max_range_m)
-    return np.where(invalid, 0.0, noisy).astype(np.float32)
+    noisy[invalid] = 0.0
+    return noisy
 
 
 # -------------------------------------------------------------------------------- odometry
