@@ -21,7 +21,7 @@ from sim.sensor_noise import (
     stereo_occlusion,
 )
 
-SIZE = {"width": 160, "height": 120}
+SIZE = {"width": 96, "height": 72}
 ROUTE = ["MoveAhead", "RotateRight", "MoveAhead", "MoveAhead", "RotateLeft", "LookDown"]
 
 
