@@ -104,7 +104,7 @@ class FusionConfig:
     candidate_timeout: float = 30.0
     id_mismatch_blocks: bool = True
     furniture_overlap_margin: float = 0.05
-    part_inside_share: float = 0.5
+    part_inside_share: float = 0.9
 
     def __post_init__(self) -> None:
         if self.confirm_frames < 1 or self.change_confirmations < 1:
@@ -226,6 +226,8 @@ class FusionResult:
     state_changes: list[tuple[str, str, str]] = field(default_factory=list)
     """(node id, state key, new value)."""
     relation_changes: list[str] = field(default_factory=list)
+    absorbed: dict[str, str] = field(default_factory=dict)
+    """Node id -> the node it was a part of (id-free furniture seen in parts), now removed."""
     tentative: int = 0
     """Candidates still waiting for confirmation after this frame."""
 
@@ -340,6 +342,9 @@ class ObjectFusion:
             }
         for row, (obs_id, obs) in enumerate(entries):
             target = matched.get(row)
+            if isinstance(target, SceneNode) and target.node_id in result.absorbed:
+                # Absorbed earlier in this frame: the observation is of the whole.
+                target = self.graph.find_node(_absorber(result.absorbed, target.node_id))
             if isinstance(target, SceneNode):
                 self._update_node(target, obs_id, obs, result)
             elif isinstance(target, _Candidate):
@@ -589,7 +594,7 @@ class ObjectFusion:
         if moved:
             result.moved.append(node.node_id)
         if grew and not node.external_id:
-            self._absorb_parts(node, obs.stamp)
+            self._absorb_parts(node, obs.stamp, result)
         if grew and receptacle_kind(node.node_type) != ReceptacleKind.NONE:
             self._place_unplaced_over(node, obs.stamp)
         self._update_states(node, track, obs, result, trusted=False)
@@ -597,7 +602,7 @@ class ObjectFusion:
         self.graph.record_hit(node.node_id, obs.stamp, provenance, _hit_probability(obs))
         self._update_location(node, track, obs.stamp, frame, result, immediate=moved or was_missing)
 
-    def _absorb_parts(self, whole: SceneNode, stamp: float) -> None:
+    def _absorb_parts(self, whole: SceneNode, stamp: float, result: FusionResult) -> None:
         """Remove id-free nodes of ``whole``'s type that are mostly inside it: parts of it.
 
         A counter top seen first at one end and then from the other becomes two nodes (the
@@ -628,6 +633,14 @@ class ObjectFusion:
             ]
             self.graph.remove_node(part.node_id, stamp)
             self._tracks.pop(part.node_id, None)
+            # What this frame reported of the part is now of the whole.
+            result.absorbed[part.node_id] = whole.node_id
+            observed = result.observed.pop(part.node_id, None)
+            if observed is not None:
+                result.observed.setdefault(whole.node_id, observed)
+            for listed in (result.created, result.moved, result.relation_changes):
+                listed[:] = [n for n in listed if n != part.node_id]
+            result.state_changes[:] = [c for c in result.state_changes if c[0] != part.node_id]
             for child_id in held:
                 child = self.graph.find_node(child_id)
                 if child is not None and child.status == NodeStatus.PRESENT:
@@ -888,6 +901,13 @@ def _box_terms(
     lo = (cx - sx / 2.0, cy - sy / 2.0, cz - sz / 2.0)
     hi = (cx + sx / 2.0, cy + sy / 2.0, cz + sz / 2.0)
     return centre, lo, hi, sx * sy * sz, max(sx, sy, sz)
+
+
+def _absorber(absorbed: dict[str, str], node_id: str) -> str:
+    """The node that finally holds ``node_id`` (a whole may itself be absorbed later)."""
+    while node_id in absorbed:
+        node_id = absorbed[node_id]
+    return node_id
 
 
 def _share_inside(part: Box, whole: Box, margin: float) -> float:
