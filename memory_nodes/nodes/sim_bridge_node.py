@@ -29,6 +29,7 @@ from geometry_msgs.msg import PoseStamped
 from memory_interfaces.msg import InstanceLabels
 from memory_interfaces.srv import ExecuteAction
 from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
@@ -49,9 +50,12 @@ def unity_T_camera(metadata: dict[str, Any]) -> np.ndarray:
     """Camera pose (OpenCV optical axes) in Unity world from AI2-THOR's standard metadata.
 
     Uses only keys real AI2-THOR has: ``cameraPosition``, ``agent.rotation.y`` (yaw, clockwise
-    from +z seen from above) and ``agent.cameraHorizon`` (pitch, positive looks down).
+    from +z seen from above) and ``agent.cameraHorizon`` (pitch, positive looks down). When our
+    simulator adds sensor noise it reports the robot's pose estimate as ``agentPoseEstimate``
+    (the same keys): that is what a robot's camera pose comes from, not the truth.
     """
-    agent = metadata["agent"]
+    estimate = metadata.get("agentPoseEstimate")
+    agent = estimate if estimate is not None else metadata["agent"]
     yaw = math.radians(float(agent["rotation"]["y"]))
     pitch = math.radians(float(agent["cameraHorizon"]))
     forward = np.array(
@@ -63,7 +67,7 @@ def unity_T_camera(metadata: dict[str, Any]) -> np.ndarray:
     )
     transform = np.eye(4)
     transform[:3, :3] = np.column_stack([right, -up, forward])
-    position = metadata["cameraPosition"]
+    position = (estimate if estimate is not None else metadata)["cameraPosition"]
     transform[:3, 3] = [position["x"], position["y"], position["z"]]
     return transform
 
@@ -76,7 +80,7 @@ OBSERVABLE_FIELDS = ("objectId", "objectType", "visible", "isOpen", "isToggled",
                      "temperature", "openable", "toggleable", "sliceable", "dirtyable",
                      "cookable", "canFillWithLiquid", "pickupable")  # fmt: skip
 ROBOT_KEYS = ("lastActionSuccess", "errorMessage", "lastAction", "agent", "inventoryObjects",
-              "gridSize", "sceneName", "fov", "cameraPosition")  # fmt: skip
+              "gridSize", "sceneName", "fov", "cameraPosition", "agentPoseEstimate")  # fmt: skip
 
 
 #: Actions whose answer a robot has itself (its navigation map); other answers stay out.
@@ -118,6 +122,15 @@ class SimBridgeNode(Node):
         declare("publish_rate_hz", 1.0)
         declare("camera_frame", "camera")
         declare("server_timeout_s", 60.0)
+        declare(
+            "sensor_noise",
+            "none",
+            ParameterDescriptor(
+                description="Simulated sensor noise preset: none, realistic (RealSense D435-like "
+                "depth, wheel-odometry drift) or heavy (see docs/noise.md)",
+                read_only=True,
+            ),
+        )
         param = self.get_parameter
         self.width, self.height = int(param("width").value), int(param("height").value)
         self.camera_frame = param("camera_frame").value
@@ -129,6 +142,7 @@ class SimBridgeNode(Node):
             grid_size=float(param("grid_size").value),
             visibility=float(param("visibility_distance").value),
             timeout=float(param("server_timeout_s").value),
+            sensor_noise=str(param("sensor_noise").value),
         )
         self.event = self.controller.last_event
 
@@ -152,7 +166,13 @@ class SimBridgeNode(Node):
         )
 
     def _start_controller(
-        self, executable: str, scene: str, grid_size: float, visibility: float, timeout: float
+        self,
+        executable: str,
+        scene: str,
+        grid_size: float,
+        visibility: float,
+        timeout: float,
+        sensor_noise: str,
     ):
         from ai2thor.controller import Controller
 
@@ -172,6 +192,7 @@ class SimBridgeNode(Node):
             x_display=":0",
             server_timeout=timeout,
             server_start_timeout=timeout,
+            sensorNoise=sensor_noise,
         )
 
     def _on_execute(
