@@ -17,6 +17,7 @@ from memory_nodes.perception.observations import (
     ObservationExtractor,
     cell_representatives,
 )
+from tests.perception.kitchen_walk import kitchen_walk_frames
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 RESOLUTION = 0.05
@@ -133,36 +134,7 @@ def test_discrete_insert_of_cell_representatives_gives_the_same_map(seed: int) -
 
 @pytest.mark.slow
 def test_on_kitchen_frames_the_map_from_cell_representatives_is_the_same() -> None:
-    from memory_nodes.adapters.ai2thor_perception import rgbd_frame_from_sim
-    from memory_nodes.evaluation.fidelity import cover_positions
-    from sim import HouseholdSim
-
-    sim = HouseholdSim(
-        "FloorPlan1",
-        width=320,
-        height=240,
-        seed=0,
-        renderDepthImage=True,
-        renderInstanceSegmentation=True,
-    )
-    frames = []
-    try:
-        metadata, _ = sim.step({"action": "GetReachablePositions"})
-        for cell in cover_positions(metadata["actionReturn"], 3):
-            for heading in (0.0, 90.0, 180.0, 270.0):
-                metadata, rendered = sim.step(
-                    {
-                        "action": "TeleportFull",
-                        "position": cell,
-                        "rotation": {"x": 0.0, "y": heading},
-                        "horizon": 30.0,
-                        "standing": True,
-                    }
-                )
-                if metadata["lastActionSuccess"]:
-                    frames.append(rgbd_frame_from_sim(rendered, 100.0 + len(frames)))
-    finally:
-        sim.close()
+    frames = kitchen_walk_frames(3)
     assert len(frames) >= 8
     full_extractor = ObservationExtractor(cloud_stride=2)
     cut_extractor = ObservationExtractor(cloud_stride=2, cloud_cell_size=RESOLUTION)

@@ -19,6 +19,7 @@ from memory_nodes.perception.observations import (
     _heading,
     statistical_inliers,
 )
+from tests.perception.kitchen_walk import kitchen_walk_frames
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -35,36 +36,7 @@ EXACT_M = 1e-9
 @pytest.fixture(scope="module")
 def kitchen_frames() -> list[RGBDFrame]:
     """Eight 320x240 frames of FloorPlan1: cells spread over the kitchen, four headings each."""
-    from memory_nodes.adapters.ai2thor_perception import rgbd_frame_from_sim
-    from memory_nodes.evaluation.fidelity import cover_positions
-    from sim import HouseholdSim
-
-    sim = HouseholdSim(
-        "FloorPlan1",
-        width=320,
-        height=240,
-        seed=0,
-        renderDepthImage=True,
-        renderInstanceSegmentation=True,
-    )
-    frames = []
-    try:
-        metadata, _ = sim.step({"action": "GetReachablePositions"})
-        for cell in cover_positions(metadata["actionReturn"], 2):
-            for heading in (0.0, 90.0, 180.0, 270.0):
-                metadata, rendered = sim.step(
-                    {
-                        "action": "TeleportFull",
-                        "position": cell,
-                        "rotation": {"x": 0.0, "y": heading},
-                        "horizon": 30.0,
-                        "standing": True,
-                    }
-                )
-                if metadata["lastActionSuccess"]:
-                    frames.append(rgbd_frame_from_sim(rendered, 100.0 + len(frames)))
-    finally:
-        sim.close()
+    frames = kitchen_walk_frames(2)
     assert len(frames) >= 6
     return frames
 
