@@ -27,7 +27,6 @@ import os
 import pickle
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -196,18 +195,6 @@ def _percentiles(values: list[float], reference_ms: float) -> dict[str, float]:
     }
 
 
-def _export_revision(revision: str, folder: Path) -> Path:
-    """``memory_nodes`` as it was at ``revision``, unpacked under ``folder``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "memory_nodes"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
-
-
 def _run_child(frames_path: Path, package_root: Path, profile: bool) -> dict[str, Any]:
     command = [sys.executable, __file__, "--replay", str(frames_path)]
     command += ["--profile"] if profile else []
@@ -252,7 +239,10 @@ def main(argv: list[str] | None = None) -> None:
             prepare(width, height, num_frames, args.scene, args.memory_objects, frames_path)
         runs = {"working_tree": _run_child(frames_path, ROOT, False)}
         if args.baseline:
-            old_root = _export_revision(args.baseline, Path(folder) / "baseline")
+            sys.path.insert(0, str(ROOT / "bench"))
+            from memory_scale import export_revision
+
+            old_root = Path(export_revision(args.baseline, Path(folder) / "baseline"))
             runs[f"baseline {args.baseline}"] = _run_child(frames_path, old_root, False)
         if args.profile:  # a replay of its own: the profiler slows what it watches
             profiled = _run_child(frames_path, ROOT, True)
