@@ -51,8 +51,6 @@ from memory_interfaces.srv import (
     WhatChanged,
 )
 from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
     ParameterDescriptor,
 )
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -88,6 +86,7 @@ from memory_nodes.core.store import (
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
 from memory_nodes.nodes.markers import scene_graph_markers
+from memory_nodes.nodes.parameters import float_parameter, int_parameter
 from memory_nodes.nodes.runtime import run_node
 from memory_nodes.nodes.service_qos import SERVICE_QUEUE_DEPTH, service_qos
 from memory_nodes.nodes.service_thread import ServiceThread
@@ -372,20 +371,6 @@ class ServerTiming:
             Path(self.path).write_text(json.dumps(self.rows))
 
 
-def _int_parameter(description: str, low: int, high: int) -> ParameterDescriptor:
-    return ParameterDescriptor(
-        description=description,
-        integer_range=[IntegerRange(from_value=low, to_value=high, step=1)],
-    )
-
-
-def _float_parameter(description: str, low: float, high: float) -> ParameterDescriptor:
-    return ParameterDescriptor(
-        description=description,
-        floating_point_range=[FloatingPointRange(from_value=low, to_value=high, step=0.0)],
-    )
-
-
 class MemoryServer(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("memory_server", **node_kwargs)
@@ -402,7 +387,7 @@ class MemoryServer(Node):
         declare(
             "max_observations_per_frame",
             MAX_OBSERVATIONS_PER_FRAME,
-            _int_parameter(
+            int_parameter(
                 "A frame, consolidation or action-effects message with more observations is "
                 "refused whole, before conversion (bounds a frame's cost)",
                 1,
@@ -412,7 +397,7 @@ class MemoryServer(Node):
         declare(
             "map_extent_m",
             MAP_EXTENT_M,
-            _float_parameter(
+            float_parameter(
                 "Observations with a coordinate farther than this from the map origin (m) are "
                 "refused",
                 1.0,
@@ -422,7 +407,7 @@ class MemoryServer(Node):
         declare(
             "change_history_max_rows",
             DEFAULT_MAX_CHANGE_ROWS,
-            _int_parameter(
+            int_parameter(
                 "Changes the database keeps for what_changed (older ones are pruned; 0 keeps all)",
                 0,
                 1_000_000_000,
@@ -431,7 +416,7 @@ class MemoryServer(Node):
         declare(
             "change_history_max_age_s",
             0.0,
-            _float_parameter(
+            float_parameter(
                 "Changes older than this before the newest one are pruned (0: no age limit)",
                 0.0,
                 1.0e9,
@@ -440,7 +425,7 @@ class MemoryServer(Node):
         declare(
             "pose_change_min_distance_m",
             DEFAULT_POSE_CHANGE_MIN_DISTANCE_M,
-            _float_parameter(
+            float_parameter(
                 "Pose updates smaller than this (m) are sensor jitter: the fused pose is kept "
                 "and written, no change is logged (0 logs every update)",
                 0.0,
@@ -450,7 +435,7 @@ class MemoryServer(Node):
         declare(
             "service_queue_depth",
             SERVICE_QUEUE_DEPTH,
-            _int_parameter("Requests each service keeps queued (reliable)", 1, 100_000),
+            int_parameter("Requests each service keeps queued (reliable)", 1, 100_000),
         )
         declare(
             "warm_up_text_model",

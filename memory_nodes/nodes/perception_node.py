@@ -26,7 +26,6 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from memory_interfaces.msg import InstanceLabels, ObjectObservationArray
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -36,6 +35,7 @@ from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.types import Pose
 from memory_nodes.nodes import conversions
 from memory_nodes.nodes.images import image_to_numpy
+from memory_nodes.nodes.parameters import float_parameter, int_parameter
 from memory_nodes.nodes.pointcloud import cloud_to_msg
 from memory_nodes.nodes.runtime import run_node
 from memory_nodes.perception.backends import MaskBackend, YoloBackend
@@ -92,32 +92,35 @@ class PerceptionNode(Node):
         declare(
             "max_instance_points",
             DEFAULT_MAX_INSTANCE_POINTS,
-            ParameterDescriptor(
-                description="An instance with more valid depth pixels is summarised (outlier "
+            int_parameter(
+                "An instance with more valid depth pixels is summarised (outlier "
                 "filter, centroid, box, heading) from a grid of at most this many; 0 uses every "
                 "pixel, at a cost that grows with the objects' size in the image",
-                integer_range=[IntegerRange(from_value=0, to_value=10_000_000, step=1)],
+                0,
+                10_000_000,
             ),
         )
         declare(
             "max_frame_points",
             DEFAULT_MAX_FRAME_POINTS,
-            ParameterDescriptor(
-                description="Bound on the points of all instances of a frame together (0: none): "
+            int_parameter(
+                "Bound on the points of all instances of a frame together (0: none): "
                 "the largest instances are cut to one common size so that a frame with many "
                 "objects in view costs no more than this many; moves their boxes by centimetres",
-                integer_range=[IntegerRange(from_value=0, to_value=10_000_000, step=1)],
+                0,
+                10_000_000,
             ),
         )
         declare(
             "cloud_cell_size",
             0.0,
-            ParameterDescriptor(
-                description="When > 0, the labelled cloud keeps one point per cube cell of this "
+            float_parameter(
+                "When > 0, the labelled cloud keeps one point per cube cell of this "
                 "size (metres): set it to the octree's resolution when the octree node inserts "
                 "one ray per cell (its discretize parameter); the map is then the same and the "
                 "cloud about 15 times smaller. 0 publishes every cloud_stride-th point",
-                floating_point_range=[FloatingPointRange(from_value=0.0, to_value=10.0)],
+                0.0,
+                10.0,
             ),
         )
         declare("sync_slop_s", 0.02)
